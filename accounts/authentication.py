@@ -1,0 +1,53 @@
+"""The one DRF authentication class: Clerk/local session tokens and personal API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from core.errors import AuthFailed
+
+from .jwt_verification import verify_session_token
+from .models import User
+from .services import API_TOKEN_PREFIX, api_token_authenticate, user_get_or_create_from_claims
+
+
+def user_of(request: Request | HttpRequest) -> User:
+    """The authenticated user of a request that passed IsAuthenticated."""
+    user = request.user
+    if not isinstance(user, User):
+        raise AuthFailed()
+    return user
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class BearerAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[User, Any] | None:
+        token = bearer_token(request)
+        if token is None:
+            if request.META.get("HTTP_AUTHORIZATION"):
+                raise AuthFailed("Authorization header must be 'Bearer <token>'")
+            return None
+        if token.startswith(API_TOKEN_PREFIX):
+            api_token = api_token_authenticate(secret=token)
+            if api_token is None:
+                raise AuthFailed("Invalid or expired API token")
+            user = api_token.user
+        else:
+            user = user_get_or_create_from_claims(claims=verify_session_token(token))
+        if not user.is_active:
+            raise AuthFailed("User is deactivated")
+        return user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'

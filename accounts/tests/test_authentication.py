@@ -1,0 +1,236 @@
+"""The authentication matrix with real RSA keys served from a real JWKS endpoint."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from core.testing import LoopbackServer, json_reply
+
+ISSUER = "https://clerk.example.test"
+
+
+class KeyPair:
+    def __init__(self, kid: str) -> None:
+        self.kid = kid
+        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.public_pem = self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def jwk(self) -> dict:
+        data = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+        return data | {"kid": self.kid, "use": "sig", "alg": "RS256"}
+
+    def token(self, **overrides) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": "user_2abc",
+            "iss": ISSUER,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 60,
+            "sid": "sess_1",
+            "azp": "https://app.example.test",
+        } | overrides
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": self.kid})
+
+
+class Jwks:
+    """A JWKS endpoint whose key set and availability a test controls."""
+
+    def __init__(self) -> None:
+        self.keys: list[KeyPair] = []
+        self.down = False
+        self.server = LoopbackServer(self._handle)
+        self.hits = 0
+
+    def _handle(self, request):
+        self.hits += 1
+        if self.down:
+            return 503, {"Content-Type": "text/plain"}, b"down"
+        return json_reply({"keys": [k.jwk() for k in self.keys]})
+
+
+@pytest.fixture
+def jwks(settings) -> Iterator[Jwks]:
+    endpoint = Jwks()
+    endpoint.keys.append(KeyPair("key-1"))
+    with endpoint.server:
+        settings.CLERK_JWKS_URL = f"{endpoint.server.url}/.well-known/jwks.json"
+        settings.CLERK_ISSUER = ISSUER
+        settings.CLERK_AUTHORIZED_PARTIES = ["https://app.example.test"]
+        settings.LOCAL_ISSUER_ENABLED = False
+        yield endpoint
+
+
+def call(token: str) -> tuple[int, dict]:
+    client = APIClient()
+    response = client.get("/api/tokens", HTTP_AUTHORIZATION=f"Bearer {token}")
+    return response.status_code, response.json()
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.django_db
+def test_it_accepts_a_valid_token_and_creates_the_user(jwks):
+    status, body = call(jwks.keys[0].token())
+    assert status == 200, body
+    assert body["success"] is True
+    assert User.objects.filter(clerk_id="user_2abc", is_active=True).exists()
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_expired_token(jwks):
+    now = int(time.time())
+    status, body = call(jwks.keys[0].token(iat=now - 600, nbf=now - 600, exp=now - 120))
+    assert status == 401
+    assert body["error"]["code"] == "AUTH_ERROR"
+    assert "expired" in body["error"]["message"]
+
+
+@pytest.mark.django_db
+def test_it_accepts_small_clock_skew_but_not_a_future_token(jwks):
+    now = int(time.time())
+    assert call(jwks.keys[0].token(nbf=now + 3, iat=now))[0] == 200
+    status, body = call(jwks.keys[0].token(nbf=now + 120, iat=now, exp=now + 300))
+    assert status == 401
+    assert "not valid yet" in body["error"]["message"]
+
+
+@pytest.mark.django_db
+def test_it_refuses_the_wrong_issuer(jwks):
+    status, body = call(jwks.keys[0].token(iss="https://evil.example.test"))
+    assert status == 401
+    assert body["error"]["code"] == "AUTH_ERROR"
+
+
+@pytest.mark.django_db
+def test_it_refuses_the_wrong_authorized_party(jwks):
+    status, _ = call(jwks.keys[0].token(azp="https://evil.example.test"))
+    assert status == 401
+
+
+@pytest.mark.django_db
+def test_it_refuses_alg_none(jwks):
+    now = int(time.time())
+    header = b64(json.dumps({"alg": "none", "typ": "JWT", "kid": "key-1"}).encode())
+    claims = {"sub": "user_2abc", "iss": ISSUER, "iat": now, "nbf": now, "exp": now + 60}
+    token = f"{header}.{b64(json.dumps(claims).encode())}."
+    status, body = call(token)
+    assert status == 401
+    assert body["error"]["code"] == "AUTH_ERROR"
+
+
+@pytest.mark.django_db
+def test_it_refuses_hs256_signed_with_the_public_key(jwks):
+    now = int(time.time())
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "key-1"}).encode())
+    claims = {"sub": "user_2abc", "iss": ISSUER, "iat": now, "nbf": now, "exp": now + 60}
+    signing_input = f"{header}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(jwks.keys[0].public_pem, signing_input.encode(), hashlib.sha256).digest()
+    status, _ = call(f"{signing_input}.{b64(signature)}")
+    assert status == 401
+
+
+@pytest.mark.django_db
+def test_it_refetches_the_key_set_once_for_an_unknown_kid_after_rotation(jwks):
+    assert call(jwks.keys[0].token())[0] == 200
+    hits_before = jwks.hits
+    rotated = KeyPair("key-2")
+    jwks.keys.append(rotated)
+    assert call(rotated.token())[0] == 200
+    assert jwks.hits == hits_before + 1
+    # A kid that does not exist even after the refetch is refused without hammering the endpoint.
+    stranger = KeyPair("key-unknown")
+    assert call(stranger.token())[0] == 401
+    assert call(stranger.token())[0] == 401
+    assert jwks.hits <= hits_before + 2
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_deactivated_user(jwks):
+    User.objects.create_user(clerk_id="user_2abc", is_active=False)
+    status, body = call(jwks.keys[0].token())
+    assert status == 401
+    assert body["error"]["message"] == "User is deactivated"
+
+
+@pytest.mark.django_db
+def test_a_jwks_outage_with_no_cached_keys_is_503_not_401(jwks):
+    jwks.down = True
+    status, body = call(jwks.keys[0].token())
+    assert status == 503
+    assert body["error"] == {
+        "code": "INTERNAL_ERROR",
+        "message": "Authentication is temporarily unavailable",
+        "details": {"reason": "auth_unavailable"},
+    }
+
+
+@pytest.mark.django_db
+def test_a_jwks_outage_serves_the_cached_keys_while_they_are_not_too_stale(jwks, settings):
+    assert call(jwks.keys[0].token())[0] == 200
+    jwks.down = True
+    settings.CLERK_JWKS_CACHE_SECONDS = 0  # force a refresh attempt on the next request
+    assert call(jwks.keys[0].token())[0] == 200
+    settings.CLERK_JWKS_MAX_STALE_SECONDS = 0
+    assert call(jwks.keys[0].token())[0] == 503
+
+
+@pytest.mark.django_db
+def test_a_jwks_endpoint_that_does_not_listen_is_503(settings):
+    settings.CLERK_JWKS_URL = "http://127.0.0.1:9/.well-known/jwks.json"
+    settings.CLERK_ISSUER = ISSUER
+    settings.LOCAL_ISSUER_ENABLED = False
+    status, body = call(KeyPair("key-1").token())
+    assert status == 503
+    assert body["error"]["details"]["reason"] == "auth_unavailable"
+
+
+@pytest.mark.django_db
+def test_pem_mode_verifies_without_network(settings):
+    pair = KeyPair("pem-key")
+    settings.CLERK_JWT_KEY = pair.public_pem.decode()
+    settings.CLERK_JWKS_URL = ""
+    settings.CLERK_ISSUER = ISSUER
+    settings.CLERK_AUTHORIZED_PARTIES = []
+    settings.LOCAL_ISSUER_ENABLED = False
+    assert call(pair.token())[0] == 200
+    assert call(KeyPair("other").token())[0] == 401
+
+
+@pytest.mark.django_db
+def test_local_issuer_tokens_are_refused_when_the_local_issuer_is_off(settings, alice):
+    from accounts import local_issuer
+
+    token = local_issuer.mint_token("alice@example.com")
+    assert call(token)[0] == 200
+    settings.LOCAL_ISSUER_ENABLED = False
+    assert call(token)[0] == 401
+
+
+@pytest.mark.django_db
+def test_missing_and_malformed_headers_are_401_with_www_authenticate():
+    client = APIClient()
+    response = client.get("/api/tokens")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert response.json()["error"]["code"] == "AUTH_ERROR"
+    response = client.get("/api/tokens", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
+    assert response.status_code == 401
+    assert call("not-a-jwt")[0] == 401

@@ -1,0 +1,293 @@
+"""Specgate settings: environment variables with embedded defaults.
+
+With nothing set, the app runs on SQLite in DATA_DIR, Celery runs tasks
+eagerly, the cache is local memory and a built-in token issuer stands in for
+Clerk. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis. Every
+variable is documented in README.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from core.env import (
+    env_bool,
+    env_decimal,
+    env_float,
+    env_int,
+    env_list,
+    env_pem,
+    env_str,
+    env_url,
+    secret_in_file,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY") or secret_in_file(DATA_DIR / "secret_key")
+
+PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+_public_host = urlparse(PUBLIC_BASE_URL).hostname or "127.0.0.1"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [_public_host, "127.0.0.1", "localhost"])
+if _public_host not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_public_host)
+CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
+MCP_ALLOWED_ORIGINS = env_list("MCP_ALLOWED_ORIGINS")
+for _origin in MCP_ALLOWED_ORIGINS:
+    if not urlparse(_origin).scheme or not urlparse(_origin).netloc:
+        raise ImproperlyConfigured(
+            f"MCP_ALLOWED_ORIGINS: {_origin!r} is not an origin like https://app.example"
+        )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "core",
+    "accounts",
+    "specs",
+    "servers",
+    "tools",
+    "credentials",
+    "usage",
+    "billing",
+    "webhooks",
+    "gateway",
+]
+
+MIDDLEWARE = [
+    "core.middleware.ApiEnvelopeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.RequestSizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+APPEND_SLASH = False
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# --- Database -----------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if _db.get("ENGINE") not in {
+        "django.db.backends.postgresql",
+        "django.db.backends.sqlite3",
+    }:
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// (or sqlite://) URL")
+    DATABASES = {"default": _db}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "specgate.sqlite3"),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+# --- Cache, broker ----------------------------------------------------------------
+REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "sg",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# --- Auth -------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+CLERK_JWKS_URL = env_url("CLERK_JWKS_URL")
+CLERK_JWT_KEY = env_pem("CLERK_JWT_KEY")
+CLERK_ISSUER = env_str("CLERK_ISSUER")
+CLERK_AUTHORIZED_PARTIES = env_list("CLERK_AUTHORIZED_PARTIES")
+CLERK_WEBHOOK_SECRET = env_str("CLERK_WEBHOOK_SECRET")
+CLERK_JWKS_CACHE_SECONDS = env_int("CLERK_JWKS_CACHE_SECONDS", 300, minimum=1)
+CLERK_JWKS_MAX_STALE_SECONDS = env_int("CLERK_JWKS_MAX_STALE_SECONDS", 3600, minimum=0)
+CLERK_JWT_LEEWAY_SECONDS = env_int("CLERK_JWT_LEEWAY_SECONDS", 5, minimum=0)
+if (CLERK_JWKS_URL or CLERK_JWT_KEY) and not CLERK_ISSUER:
+    raise ImproperlyConfigured(
+        "CLERK_ISSUER is required when CLERK_JWKS_URL or CLERK_JWT_KEY is set"
+    )
+LOCAL_ISSUER_ENABLED = env_bool("LOCAL_ISSUER", not (CLERK_JWKS_URL or CLERK_JWT_KEY))
+LOCAL_ISSUER_KEY_PATH = DATA_DIR / "local_issuer_key.pem"
+
+# --- Stripe and plans -----------------------------------------------------------------
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_API_BASE = env_url("STRIPE_API_BASE")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_PRICE_STARTER = env_str("STRIPE_PRICE_STARTER")
+STRIPE_PRICE_PRO = env_str("STRIPE_PRICE_PRO")
+STRIPE_METERED_PRICE_STARTER = env_str("STRIPE_METERED_PRICE_STARTER")
+STRIPE_METERED_PRICE_PRO = env_str("STRIPE_METERED_PRICE_PRO")
+STRIPE_METER_EVENT_NAME = env_str("STRIPE_METER_EVENT_NAME", "tool_calls")
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2, minimum=0)
+BILLING_SUCCESS_URL = env_url("BILLING_SUCCESS_URL", f"{PUBLIC_BASE_URL}/billing/success")
+BILLING_CANCEL_URL = env_url("BILLING_CANCEL_URL", f"{PUBLIC_BASE_URL}/billing/cancel")
+BILLING_RETURN_URL = env_url("BILLING_RETURN_URL", f"{PUBLIC_BASE_URL}/billing")
+PLAN_ENFORCEMENT = env_bool("PLAN_ENFORCEMENT", bool(STRIPE_SECRET_KEY))
+
+PLANS: dict[str, dict[str, object]] = {
+    "free": {
+        "included_calls": env_int("PLAN_FREE_INCLUDED_CALLS", 1_000, minimum=0),
+        "overage_per_1000": None,
+        "requests_per_minute": env_int("PLAN_FREE_RPM", 60, minimum=1),
+        "max_servers": env_int("PLAN_FREE_MAX_SERVERS", 3, minimum=0),
+    },
+    "starter": {
+        "included_calls": env_int("PLAN_STARTER_INCLUDED_CALLS", 50_000, minimum=0),
+        "overage_per_1000": env_decimal("PLAN_STARTER_OVERAGE_PER_1000", "0.50"),
+        "requests_per_minute": env_int("PLAN_STARTER_RPM", 300, minimum=1),
+        "max_servers": env_int("PLAN_STARTER_MAX_SERVERS", 20, minimum=0),
+    },
+    "pro": {
+        "included_calls": env_int("PLAN_PRO_INCLUDED_CALLS", 500_000, minimum=0),
+        "overage_per_1000": env_decimal("PLAN_PRO_OVERAGE_PER_1000", "0.30"),
+        "requests_per_minute": env_int("PLAN_PRO_RPM", 1_200, minimum=1),
+        "max_servers": None,
+    },
+}
+BUDGET_CAP_MAX = Decimal("10000")
+
+# --- Product limits ---------------------------------------------------------------
+SPEC_MAX_BYTES = env_int("SPEC_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# A spec sent as a JSON string grows with escaping; leave room for that.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 2 * SPEC_MAX_BYTES + 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+CREDENTIALS_ENCRYPTION_KEYS = env_list("CREDENTIALS_ENCRYPTION_KEYS")
+CREDENTIALS_KEY_PATH = DATA_DIR / "credentials_key"
+OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", False)
+OUTBOUND_CONNECT_TIMEOUT = env_float("OUTBOUND_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 30.0, minimum=0.1)
+OUTBOUND_MAX_RESPONSE_BYTES = env_int("OUTBOUND_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
+TOOL_TEST_WAIT_SECONDS = env_float("TOOL_TEST_WAIT_SECONDS", 30.0, minimum=0.0)
+TOOL_DESCRIPTION_MAX = env_int("TOOL_DESCRIPTION_MAX", 1024, minimum=32)
+LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 90, minimum=1)
+
+# --- DRF and schema ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.EnvelopeRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.CursorPagination",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.EnvelopeAutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Specgate API",
+    "DESCRIPTION": (
+        "Turn OpenAPI specs into hosted MCP servers. Every response is wrapped in the "
+        "envelope {success, data} or {success: false, error: {code, message, details}}."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "CAMELIZE_NAMES": False,
+    "SCHEMA_PATH_PREFIX": "/api",
+}
+
+# --- i18n, static ---------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+SESSION_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "httpx2": {"level": "WARNING"},
+        "httpcore2": {"level": "WARNING"},
+    },
+}
+
+TESTING = "pytest" in sys.modules

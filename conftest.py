@@ -1,0 +1,79 @@
+"""The fixed cast of the test suite: alice and bob own things, charlie owns nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts import local_issuer
+from accounts.jwt_verification import reset_caches
+from accounts.models import User
+
+
+@pytest.fixture(autouse=True)
+def _fresh_auth_caches():
+    reset_caches()
+    yield
+    reset_caches()
+
+
+def _make_user(email: str) -> User:
+    return User.objects.create_user(clerk_id=local_issuer.subject_for_email(email), email=email)
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return _make_user("alice@example.com")
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return _make_user("bob@example.com")
+
+
+@pytest.fixture
+def charlie(db) -> User:
+    return _make_user("charlie@example.com")
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], APIClient]:
+    """An API client authenticated as USER with a real local-issuer session token."""
+
+    def make(user: User) -> APIClient:
+        client = APIClient()
+        token = local_issuer.mint_token(user.email, lifetime_seconds=600)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice_client(alice, client_for) -> APIClient:
+    return client_for(alice)
+
+
+@pytest.fixture
+def bob_client(bob, client_for) -> APIClient:
+    return client_for(bob)
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+def pytest_report_header(config) -> list[str]:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    where = db["NAME"] if db["ENGINE"].endswith("sqlite3") else f"{db.get('HOST')}:{db.get('PORT')}"
+    broker = settings.CELERY_BROKER_URL if not settings.CELERY_TASK_ALWAYS_EAGER else "eager"
+    cache = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return [
+        f"specgate database: {db['ENGINE'].rsplit('.', 1)[-1]} ({where})",
+        f"specgate broker: {broker}; cache: {cache}",
+    ]

@@ -1,0 +1,134 @@
+"""drf-spectacular schema that documents the envelope and the error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiResponse
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["success", "error"],
+    "properties": {
+        "success": {"type": "boolean", "enum": [False]},
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "enum": [
+                        "VALIDATION_ERROR",
+                        "AUTH_ERROR",
+                        "FORBIDDEN",
+                        "NOT_FOUND",
+                        "CONFLICT",
+                        "RATE_LIMIT",
+                        "INTERNAL_ERROR",
+                        "UPSTREAM_ERROR",
+                        "METHOD_NOT_ALLOWED",
+                        "PAYLOAD_TOO_LARGE",
+                        "UNSUPPORTED_MEDIA_TYPE",
+                    ],
+                },
+                "message": {"type": "string"},
+                "details": {"type": "object", "additionalProperties": True},
+            },
+        },
+    },
+}
+
+ERROR_DESCRIPTIONS = {
+    "400": "Invalid input (VALIDATION_ERROR); details name each field",
+    "401": "Missing or invalid authentication (AUTH_ERROR)",
+    "403": "Not allowed (FORBIDDEN)",
+    "404": "Not found, or owned by another user (NOT_FOUND)",
+    "405": "Method not allowed (METHOD_NOT_ALLOWED)",
+    "409": "Conflict (CONFLICT)",
+    "413": "Request body too large (PAYLOAD_TOO_LARGE)",
+    "415": "Unsupported media type (UNSUPPORTED_MEDIA_TYPE)",
+    "429": "Rate limit, quota or budget cap (RATE_LIMIT); see Retry-After",
+    "500": "Unexpected error (INTERNAL_ERROR)",
+    "502": "An upstream failed (UPSTREAM_ERROR)",
+    "503": "A dependency is unavailable (INTERNAL_ERROR)",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """Extra documented error responses for extend_schema(responses=...)."""
+    return {
+        code: OpenApiResponse(response=ERROR_SCHEMA, description=ERROR_DESCRIPTIONS[str(code)])
+        for code in codes
+    }
+
+
+def envelope(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["success", "data"],
+        "properties": {"success": {"type": "boolean", "enum": [True]}, "data": schema},
+    }
+
+
+class EnvelopeAutoSchema(AutoSchema):
+    def _error_ref(self) -> dict[str, Any]:
+        component = ResolvedComponent(
+            name="Error", type=ResolvedComponent.SCHEMA, schema=ERROR_SCHEMA, object="Error"
+        )
+        self.registry.register_on_missing(component)
+        return component.ref
+
+    def _get_response_for_code(
+        self,
+        serializer: Any,
+        status_code: Any,
+        media_types: Any = None,
+        direction: Any = "response",
+    ) -> dict[str, Any]:
+        paginated = bool(self._is_list_view(serializer) and self._get_paginator())
+        response: dict[str, Any] = super()._get_response_for_code(
+            serializer, status_code, media_types, direction
+        )
+        code = str(status_code)
+        content = response.get("content", {})
+        for media in content.values():
+            schema = media.get("schema")
+            if schema is None:
+                continue
+            if code.startswith("2") and not paginated:
+                media["schema"] = envelope(schema)
+            elif not code.startswith("2") and schema == ERROR_SCHEMA:
+                media["schema"] = self._error_ref()
+        return response
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        codes = ["400", "429", "500"]
+        if self.get_auth():
+            codes.append("401")
+        if "{" in self.path:
+            codes.append("404")
+        if self.method in {"POST", "PUT", "PATCH"}:
+            codes += ["413", "415"]
+        error = {"application/json": {"schema": self._error_ref()}}
+        for code in codes:
+            responses.setdefault(code, {"description": ERROR_DESCRIPTIONS[code], "content": error})
+        return responses
+
+
+class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.BearerAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A Clerk session token, a local-issuer token (manage.py create_token) "
+                "or a personal API token (sgp_...)"
+            ),
+        }
