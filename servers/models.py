@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from core.models import TimestampedModel
+
+
+class Server(TimestampedModel):
+    """A hosted MCP server built from one spec."""
+
+    STATUSES = [("active", "Active"), ("disabled", "Disabled")]
+    VISIBILITIES = [("private", "Private"), ("public", "Public")]
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="servers"
+    )
+    spec = models.ForeignKey("specs.Spec", on_delete=models.PROTECT, related_name="mcp_servers")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    description = models.TextField(blank=True)
+    base_url = models.URLField(max_length=2000)
+    status = models.CharField(max_length=16, choices=STATUSES, default="active")
+    visibility = models.CharField(max_length=16, choices=VISIBILITIES, default="private")
+    # Bumped on every change the gateway must see; workers compare it to their cached copy.
+    config_version = models.PositiveBigIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at", "-id"])]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class AccessKey(TimestampedModel):
+    """A key an MCP client presents for a private server; stored as a hash only."""
+
+    server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="access_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
