@@ -1,0 +1,423 @@
+"""The ASGI app serving `/mcp/{slug}` over MCP Streamable HTTP, stateless and JSON-only.
+
+Everything HTTP lives here: routing, DNS-rebinding protection (Host 421,
+Origin 403), content negotiation, the body cap, the access key (401), the
+registry's admission (429) and status mapping. JSON-RPC and MCP semantics are
+`gateway.protocol`'s. No session is kept: any worker answers any request, GET
+(the server-to-client stream) is 405, as the SDK's stateless mode allows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final
+
+from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
+
+from gateway.protocol import (
+    DEFAULT_PAGE_SIZE,
+    REFUSED,
+    McpProtocol,
+    Message,
+    Route,
+    RpcError,
+    encode_error,
+    encode_result,
+    http_status,
+    parse_message,
+    route_message,
+    transport_status,
+)
+from gateway.runtime import CallContext, Registry, ServerRuntime
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+DEFAULT_MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+MAX_CLIENT_NAME_CHARS: Final = 200
+
+_JSON: Final = (b"content-type", b"application/json")
+_ALLOW: Final = (b"allow", b"POST, OPTIONS")
+_CORS_EXPOSE: Final = (
+    b"access-control-expose-headers",
+    b"www-authenticate, retry-after, mcp-session-id",
+)
+_PREFLIGHT_HEADERS: Final = (
+    b"authorization, content-type, accept, mcp-protocol-version, mcp-session-id, "
+    b"mcp-method, mcp-name, last-event-id"
+)
+
+
+class McpApp:
+    """ASGI callable for `/mcp/{slug}` (a trailing slash is accepted too).
+
+    `allowed_hosts` takes Django `ALLOWED_HOSTS` patterns (`example.com`,
+    `.example.com` for subdomains, `*`), plus `host:port` and `host:*`;
+    `allowed_origins` takes exact origins (`https://app.example.com`) and
+    `scheme://host:*` for any port.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        allowed_hosts: Iterable[str],
+        allowed_origins: Iterable[str],
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        path_prefix: str = "/mcp/",
+        realm: str = "specgate",
+    ) -> None:
+        if max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be positive")
+        self.registry = registry
+        self.protocol = McpProtocol(registry, page_size=page_size)
+        self.hosts = HostPolicy(allowed_hosts)
+        self.origins = OriginPolicy(allowed_origins)
+        self.max_body_bytes = max_body_bytes
+        self.path_prefix = path_prefix
+        self.missing_key_challenge = f'Bearer realm="{realm}"'.encode()
+        self.wrong_key_challenge = f'Bearer realm="{realm}", error="invalid_token"'.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._serve_http(scope, receive, send)
+        elif kind == "lifespan":
+            await _run_lifespan(receive, send)
+        else:
+            raise RuntimeError(f"McpApp serves HTTP only, not {kind!r}")
+
+    async def _serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        slug = self._slug(scope["path"])
+        if slug is None:
+            await _respond(send, 404, b"Not Found", (b"content-type", b"text/plain"))
+            return
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        if not self.hosts.allows(headers.get("host")):
+            body = encode_error(None, INVALID_REQUEST, "Invalid Host header")
+            await _respond(send, 421, body, _JSON)
+            return
+        origin = headers.get("origin")
+        if origin is not None and not self.origins.allows(origin):
+            body = encode_error(None, INVALID_REQUEST, "Invalid Origin header")
+            await _respond(send, 403, body, _JSON)
+            return
+        exchange = Exchange(self, scope, receive, send, headers, origin)
+        try:
+            await exchange.run(slug)
+        except Exception:
+            logger.exception("MCP request to %s failed", slug)
+            if not exchange.started:
+                await exchange.reply_error(500, None, INTERNAL_ERROR, "Internal error")
+
+    def _slug(self, path: str) -> str | None:
+        prefix = self.path_prefix
+        if not path.startswith(prefix):
+            return None
+        slug = path[len(prefix) :]
+        if slug.endswith("/"):
+            slug = slug[:-1]
+        return slug if slug and "/" not in slug else None
+
+
+class Exchange:
+    """One HTTP request to the endpoint and its single response."""
+
+    __slots__ = ("app", "headers", "origin", "receive", "scope", "send", "started")
+
+    def __init__(
+        self,
+        app: McpApp,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        origin: str | None,
+    ) -> None:
+        self.app = app
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.headers = headers
+        self.origin = origin
+        self.started = False
+
+    async def run(self, slug: str) -> None:
+        method = self.scope["method"]
+        if method == "OPTIONS":
+            await self.reply(204, b"", _ALLOW, *self._preflight_headers())
+            return
+        if method != "POST":
+            await self.reply_error(405, None, INVALID_REQUEST, "Method Not Allowed", _ALLOW)
+            return
+        if not _is_json(self.headers.get("content-type")):
+            await self.reply_error(
+                415, None, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be JSON"
+            )
+            return
+        if not _accepts_json(self.headers.get("accept")):
+            await self.reply_error(
+                406, None, INVALID_REQUEST, "Not Acceptable: Client must accept application/json"
+            )
+            return
+        if self._declared_length_exceeds_cap():
+            await self._reply_too_large()
+            return
+        app = self.app
+        server = await app.registry.get_server(slug)
+        if server is None:
+            await self.reply_error(404, None, INVALID_REQUEST, "Unknown MCP server")
+            return
+        key_prefix = await app.registry.authenticate(server, _bearer(self.headers))
+        if key_prefix is False:
+            await self._reply_unauthorized()
+            return
+        body = await self._read_body()
+        if body is None:
+            return
+        await self._serve_message(server, key_prefix, body)
+
+    async def _serve_message(
+        self, server: ServerRuntime, key_prefix: str | None, body: bytes
+    ) -> None:
+        try:
+            message = parse_message(body)
+            header_names = (name.decode("latin-1") for name, _ in self.scope["headers"])
+            route = route_message(message, self.headers, header_names)
+        except RpcError as error:
+            status = transport_status(error.code)
+            await self.reply_error(
+                status, error.request_id, error.code, error.message, data=error.data
+            )
+            return
+        if message.is_notification:
+            await self.reply(202, b"")
+            return
+        ctx = CallContext(
+            server=server,
+            key_prefix=key_prefix,
+            client_name=route.client_name or self._user_agent(),
+            client_ip=_client_ip(self.scope),
+            protocol_version=route.protocol_version,
+        )
+        app = self.app
+        refusal = await app.registry.admit(server, ctx, message.method)
+        if refusal is not None:
+            await self.reply_error(
+                refusal.status,
+                message.id,
+                REFUSED,
+                refusal.message,
+                (b"retry-after", str(refusal.retry_after).encode()),
+                data={"reason": refusal.reason, "retryAfter": refusal.retry_after},
+            )
+            return
+        await self._dispatch(server, message, route, ctx)
+
+    async def _dispatch(
+        self, server: ServerRuntime, message: Message, route: Route, ctx: CallContext
+    ) -> None:
+        try:
+            result = await self.app.protocol.handle(server, message, route, ctx)
+        except RpcError as error:
+            status = http_status(error.code, modern=route.modern)
+            await self.reply_error(status, message.id, error.code, error.message, data=error.data)
+            return
+        await self.reply(200, encode_result(message.id, result), _JSON)
+
+    async def reply(self, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
+        response_headers = [(b"content-length", str(len(body)).encode()), *headers]
+        if self.origin is not None:
+            response_headers += [
+                (b"access-control-allow-origin", self.origin.encode("latin-1")),
+                (b"vary", b"origin"),
+                _CORS_EXPOSE,
+            ]
+        self.started = True
+        await self.send(
+            {"type": "http.response.start", "status": status, "headers": response_headers}
+        )
+        await self.send({"type": "http.response.body", "body": body})
+
+    async def reply_error(
+        self,
+        status: int,
+        request_id: str | int | None,
+        code: int,
+        message: str,
+        *headers: tuple[bytes, bytes],
+        data: Any = None,
+    ) -> None:
+        await self.reply(status, encode_error(request_id, code, message, data), _JSON, *headers)
+
+    async def _reply_unauthorized(self) -> None:
+        has_key = _bearer(self.headers) is not None
+        challenge = self.app.wrong_key_challenge if has_key else self.app.missing_key_challenge
+        message = "Invalid access key" if has_key else "This server needs an access key"
+        await self.reply_error(
+            401, None, INVALID_REQUEST, message, (b"www-authenticate", challenge)
+        )
+
+    async def _reply_too_large(self) -> None:
+        await self.reply_error(413, None, INVALID_REQUEST, "Request body too large")
+
+    def _declared_length_exceeds_cap(self) -> bool:
+        declared = self.headers.get("content-length")
+        return (
+            declared is not None
+            and declared.isdecimal()
+            and int(declared) > self.app.max_body_bytes
+        )
+
+    async def _read_body(self) -> bytes | None:
+        """The request body, or None once a 413 went out or the client left."""
+        cap = self.app.max_body_bytes
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = await self.receive()
+            if event["type"] != "http.request":
+                return None
+            chunk = event.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                await self._reply_too_large()
+                return None
+            chunks.append(chunk)
+            if not event.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _user_agent(self) -> str | None:
+        agent = self.headers.get("user-agent")
+        return agent[:MAX_CLIENT_NAME_CHARS] if agent else None
+
+    def _preflight_headers(self) -> list[tuple[bytes, bytes]]:
+        if self.origin is None:
+            return []
+        return [
+            (b"access-control-allow-methods", b"POST, OPTIONS"),
+            (b"access-control-allow-headers", _PREFLIGHT_HEADERS),
+            (b"access-control-max-age", b"600"),
+        ]
+
+
+class HostPolicy:
+    """Which `Host` header values the deployment answers (DNS-rebinding protection)."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.any = False
+        self.exact: set[str] = set()
+        self.any_port: set[str] = set()
+        self.suffixes: list[str] = []
+        for raw in patterns:
+            pattern = raw.strip().lower()
+            if pattern == "*":
+                self.any = True
+            elif pattern.startswith("."):
+                self.suffixes.append(pattern)
+            elif pattern.endswith(":*"):
+                self.any_port.add(pattern[:-2])
+            elif _split_host(pattern)[1]:
+                self.exact.add(pattern)
+            else:
+                self.any_port.add(pattern)
+
+    def allows(self, host: str | None) -> bool:
+        if not host:
+            return False
+        if self.any:
+            return True
+        host = host.lower()
+        if host in self.exact:
+            return True
+        name = _split_host(host)[0]
+        if name in self.any_port:
+            return True
+        return any(name == suffix[1:] or name.endswith(suffix) for suffix in self.suffixes)
+
+
+class OriginPolicy:
+    """Which `Origin` header values may call the endpoint from a browser."""
+
+    def __init__(self, origins: Iterable[str]) -> None:
+        self.exact: set[str] = set()
+        self.any_port: list[str] = []
+        for raw in origins:
+            origin = raw.strip().lower().rstrip("/")
+            if origin.endswith(":*"):
+                self.any_port.append(origin[:-1])
+            else:
+                self.exact.add(origin)
+
+    def allows(self, origin: str) -> bool:
+        origin = origin.lower()
+        if origin in self.exact:
+            return True
+        return any(
+            origin.startswith(prefix) and origin[len(prefix) :].isdecimal()
+            for prefix in self.any_port
+        )
+
+
+def _split_host(host: str) -> tuple[str, str]:
+    """(`name`, `port`) of a Host value; IPv6 literals keep their brackets."""
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        return name + "]", rest[1:] if rest.startswith(":") else ""
+    name, _, port = host.partition(":")
+    return name, port
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    return content_type.partition(";")[0].strip().lower() == "application/json"
+
+
+def _accepts_json(accept: str | None) -> bool:
+    # No Accept header means any type is acceptable (RFC 9110 §12.5.1).
+    if accept is None:
+        return True
+    for media_range in accept.split(","):
+        media_type = media_range.partition(";")[0].strip().lower()
+        if media_type in ("application/json", "application/*", "*/*"):
+            return True
+    return False
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    authorization = headers.get("authorization")
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else ""
+
+
+async def _respond(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
+    response_headers = [(b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _run_lifespan(receive: Receive, send: Send) -> None:
+    """Acknowledge startup and shutdown so the app can run on its own under uvicorn."""
+    while True:
+        event = await receive()
+        if event["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif event["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,226 @@
+"""The one path from a tool call to the upstream API and back.
+
+MCP tools/call (the gateway) and tool tests (a Celery task) both come through
+`execute_call`: serialise the arguments per the stored mapping, add the
+server's credentials at one point (the CredentialProvider), make the guarded
+outbound request, and turn the response into an MCP CallToolResult. The
+outcome also carries what the request log and the tool-test record need, with
+secrets redacted by name and scrubbed by value.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from core import outbound
+from specs.engine import ArgumentError, build_request
+from tools.results import error_result, scrub, to_call_result
+
+PREVIEW_BYTES = 4096
+REDACTED = "[REDACTED]"
+ALWAYS_REDACTED_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie"}
+)
+
+UPSTREAM_ERROR_MESSAGES = {
+    "timeout": "The upstream API did not answer in time.",
+    "connect": "The upstream API could not be reached.",
+    "blocked": "The upstream address is not allowed (private or internal network).",
+    "redirect": "The upstream API redirected to an address that is not allowed.",
+    "too_large": "The upstream response was too large.",
+    "invalid_url": "The server's base URL is not a valid http(s) URL.",
+    "protocol": "The upstream API sent an invalid HTTP response.",
+}
+
+
+@dataclass(frozen=True)
+class CallTarget:
+    """Everything needed to call one tool's operation, detached from the ORM."""
+
+    server_id: str
+    user_id: str
+    server_name: str
+    tool_id: str
+    tool_name: str
+    base_url: str
+    method: str
+    path: str
+    mapping: dict[str, Any]
+    security: list[dict[str, list[str]]] | None
+    output_schema: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AuthParts:
+    """Credentials to add to one request, and what must never be shown of them."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+    query: tuple[tuple[str, str], ...] = ()
+    cookies: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()
+    # A 401 may mean an expired token that can be fetched anew (OAuth2 client credentials).
+    refreshable: bool = False
+
+    @property
+    def header_names(self) -> frozenset[str]:
+        return frozenset(name.lower() for name, _ in self.headers)
+
+    @property
+    def query_names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.query)
+
+
+NO_AUTH = AuthParts()
+
+
+class CredentialProvider(Protocol):
+    async def auth_for(self, target: CallTarget, *, refresh: bool = False) -> AuthParts: ...
+
+
+@dataclass
+class CallOutcome:
+    result: dict[str, Any]
+    status_code: int | None = None
+    error_code: str = ""
+    upstream_ms: int | None = None
+    duration_ms: int = 0
+    request_bytes: int = 0
+    response_bytes: int = 0
+    request: dict[str, Any] = field(default_factory=dict)
+    response: dict[str, Any] | None = None
+
+    @property
+    def reached_upstream(self) -> bool:
+        return self.status_code is not None
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.result.get("isError", False)
+
+
+def _redact_url(url: str, names: frozenset[str], secrets: tuple[str, ...]) -> str:
+    parts = urlsplit(url)
+    if parts.query and names:
+        query = [
+            (k, REDACTED if k in names else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        url = urlunsplit(parts._replace(query=urlencode(query, safe="[]")))
+    return scrub(url, secrets)
+
+
+def _redact_headers(
+    headers: list[tuple[str, str]], names: frozenset[str], secrets: tuple[str, ...]
+) -> dict[str, str]:
+    hidden = ALWAYS_REDACTED_HEADERS | names
+    return {
+        name: REDACTED if name.lower() in hidden else scrub(value, secrets)
+        for name, value in headers
+    }
+
+
+def _with_query(url: str, extra: tuple[tuple[str, str], ...]) -> str:
+    if not extra:
+        return url
+    joiner = "&" if urlsplit(url).query else "?"
+    return url + joiner + urlencode(extra)
+
+
+async def execute_call(
+    target: CallTarget,
+    arguments: dict[str, Any],
+    *,
+    provider: CredentialProvider | None,
+    options: outbound.OutboundOptions,
+    max_text_chars: int = 100_000,
+) -> CallOutcome:
+    started = time.perf_counter()
+
+    def done(outcome: CallOutcome) -> CallOutcome:
+        outcome.duration_ms = int((time.perf_counter() - started) * 1000)
+        return outcome
+
+    try:
+        plan = build_request(target.mapping, target.method, target.path, arguments)
+    except ArgumentError as exc:
+        message = f"Invalid arguments: {exc}"
+        return done(CallOutcome(result=error_result(message), error_code="invalid_arguments"))
+
+    auth = await provider.auth_for(target) if provider else NO_AUTH
+    outcome = await _send(target, plan, auth, options, max_text_chars)
+    if outcome.status_code == 401 and auth.refreshable and provider is not None:
+        auth = await provider.auth_for(target, refresh=True)
+        outcome = await _send(target, plan, auth, options, max_text_chars)
+    return done(outcome)
+
+
+async def _send(
+    target: CallTarget,
+    plan: Any,
+    auth: AuthParts,
+    options: outbound.OutboundOptions,
+    max_text_chars: int,
+) -> CallOutcome:
+    url = _with_query(plan.url(target.base_url), auth.query)
+    headers: list[tuple[str, str]] = [("Accept", "application/json, */*;q=0.5")]
+    headers += list(plan.headers)
+    if plan.content_type:
+        headers.append(("Content-Type", plan.content_type))
+    headers += list(auth.headers)
+    cookies = list(plan.cookies) + list(auth.cookies)
+    if cookies:
+        headers.append(("Cookie", "; ".join(f"{name}={value}" for name, value in cookies)))
+    body = plan.body or b""
+    request_preview = {
+        "method": target.method,
+        "url": _redact_url(url, auth.query_names, auth.secrets),
+        "headers": _redact_headers(headers, auth.header_names, auth.secrets),
+    }
+    upstream_started = time.perf_counter()
+    try:
+        response = await outbound.arequest(
+            target.method,
+            url,
+            headers=headers,
+            content=plan.body,
+            options=options,
+            on_too_large="truncate",
+            sensitive_headers=auth.header_names,
+        )
+    except outbound.OutboundError as exc:
+        message = UPSTREAM_ERROR_MESSAGES.get(exc.kind, "The upstream call failed.")
+        return CallOutcome(
+            result=error_result(message),
+            error_code=f"upstream_{exc.kind}",
+            upstream_ms=int((time.perf_counter() - upstream_started) * 1000),
+            request_bytes=len(body),
+            request=request_preview,
+        )
+    result = to_call_result(
+        status_code=response.status_code,
+        headers=response.headers,
+        body=response.content,
+        truncated=response.truncated,
+        output_schema=target.output_schema,
+        max_text_chars=max_text_chars,
+        secrets=auth.secrets,
+    )
+    preview = scrub(response.content[:PREVIEW_BYTES], auth.secrets).decode("utf-8", "replace")
+    return CallOutcome(
+        result=result,
+        status_code=response.status_code,
+        error_code="" if response.status_code < 400 else f"http_{response.status_code}",
+        upstream_ms=int(response.elapsed_ms),
+        request_bytes=len(body),
+        response_bytes=len(response.content),
+        request=request_preview,
+        response={
+            "statusCode": response.status_code,
+            "headers": _redact_headers(response.headers, auth.header_names, auth.secrets),
+            "bodyPreview": preview,
+            "truncated": response.truncated or len(response.content) > PREVIEW_BYTES,
+        },
+    )

@@ -1,0 +1,385 @@
+"""An upstream HTTP response, turned into the MCP CallToolResult a client receives.
+
+Results are plain JSON dicts with MCP's camelCase keys (`content`, `structuredContent`,
+`isError`), so they can be serialised straight into a JSON-RPC response. No Django here.
+
+- JSON (application/json, */*+json) becomes text content holding the JSON text, plus
+  `structuredContent`: the object itself, or `{"result": value}` for any other root.
+- Other textual types become text content, decoded with their charset.
+- image/* and audio/* become image and audio content; any other binary body becomes an
+  embedded resource blob at `specgate://response`.
+- Upstream 4xx/5xx become `isError: true` results with the status and a readable excerpt.
+- A tool that declares an output schema gets structured content that conforms to it, or an
+  `isError` result saying why not: MCP clients reject a successful result without it.
+- Known secret values are scrubbed from everything before it is returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, overload
+from urllib.parse import quote, quote_plus
+
+import jsonschema
+from jsonschema.validators import validator_for
+from referencing.exceptions import Unresolvable
+
+__all__ = ["RESPONSE_URI", "error_result", "scrub", "to_call_result"]
+
+RESPONSE_URI = "specgate://response"
+REDACTED = "[REDACTED]"
+# Shorter "secrets" would match ordinary text all over a response; real keys are far longer.
+MIN_SECRET_LENGTH = 4
+ERROR_EXCERPT_CHARS = 2_000
+ERROR_MESSAGE_CHARS = 500
+SCHEMA_ERROR_CHARS = 300
+
+_JSON_TYPES = frozenset({"application/json", "text/json", "application/x-json"})
+_TEXTUAL_TYPES = frozenset(
+    {
+        "application/xml",
+        "application/yaml",
+        "application/x-yaml",
+        "application/toml",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "application/csv",
+        "application/x-ndjson",
+        "application/graphql",
+        "application/sql",
+        "application/x-www-form-urlencoded",
+    }
+)
+_TEXTUAL_SUFFIXES = ("+xml", "+yaml")
+# The order says which field best explains an error, e.g. RFC 7807's detail before its title.
+_MESSAGE_FIELDS = (
+    "message",
+    "error_description",
+    "detail",
+    "error",
+    "title",
+    "msg",
+    "description",
+    "errors",
+)
+
+Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
+
+
+def to_call_result(
+    *,
+    status_code: int | None,
+    headers: Headers,
+    body: bytes,
+    truncated: bool,
+    output_schema: dict[str, Any] | None,
+    max_text_chars: int = 100_000,
+    secrets: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The CallToolResult for one upstream response.
+
+    `truncated` says the body was cut at the outbound size cap. `secrets` are credential values
+    that must not reach the client even when the upstream echoes them back; a basic-auth
+    credential should be passed as "user:password" too, so its base64 form is caught.
+    """
+    if status_code is None:
+        return error_result("The upstream API sent no response.")
+    forms = _secret_forms(secrets)
+    body = _scrub_bytes(body, forms)
+    media_type, charset = _content_type(headers)
+    if status_code >= 400:
+        return _upstream_error(status_code, media_type, charset, body, truncated, forms)
+    if not body:
+        empty = f"The upstream API responded {_status_line(status_code)} with an empty body."
+        return _finish([_text_block(empty, truncated, max_text_chars)], None, output_schema)
+    if _is_json(media_type):
+        text = _scrub_text(_decode(body, charset), forms)
+        return _json_result(text, media_type, truncated, output_schema, max_text_chars)
+    if _is_textual(media_type, body):
+        text = _scrub_text(_decode(body, charset), forms)
+        if output_schema is not None and _looks_like_json(text):
+            # A mislabelled JSON body still satisfies a tool that promised structured output.
+            return _json_result(text, None, truncated, output_schema, max_text_chars)
+        return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
+    return _binary_result(media_type or "application/octet-stream", body, truncated, output_schema)
+
+
+def error_result(message: str) -> dict[str, Any]:
+    """An isError result for a call that produced no upstream response (timeout, refused...)."""
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+@overload
+def scrub(value: str, secrets: Iterable[str]) -> str: ...
+@overload
+def scrub(value: bytes, secrets: Iterable[str]) -> bytes: ...
+def scrub(value: str | bytes, secrets: Iterable[str]) -> str | bytes:
+    """Replace known secret values, and their URL-encoded, JSON-escaped and base64 forms."""
+    forms = _secret_forms(secrets)
+    if isinstance(value, bytes):
+        return _scrub_bytes(value, forms)
+    return _scrub_text(value, forms)
+
+
+# --- Secrets -----------------------------------------------------------------------------------
+
+
+def _secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) < MIN_SECRET_LENGTH:
+            continue
+        raw = secret.encode()
+        encoded = [
+            secret,
+            quote(secret, safe=""),
+            quote(secret),
+            quote_plus(secret),
+            json.dumps(secret)[1:-1],
+            base64.b64encode(raw).decode(),
+            base64.urlsafe_b64encode(raw).decode(),
+        ]
+        forms.update(encoded)
+        forms.update(form.rstrip("=") for form in encoded[-2:])
+    # Longest first, so a form that contains another is replaced whole.
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _scrub_bytes(value: bytes, forms: tuple[str, ...]) -> bytes:
+    for form in forms:
+        value = value.replace(form.encode(), REDACTED.encode())
+    return value
+
+
+def _scrub_text(value: str, forms: tuple[str, ...]) -> str:
+    for form in forms:
+        value = value.replace(form, REDACTED)
+    return value
+
+
+# --- Content types -----------------------------------------------------------------------------
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in pairs:
+        key_text = key.decode("latin-1") if isinstance(key, bytes) else key
+        if key_text.lower() == name:
+            return value.decode("latin-1") if isinstance(value, bytes) else value
+    return None
+
+
+def _content_type(headers: Headers) -> tuple[str | None, str | None]:
+    """The media type (lower-cased, without parameters) and charset of a response."""
+    value = _header(headers, "content-type")
+    if not value or not value.split(";", 1)[0].strip():
+        return None, None
+    media_type, *params = (part.strip() for part in value.split(";"))
+    charset = None
+    for param in params:
+        key, _, param_value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = param_value.strip().strip('"') or None
+    return media_type.lower(), charset
+
+
+def _is_json(media_type: str | None) -> bool:
+    return media_type is not None and (media_type in _JSON_TYPES or media_type.endswith("+json"))
+
+
+def _is_textual(media_type: str | None, body: bytes) -> bool:
+    if media_type is None:
+        return _looks_like_text(body)
+    return (
+        media_type.startswith("text/")
+        or media_type in _TEXTUAL_TYPES
+        or media_type.endswith(_TEXTUAL_SUFFIXES)
+    )
+
+
+def _looks_like_text(body: bytes) -> bool:
+    # An undeclared body is shown as text only when it is clean UTF-8.
+    if b"\x00" in body:
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _looks_like_json(text: str) -> bool:
+    return text.lstrip()[:1] in ("{", "[")
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    # utf-8-sig also drops a byte-order mark, which json.loads would reject.
+    encoding = "utf-8-sig" if charset is None or charset.lower() in ("utf-8", "utf8") else charset
+    try:
+        return body.decode(encoding, errors="replace")
+    except LookupError:
+        return body.decode("utf-8-sig", errors="replace")
+
+
+# --- Successful responses ----------------------------------------------------------------------
+
+
+def _json_result(
+    text: str,
+    media_type: str | None,
+    truncated: bool,
+    output_schema: dict[str, Any] | None,
+    max_text_chars: int,
+) -> dict[str, Any]:
+    if truncated:
+        # A cut-off document cannot parse; the truncation note says why there is no structure.
+        return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        note = f"[Note: the upstream declared {media_type} but the body is not valid JSON.]"
+        block = _text_block(text, truncated, max_text_chars, [note] if media_type else [])
+        return _finish([block], None, output_schema)
+    structured = value if isinstance(value, dict) else {"result": value}
+    return _finish([_text_block(text, truncated, max_text_chars)], structured, output_schema)
+
+
+def _binary_result(
+    media_type: str, body: bytes, truncated: bool, output_schema: dict[str, Any] | None
+) -> dict[str, Any]:
+    if truncated:
+        # Half an image or archive is useless and may break the client that decodes it.
+        return error_result(
+            f"The upstream API returned {media_type} content larger than the size limit "
+            f"(more than {len(body)} bytes), so it was not forwarded."
+        )
+    data = base64.b64encode(body).decode("ascii")
+    if media_type.startswith("image/"):
+        block: dict[str, Any] = {"type": "image", "data": data, "mimeType": media_type}
+    elif media_type.startswith("audio/"):
+        block = {"type": "audio", "data": data, "mimeType": media_type}
+    else:
+        resource = {"uri": RESPONSE_URI, "mimeType": media_type, "blob": data}
+        block = {"type": "resource", "resource": resource}
+    return _finish([block], None, output_schema)
+
+
+def _text_block(
+    text: str, truncated: bool, max_chars: int, notes: Iterable[str] = ()
+) -> dict[str, str]:
+    notes = list(notes)
+    if len(text) > max_chars:
+        notes.append(
+            f"[Truncated: the response has {len(text)} characters; "
+            f"only the first {max_chars} are shown.]"
+        )
+        text = text[:max_chars]
+    if truncated:
+        notes.append(
+            "[Truncated: the upstream response was larger than the size limit and was cut off.]"
+        )
+    return {"type": "text", "text": "\n\n".join([text, *notes]) if notes else text}
+
+
+def _finish(
+    content: list[dict[str, Any]],
+    structured: dict[str, Any] | None,
+    output_schema: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Attach structured content, holding a tool with an output schema to its promise."""
+    if output_schema is None:
+        result: dict[str, Any] = {"content": content}
+        if structured is not None:
+            result["structuredContent"] = structured
+        result["isError"] = False
+        return result
+    problem = (
+        "the upstream response is not a JSON document"
+        if structured is None
+        else _schema_problem(structured, output_schema)
+    )
+    if problem is None:
+        return {"content": content, "structuredContent": structured, "isError": False}
+    note = f"[Error: the tool declares an output schema, but {problem}.]"
+    return {"content": [*content, {"type": "text", "text": note}], "isError": True}
+
+
+def _schema_problem(structured: dict[str, Any], output_schema: dict[str, Any]) -> str | None:
+    validator = _validator(json.dumps(output_schema, sort_keys=True))
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(structured))
+    except (jsonschema.exceptions.SchemaError, Unresolvable):
+        return "that schema is invalid"
+    if error is None:
+        return None
+    return f"the response does not match it: {error.message[:SCHEMA_ERROR_CHARS]}"
+
+
+@functools.lru_cache(maxsize=512)
+def _validator(schema_json: str) -> Any:
+    # Compiling a validator costs far more than validating; tools reuse their schema.
+    schema = json.loads(schema_json)
+    return validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+
+
+# --- Upstream errors ---------------------------------------------------------------------------
+
+
+def _status_line(status_code: int) -> str:
+    try:
+        return f"{status_code} {http.HTTPStatus(status_code).phrase}"
+    except ValueError:
+        return str(status_code)
+
+
+def _upstream_error(
+    status_code: int,
+    media_type: str | None,
+    charset: str | None,
+    body: bytes,
+    truncated: bool,
+    forms: tuple[str, ...],
+) -> dict[str, Any]:
+    lines = [f"The upstream API responded with HTTP {_status_line(status_code)}."]
+    if body and (_is_json(media_type) or _is_textual(media_type, body)):
+        text = _scrub_text(_decode(body, charset), forms).strip()
+        message = _json_message(text) if _is_json(media_type) or _looks_like_json(text) else None
+        if message:
+            lines.append(f"Message: {message}")
+        excerpt = text[:ERROR_EXCERPT_CHARS]
+        cut = truncated or len(text) > ERROR_EXCERPT_CHARS
+        lines.append(f"Body: {excerpt}{' [...]' if cut else ''}")
+    elif body:
+        lines.append(f"Body: {len(body)} bytes of {media_type or 'binary data'}.")
+    return error_result("\n".join(lines))
+
+
+def _json_message(text: str) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    message = _find_message(value, depth=0)
+    return message[:ERROR_MESSAGE_CHARS] if message else None
+
+
+def _find_message(value: Any, depth: int) -> str | None:
+    """The most telling human-readable field of an error document, e.g. error.message."""
+    if depth > 3:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, list):
+        return _find_message(value[0], depth + 1) if value else None
+    if isinstance(value, dict):
+        for field in _MESSAGE_FIELDS:
+            if field in value:
+                found = _find_message(value[field], depth + 1)
+                if found:
+                    return found
+    return None
