@@ -27,3 +27,38 @@ class BillingAccount(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.plan})"
+
+
+class MeterReport(TimestampedModel):
+    """One overage report to Stripe's billing meter, recorded before it is sent.
+
+    The row exists before the request does, so a run that dies between sending and
+    recording re-sends the same identifier (Stripe counts an identifier once), and the
+    unique (user, period, sequence) stops two concurrent runs billing the same calls twice.
+    """
+
+    STATUSES = [("pending", "Pending"), ("sent", "Sent")]
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="meter_reports"
+    )
+    stripe_customer_id = models.CharField(max_length=255)
+    period_start = models.DateTimeField()
+    sequence = models.PositiveIntegerField()
+    identifier = models.CharField(max_length=100, unique=True)
+    calls = models.PositiveBigIntegerField()
+    # The event time sent to Stripe, kept so a re-send is byte-for-byte the same request.
+    event_timestamp = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=16, choices=STATUSES, default="pending")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "period_start", "sequence"], name="meter_report_sequence"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.identifier

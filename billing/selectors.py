@@ -65,3 +65,25 @@ def plan_info(account: BillingAccount | None, *, now: datetime | None = None) ->
 
 def plan_for_user(*, user_id: Any, now: datetime | None = None) -> PlanInfo:
     return plan_info(BillingAccount.objects.filter(user_id=user_id).first(), now=now)
+
+
+@dataclass(frozen=True)
+class SubscriptionSummary:
+    plan: str
+    status: str | None
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool
+
+
+def subscription_summary(*, user_id: Any) -> SubscriptionSummary:
+    """The plan in force and its period (a calendar month on the free plan)."""
+    account = BillingAccount.objects.filter(user_id=user_id).first()
+    plan = plan_info(account)
+    return SubscriptionSummary(
+        plan=plan.name,
+        status=(account.subscription_status or None) if account is not None else None,
+        current_period_start=plan.period_start,
+        current_period_end=plan.period_end,
+        cancel_at_period_end=bool(account and account.cancel_at_period_end),
+    )

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "specs",
     "servers",
     "tools",
+    "tooltests",
     "credentials",
     "usage",
     "billing",
@@ -153,7 +154,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "billing-report-overage": {"task": "billing.tasks.report_overage", "schedule": 300.0},
+    "webhooks-requeue-stale": {
+        "task": "webhooks.tasks.requeue_stale_webhook_events",
+        "schedule": 300.0,
+    },
+}
 
 # --- Auth -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -256,6 +263,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "CAMELIZE_NAMES": False,
     "SCHEMA_PATH_PREFIX": "/api",
+    # Keep enums inline: the envelope's `success` enums would otherwise collide by name.
+    "POSTPROCESSING_HOOKS": [],
 }
 
 # --- i18n, static ---------------------------------------------------------------------

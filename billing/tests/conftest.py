@@ -1,0 +1,3 @@
+from billing.testing import fake_stripe
+
+__all__ = ["fake_stripe"]

@@ -1,0 +1,112 @@
+"""Provider webhooks: verify the raw body first, store the event, answer at once.
+
+They answer their providers' conventions ({"received": true}, or {"error": ...}) rather
+than the API envelope, need no user authentication and are never rate-limited.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import stripe
+from django.conf import settings
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from svix.webhooks import Webhook, WebhookVerificationError
+
+from .services import webhook_event_receive
+
+STRIPE_TOLERANCE_SECONDS = 300
+
+RECEIVED = inline_serializer("WebhookReceived", {"received": serializers.BooleanField()})
+REFUSED = inline_serializer("WebhookRefused", {"error": serializers.CharField()})
+
+
+def refuse(message: str, status: int = 400) -> Response:
+    return Response({"error": message}, status=status)
+
+
+def parse_event(body: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+class WebhookView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+    renderer_classes = [JSONRenderer]
+    # The signature covers the exact bytes, so the body is read raw, never parsed by DRF.
+    parser_classes = []
+    schema = AutoSchema()
+
+
+class StripeWebhookView(WebhookView):
+    @extend_schema(
+        operation_id="webhooks_stripe",
+        summary="Stripe events (verified with the Stripe-Signature header)",
+        request=OpenApiTypes.OBJECT,
+        responses={200: RECEIVED, 400: REFUSED, 503: REFUSED},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        secret = settings.STRIPE_WEBHOOK_SECRET
+        if not secret:
+            return refuse("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)", 503)
+        body = request.body
+        try:
+            stripe.Webhook.construct_event(
+                body,
+                request.headers.get("Stripe-Signature"),
+                secret,
+                tolerance=STRIPE_TOLERANCE_SECONDS,
+            )
+        except (stripe.SignatureVerificationError, ValueError):
+            return refuse("Invalid or expired signature")
+        event = parse_event(body)
+        if event is None or not isinstance(event.get("id"), str) or not event.get("type"):
+            return refuse("Not a Stripe event")
+        webhook_event_receive(
+            provider="stripe", event_id=event["id"], event_type=str(event["type"]), payload=event
+        )
+        return Response({"received": True})
+
+
+class ClerkWebhookView(WebhookView):
+    @extend_schema(
+        operation_id="webhooks_clerk",
+        summary="Clerk user events (verified with the svix-* headers)",
+        request=OpenApiTypes.OBJECT,
+        responses={200: RECEIVED, 400: REFUSED, 503: REFUSED},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        secret = settings.CLERK_WEBHOOK_SECRET
+        if not secret:
+            return refuse("Clerk webhooks are not configured (CLERK_WEBHOOK_SECRET)", 503)
+        body = request.body
+        try:
+            Webhook(secret).verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            return refuse("Invalid or expired signature")
+        event = parse_event(body)
+        if event is None or not event.get("type") or not isinstance(event.get("data"), dict):
+            return refuse("Not a Clerk event")
+        webhook_event_receive(
+            provider="clerk",
+            event_id=request.headers["svix-id"],
+            event_type=str(event["type"]),
+            payload=event,
+        )
+        return Response({"received": True})
