@@ -1,13 +1,15 @@
 """The production entry point: one ASGI app for the whole product.
 
-Django's ASGI handler serves the REST API, the admin and the docs. It rejects
-lifespan events, so this top-level app owns the lifespan and keeps Django for
-HTTP. The MCP endpoint is routed here, past Django's request handling, to the
-lean gateway (see gateway/).
+`/mcp/...` goes straight to the lean MCP gateway (gateway/), past Django's
+request handling, which costs more than the whole call path; everything else
+(REST API, admin, docs) goes to Django. Django's handler rejects lifespan
+events, so this app owns the lifespan: it starts the request-log writer and
+flushes it on shutdown so no record is lost on a normal stop.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -16,21 +18,44 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_app = get_asgi_application()
 
-Scope = dict[str, Any]
+from django.conf import settings  # noqa: E402  (after Django is set up)
+
+from core import outbound  # noqa: E402
+from gateway.app import McpApp  # noqa: E402
+from gateway.registry import DjangoRegistry, allowed_origins, credential_provider  # noqa: E402
+from usage.recorder import recorder  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+registry = DjangoRegistry(provider=credential_provider())
+mcp_app = McpApp(
+    registry,
+    allowed_hosts=settings.ALLOWED_HOSTS,
+    allowed_origins=allowed_origins(),
+)
 
 
 async def _lifespan(receive: Any, send: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            recorder.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            try:
+                recorder.stop()
+                await outbound.aclose_pools()
+            except Exception:
+                logger.exception("shutdown did not complete cleanly")
             await send({"type": "lifespan.shutdown.complete"})
             return
 
 
-async def application(scope: Scope, receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    kind = scope["type"]
+    if kind == "lifespan":
         await _lifespan(receive, send)
-        return
-    await django_app(scope, receive, send)
+    elif kind == "http" and scope["path"].startswith("/mcp/"):
+        await mcp_app(scope, receive, send)
+    else:
+        await django_app(scope, receive, send)

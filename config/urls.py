@@ -8,6 +8,14 @@ api: list[URLPattern | URLResolver] = [
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("accounts.urls")),
+    path("", include("usage.urls")),
+    path("", include("specs.urls")),
+    path("", include("servers.urls")),
+    path("", include("tools.urls")),
+    path("", include("credentials.urls")),
+    path("", include("tools.test_urls")),
+    path("", include("billing.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 urlpatterns = [

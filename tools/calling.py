@@ -76,6 +76,19 @@ class AuthParts:
 NO_AUTH = AuthParts()
 
 
+class CredentialUnavailable(Exception):
+    """A credential the call needs cannot be used; the call must fail, never go out without it.
+
+    `code` is machine-readable (credential_unreadable, oauth_token_unreachable,
+    oauth_token_rejected, oauth_token_invalid); the message is safe to show and to log.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class CredentialProvider(Protocol):
     async def auth_for(self, target: CallTarget, *, refresh: bool = False) -> AuthParts: ...
 
@@ -149,11 +162,14 @@ async def execute_call(
         message = f"Invalid arguments: {exc}"
         return done(CallOutcome(result=error_result(message), error_code="invalid_arguments"))
 
-    auth = await provider.auth_for(target) if provider else NO_AUTH
-    outcome = await _send(target, plan, auth, options, max_text_chars)
-    if outcome.status_code == 401 and auth.refreshable and provider is not None:
-        auth = await provider.auth_for(target, refresh=True)
+    try:
+        auth = await provider.auth_for(target) if provider else NO_AUTH
         outcome = await _send(target, plan, auth, options, max_text_chars)
+        if outcome.status_code == 401 and auth.refreshable and provider is not None:
+            auth = await provider.auth_for(target, refresh=True)
+            outcome = await _send(target, plan, auth, options, max_text_chars)
+    except CredentialUnavailable as exc:
+        outcome = CallOutcome(result=error_result(exc.message), error_code=exc.code)
     return done(outcome)
 
 

@@ -18,8 +18,8 @@ class Tool(TimestampedModel):
         "specs.SpecOperation", on_delete=models.CASCADE, related_name="tools"
     )
     name = models.CharField(max_length=64)
-    custom_name = models.CharField(max_length=64, null=True, blank=True)
-    custom_description = models.TextField(null=True, blank=True)
+    custom_name = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001  null = generated
+    custom_description = models.TextField(null=True, blank=True)  # noqa: DJ001  null = generated
     enabled = models.BooleanField(default=True)
 
     class Meta:

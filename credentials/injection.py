@@ -1,0 +1,425 @@
+"""Adding a server's credentials to its upstream calls: the CredentialProvider of tools.calling.
+
+The operation's effective `security` (already resolved by the engine: operation-level over
+document-level) picks the credentials: `[]` means none; alternatives are tried in order and
+the first whose every scheme has a credential wins; no declared requirement at all means every
+configured credential is sent (specs often forget to declare one). A credential of a spec that
+declares no scheme goes wherever it says, on every call that does not opt out with `[]`.
+
+Decrypted credentials are held in process memory per server for at most a few seconds, and
+re-read sooner when the server's credentials version (in the shared cache) moves, so a change
+takes effect on every worker within MAX_SECRET_AGE_SECONDS. OAuth2 access tokens are cached in
+memory and (encrypted) in the shared cache until shortly before they expire.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
+
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core import outbound
+from core.http import upstream_options
+from servers.models import Server
+from tools.calling import NO_AUTH, AuthParts, CallTarget, CredentialUnavailable
+from tools.results import scrub
+
+from . import crypto
+from .models import Credential
+
+logger = logging.getLogger(__name__)
+
+VERSION_CHECK_SECONDS = 1.0
+MAX_SECRET_AGE_SECONDS = 4.0
+TOKEN_EXPIRY_MARGIN_SECONDS = 30
+# Used when a token response omits expires_in.
+DEFAULT_TOKEN_LIFETIME_SECONDS = 300
+LAST_USED_GRANULARITY_SECONDS = 60
+TOKEN_ERROR_CHARS = 100
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A decrypted credential; `values` never appear in its repr."""
+
+    id: str
+    version: int
+    scheme: str
+    type: str
+    location: str
+    param_name: str
+    token_url: str
+    scopes: tuple[str, ...]
+    values: dict[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    id: str
+    scheme: str
+    message: str
+
+
+@dataclass
+class _Entry:
+    version: str | None
+    loaded_at: float
+    checked_at: float
+    schemes: dict[str, dict[str, Any]]
+    credentials: dict[str, Secret | Unreadable]
+
+
+_entries: dict[str, _Entry] = {}
+_tokens: dict[tuple[str, int], tuple[str, float]] = {}
+_last_used: dict[str, float] = {}
+
+
+def version_key(server_id: str) -> str:
+    return f"cred:ver:{server_id}"
+
+
+def token_key(credential_id: str, version: int) -> str:
+    return f"cred:oauth:{credential_id}:{version}"
+
+
+def credentials_changed(server_id: str) -> None:
+    """Call when a server's credentials change: every worker re-reads them within seconds."""
+    _entries.pop(str(server_id), None)
+
+    def publish() -> None:
+        _entries.pop(str(server_id), None)
+        cache.set(version_key(str(server_id)), uuid.uuid4().hex, timeout=None)
+
+    transaction.on_commit(publish)
+
+
+def known_secrets(server_id: str) -> tuple[str, ...]:
+    """Every secret value of a server this process holds now (for scrubbing stored output)."""
+    entry = _entries.get(str(server_id))
+    if entry is None:
+        return ()
+    values: list[str] = []
+    for credential in entry.credentials.values():
+        if isinstance(credential, Secret):
+            values.extend(secret_values(credential))
+            token = _tokens.get((credential.id, credential.version))
+            if token is not None:
+                values.append(token[0])
+    return tuple(values)
+
+
+def secret_values(credential: Secret) -> tuple[str, ...]:
+    values = [value for value in credential.values.values() if value]
+    if credential.type == "basic":
+        values.append(f"{credential.values['username']}:{credential.values['password']}")
+    return tuple(values)
+
+
+class CredentialInjector:
+    """tools.calling.CredentialProvider over the credentials table."""
+
+    async def auth_for(self, target: CallTarget, *, refresh: bool = False) -> AuthParts:
+        entry = await _entry_for(target.server_id)
+        chosen = select_credentials(target.security, entry.credentials)
+        if not chosen:
+            return NO_AUTH
+        parts = [await self._parts(credential, entry, refresh) for credential in chosen]
+        await _note_used([credential.id for credential in chosen])
+        return AuthParts(
+            headers=tuple(pair for part in parts for pair in part.headers),
+            query=tuple(pair for part in parts for pair in part.query),
+            cookies=tuple(pair for part in parts for pair in part.cookies),
+            secrets=tuple(secret for part in parts for secret in part.secrets),
+            refreshable=any(part.refreshable for part in parts),
+        )
+
+    async def _parts(
+        self, credential: Secret | Unreadable, entry: _Entry, refresh: bool
+    ) -> AuthParts:
+        if isinstance(credential, Unreadable):
+            raise CredentialUnavailable("credential_unreadable", credential.message)
+        values = credential.values
+        if credential.type == "apiKey":
+            scheme = entry.schemes.get(credential.scheme, {})
+            location = scheme.get("in") or credential.location
+            name = scheme.get("name") or credential.param_name
+            pair = ((name, values["value"]),)
+            return AuthParts(
+                headers=pair if location == "header" else (),
+                query=pair if location == "query" else (),
+                cookies=pair if location == "cookie" else (),
+                secrets=secret_values(credential),
+            )
+        if credential.type == "bearer":
+            header = ("Authorization", f"Bearer {values['value']}")
+            return AuthParts(headers=(header,), secrets=secret_values(credential))
+        if credential.type == "basic":
+            user_pass = f"{values['username']}:{values['password']}".encode()
+            header = ("Authorization", f"Basic {base64.b64encode(user_pass).decode('ascii')}")
+            return AuthParts(headers=(header,), secrets=secret_values(credential))
+        token = await oauth_token(credential, refresh=refresh)
+        return AuthParts(
+            headers=(("Authorization", f"Bearer {token}"),),
+            secrets=(*secret_values(credential), token),
+            refreshable=True,
+        )
+
+
+def select_credentials(
+    security: list[dict[str, list[str]]] | None,
+    configured: dict[str, Secret | Unreadable],
+) -> list[Secret | Unreadable]:
+    """The credentials an operation's effective security requirement asks for, in order."""
+    if security is None:
+        return list(configured.values())
+    if not security:
+        return []
+    # Credentials of a spec without schemes are named by no requirement; they always go.
+    unnamed = [configured[""]] if "" in configured else []
+    for requirement in security:
+        if all(name in configured for name in requirement):
+            return [configured[name] for name in requirement] + unnamed
+    return unnamed
+
+
+# --- Loading and caching ---------------------------------------------------------------------
+
+
+async def _entry_for(server_id: str) -> _Entry:
+    now = time.monotonic()
+    entry = _entries.get(server_id)
+    fresh = entry is not None and now - entry.loaded_at < MAX_SECRET_AGE_SECONDS
+    if entry is not None and fresh and now - entry.checked_at < VERSION_CHECK_SECONDS:
+        return entry
+    version = await _current_version(server_id)
+    if entry is not None and fresh and version == entry.version:
+        entry.checked_at = now
+        return entry
+    entry = await sync_to_async(_load_entry)(server_id, version)
+    _entries[server_id] = entry
+    return entry
+
+
+async def _current_version(server_id: str) -> str | None:
+    try:
+        value = await cache.aget(version_key(server_id))
+    except Exception:
+        # Without the shared cache, the short MAX_SECRET_AGE_SECONDS still bounds staleness.
+        logger.warning("Could not read the credentials version of server %s", server_id)
+        return None
+    return str(value) if value is not None else None
+
+
+def _load_entry(server_id: str, version: str | None) -> _Entry:
+    server = Server.objects.select_related("spec").filter(id=server_id).first()
+    schemes = dict(server.spec.security_schemes or {}) if server is not None else {}
+    credentials: dict[str, Secret | Unreadable] = {}
+    for row in Credential.objects.filter(server_id=server_id):
+        credentials[row.scheme] = decrypt_credential(row)
+    now = time.monotonic()
+    return _Entry(version, now, now, schemes, credentials)
+
+
+def decrypt_credential(row: Credential) -> Secret | Unreadable:
+    try:
+        values = json.loads(crypto.decrypt(row.key_id, row.ciphertext))
+    except crypto.DecryptionFailed as exc:
+        label = row.name or row.scheme or row.type
+        logger.error("Credential %s of server %s: %s", row.id, row.server_id, exc)
+        return Unreadable(str(row.id), row.scheme, f"Credential '{label}': {exc}")
+    return Secret(
+        id=str(row.id),
+        version=row.version,
+        scheme=row.scheme,
+        type=row.type,
+        location=row.location,
+        param_name=row.param_name,
+        token_url=row.token_url,
+        scopes=tuple(row.scopes or ()),
+        values=values,
+    )
+
+
+async def _note_used(credential_ids: list[str]) -> None:
+    """Record lastUsedAt at minute granularity: one write a minute per credential, not per call."""
+    now = time.monotonic()
+    never = -LAST_USED_GRANULARITY_SECONDS
+    due = [
+        cid
+        for cid in credential_ids
+        if now - _last_used.get(cid, never) >= LAST_USED_GRANULARITY_SECONDS
+    ]
+    if not due:
+        return
+    for cid in due:
+        _last_used[cid] = now
+    try:
+        await sync_to_async(_touch)(due)
+    except DatabaseError:
+        logger.warning("Could not record the use of credentials %s", ", ".join(due))
+
+
+def _touch(credential_ids: list[str]) -> None:
+    now = timezone.now()
+    stale = Q(last_used_at__isnull=True) | Q(
+        last_used_at__lt=now - timedelta(seconds=LAST_USED_GRANULARITY_SECONDS)
+    )
+    Credential.objects.filter(stale, id__in=credential_ids).update(last_used_at=now)
+
+
+# --- OAuth2 client credentials ---------------------------------------------------------------
+
+
+async def oauth_token(credential: Secret, *, refresh: bool = False) -> str:
+    """An access token for the credential: cached until shortly before expiry, or fetched."""
+    key = (credential.id, credential.version)
+    shared_key = token_key(*key)
+    if not refresh:
+        token = await _cached_token(key, shared_key)
+        if token is not None:
+            return token
+    token, lifetime = await _fetch_token(credential)
+    keep = lifetime - TOKEN_EXPIRY_MARGIN_SECONDS
+    if keep <= 0:
+        _tokens.pop(key, None)
+        await _cache_delete(shared_key)
+        return token
+    expires_at = time.time() + keep
+    _tokens[key] = (token, expires_at)
+    key_id, sealed = crypto.encrypt(token.encode())
+    try:
+        await cache.aset(shared_key, {"k": key_id, "c": sealed, "e": expires_at}, timeout=keep)
+    except Exception:
+        logger.warning("Could not share an OAuth2 token of credential %s", credential.id)
+    return token
+
+
+async def _cached_token(key: tuple[str, int], shared_key: str) -> str | None:
+    now = time.time()
+    local = _tokens.get(key)
+    if local is not None and local[1] > now:
+        return local[0]
+    try:
+        shared = await cache.aget(shared_key)
+    except Exception:
+        return None
+    if not isinstance(shared, dict) or shared.get("e", 0) <= now:
+        return None
+    try:
+        token = crypto.decrypt(shared["k"], shared["c"]).decode()
+    except crypto.DecryptionFailed:
+        return None
+    _tokens[key] = (token, float(shared["e"]))
+    return token
+
+
+async def _cache_delete(shared_key: str) -> None:
+    try:
+        await cache.adelete(shared_key)
+    except Exception:
+        logger.warning("Could not drop a cached OAuth2 token")
+
+
+async def _fetch_token(credential: Secret) -> tuple[str, float]:
+    """POST grant_type=client_credentials; client authentication per RFC 6749 §2.3.1."""
+    client_id = credential.values["clientId"]
+    client_secret = credential.values["clientSecret"]
+    form = {"grant_type": "client_credentials"}
+    if credential.scopes:
+        form["scope"] = " ".join(credential.scopes)
+    basic = base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode())
+    response = await _post_token_request(
+        credential, form, [("Authorization", f"Basic {basic.decode('ascii')}")]
+    )
+    if response.status_code in (400, 401):
+        # Some servers accept only the body form of client authentication.
+        body_auth = form | {"client_id": client_id, "client_secret": client_secret}
+        response = await _post_token_request(credential, body_auth, [])
+    return _token_from(credential, response)
+
+
+async def _post_token_request(
+    credential: Secret, form: dict[str, str], extra_headers: list[tuple[str, str]]
+) -> outbound.OutboundResponse:
+    headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Accept", "application/json"),
+        *extra_headers,
+    ]
+    try:
+        return await outbound.arequest(
+            "POST",
+            credential.token_url,
+            headers=headers,
+            content=urlencode(form),
+            options=upstream_options(),
+            sensitive_headers={"authorization"},
+        )
+    except outbound.OutboundError as exc:
+        raise CredentialUnavailable(
+            "oauth_token_unreachable",
+            f"The OAuth2 token endpoint could not be used: {exc.message}",
+        ) from None
+
+
+def _token_from(credential: Secret, response: outbound.OutboundResponse) -> tuple[str, float]:
+    origin = _origin(credential.token_url)
+    document = _token_document(response)
+    if response.status_code >= 300:
+        error = str(document.get("error") or "")[:TOKEN_ERROR_CHARS]
+        error = scrub(error, secret_values(credential))
+        detail = f" ({error})" if error else ""
+        raise CredentialUnavailable(
+            "oauth_token_rejected",
+            f"The OAuth2 token endpoint {origin} answered HTTP {response.status_code}{detail}.",
+        )
+    token = document.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise CredentialUnavailable(
+            "oauth_token_invalid",
+            f"The OAuth2 token endpoint {origin} answered without an access_token.",
+        )
+    try:
+        lifetime = float(document.get("expires_in", DEFAULT_TOKEN_LIFETIME_SECONDS))
+    except (TypeError, ValueError):
+        lifetime = DEFAULT_TOKEN_LIFETIME_SECONDS
+    return token, lifetime
+
+
+def _token_document(response: outbound.OutboundResponse) -> dict[str, Any]:
+    media_type = (response.header("content-type") or "").split(";", 1)[0].strip().lower()
+    text = response.content.decode("utf-8", "replace")
+    if media_type == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(text))
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+def forget_cached() -> None:
+    """Drop every decrypted credential and token this process holds (tests, key changes)."""
+    _entries.clear()
+    _tokens.clear()
+    _last_used.clear()
+
+
+provider = CredentialInjector()

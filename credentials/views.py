@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.authentication import user_of
+from core.schema import error_responses
+
+from . import selectors, services
+from .serializers import CredentialCreateSerializer, CredentialSerializer
+
+
+class CredentialListQuery(serializers.Serializer):
+    serverId = serializers.UUIDField()
+
+
+class CredentialListView(GenericAPIView):
+    serializer_class = CredentialSerializer
+
+    @extend_schema(
+        operation_id="credentials_list",
+        summary="List a server's upstream credentials (metadata only)",
+        parameters=[OpenApiParameter("serverId", UUID, required=True)],
+        responses={200: CredentialSerializer(many=True), **error_responses(404)},
+    )
+    def get(self, request: Request) -> Response:
+        query = CredentialListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        credentials = selectors.credential_list(
+            user=user_of(request), server_id=query.validated_data["serverId"]
+        )
+        page = self.paginate_queryset(credentials)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="credentials_create",
+        summary="Store an upstream credential for a server (encrypted; never shown again)",
+        request=CredentialCreateSerializer,
+        responses={201: CredentialSerializer, **error_responses(404, 409)},
+    )
+    def post(self, request: Request) -> Response:
+        payload = CredentialCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        placement = (
+            services.Placement(location=data["in"], param_name=data["paramName"])
+            if "in" in data
+            else None
+        )
+        credential = services.credential_create(
+            user=user_of(request),
+            server_id=data["serverId"],
+            type=data["type"],
+            secret=data["secret"],
+            name=data.get("name", ""),
+            scheme=data.get("scheme"),
+            placement=placement,
+            token_url=data.get("tokenUrl"),
+            scopes=data.get("scopes"),
+        )
+        return Response(CredentialSerializer(credential).data, status=status.HTTP_201_CREATED)
+
+
+class CredentialDetailView(GenericAPIView):
+    serializer_class = CredentialSerializer
+
+    @extend_schema(
+        operation_id="credentials_delete",
+        summary="Delete an upstream credential",
+        responses={204: None, **error_responses(404)},
+    )
+    def delete(self, request: Request, credential_id: UUID) -> Response:
+        services.credential_delete(user=user_of(request), credential_id=credential_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

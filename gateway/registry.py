@@ -1,0 +1,254 @@
+"""The Django side of the MCP endpoint: compiled servers from the database, cached per worker.
+
+A worker loads a server (its enabled tools, key hashes and call targets) once
+and serves every request from that snapshot. Every GENERATION_CHECK_SECONDS it
+compares the server's generation token in the shared cache with the one it
+loaded under; services publish a new token on every change
+(`gateway.invalidation.server_changed`), so changes reach every worker within
+a few seconds without a database read per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from core.http import upstream_options
+from core.secrets import hash_secret
+from gateway.invalidation import GENERATION_CHECK_SECONDS, generation_key
+from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime
+from servers.models import AccessKey, Server
+from tools.calling import CallOutcome, CallTarget, CredentialProvider, execute_call
+from tools.models import Tool
+from usage import limits
+from usage.recorder import CallRecord, recorder
+
+logger = logging.getLogger(__name__)
+
+KEY_USE_WRITE_INTERVAL_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ServerRef:
+    """What the registry keeps beside a snapshot: key hashes → (key id, prefix)."""
+
+    keys: dict[str, tuple[str, str]]
+
+
+@dataclass
+class _Entry:
+    runtime: ServerRuntime | None
+    generation: Any
+    checked_at: float
+
+
+def _load(slug: str) -> ServerRuntime | None:
+    server = (
+        Server.objects.select_related("user")
+        .filter(slug=slug, status="active", user__is_active=True)
+        .first()
+    )
+    if server is None:
+        return None
+    tools = (
+        Tool.objects.filter(server=server, enabled=True)
+        .select_related("operation")
+        .order_by("operation__position")
+    )
+    runtimes = []
+    for tool in tools:
+        op = tool.operation
+        target = CallTarget(
+            server_id=str(server.id),
+            user_id=str(server.user_id),
+            server_name=server.name,
+            tool_id=str(tool.id),
+            tool_name=tool.name,
+            base_url=server.base_url,
+            method=op.method,
+            path=op.path,
+            mapping=op.mapping,
+            security=op.security,
+            output_schema=op.output_schema,
+        )
+        runtimes.append(
+            ToolRuntime(
+                name=tool.name,
+                title=op.annotations.get("title") or None,
+                description=tool.description or None,
+                input_schema=op.input_schema,
+                output_schema=op.output_schema,
+                annotations=op.annotations,
+                ref=target,
+            )
+        )
+    keys = {
+        key_hash: (str(key_id), prefix)
+        for key_id, prefix, key_hash in AccessKey.objects.filter(
+            server=server, revoked_at__isnull=True
+        ).values_list("id", "prefix", "key_hash")
+    }
+    return ServerRuntime(
+        server_id=str(server.id),
+        slug=server.slug,
+        user_id=str(server.user_id),
+        name=server.name,
+        version=str(server.config_version),
+        visibility="public" if server.visibility == "public" else "private",
+        tools=tuple(runtimes),
+        tools_by_name=MappingProxyType({t.name: t for t in runtimes}),
+        instructions=server.description or None,
+        ref=ServerRef(keys=keys),
+    )
+
+
+def _touch_keys(uses: dict[str, datetime]) -> None:
+    for key_id, when in uses.items():
+        AccessKey.objects.filter(pk=key_id).update(last_used_at=when)
+
+
+class DjangoRegistry:
+    def __init__(self, provider: CredentialProvider | None = None) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._provider = provider
+        self._key_written: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def forget(self) -> None:
+        """Drop every cached server (tests; a worker never needs it)."""
+        self._entries.clear()
+
+    async def get_server(self, slug: str) -> ServerRuntime | None:
+        entry = self._entries.get(slug)
+        now = time.monotonic()
+        if entry is not None and now - entry.checked_at < GENERATION_CHECK_SECONDS:
+            return entry.runtime
+        # Read the token before the rows: a change published during the load is seen next time.
+        generation = await sync_to_async(cache.get, thread_sensitive=False)(generation_key(slug))
+        if entry is not None and generation == entry.generation:
+            entry.checked_at = now
+            return entry.runtime
+        runtime = await sync_to_async(_load, thread_sensitive=False)(slug)
+        self._entries[slug] = _Entry(runtime=runtime, generation=generation, checked_at=now)
+        return runtime
+
+    async def authenticate(
+        self, server: ServerRuntime, bearer: str | None
+    ) -> str | Literal[False] | None:
+        if server.visibility == "public":
+            return None
+        if not bearer:
+            return False
+        found = server.ref.keys.get(hash_secret(bearer))
+        if found is None:
+            return False
+        key_id, prefix = found
+        self._note_key_use(key_id)
+        return str(prefix)
+
+    def _note_key_use(self, key_id: str) -> None:
+        now = time.monotonic()
+        if now - self._key_written.get(key_id, -KEY_USE_WRITE_INTERVAL_SECONDS) < (
+            KEY_USE_WRITE_INTERVAL_SECONDS
+        ):
+            return
+        self._key_written[key_id] = now
+        task = asyncio.get_running_loop().create_task(
+            sync_to_async(_touch_keys, thread_sensitive=False)({key_id: timezone.now()})
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def admit(self, server: ServerRuntime, ctx: CallContext, method: str) -> Refusal | None:
+        refusal = await limits.admit_mcp(
+            user_id=server.user_id,
+            client_ip=ctx.client_ip,
+            public=server.visibility == "public",
+            tool_call=method == "tools/call",
+        )
+        if refusal is None:
+            return None
+        return Refusal(
+            reason=refusal.reason, retry_after=refusal.retry_after, message=refusal.message
+        )
+
+    async def call_tool(
+        self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        target: CallTarget = tool.ref
+        outcome = await execute_call(
+            target, arguments, provider=self._provider, options=upstream_options()
+        )
+        recorder.record(_record(target, ctx, outcome))
+        return outcome.result
+
+    def record_rejected_call(
+        self, server: ServerRuntime, ctx: CallContext, tool_name: str, message: str
+    ) -> None:
+        tool = server.tools_by_name.get(tool_name)
+        target: CallTarget | None = tool.ref if tool is not None else None
+        recorder.record(
+            CallRecord(
+                user_id=server.user_id,
+                server_id=server.server_id,
+                server_name=server.name,
+                tool_id=target.tool_id if target else None,
+                tool_name=tool_name[:64],
+                source="mcp",
+                method=target.method if target else "",
+                path=target.path if target else "",
+                status_code=None,
+                duration_ms=0,
+                upstream_ms=None,
+                request_bytes=0,
+                response_bytes=0,
+                error_code="invalid_arguments" if target else "unknown_tool",
+                key_prefix=ctx.key_prefix or "",
+                client_name=(ctx.client_name or "")[:200],
+                created_at=datetime.now(UTC),
+                succeeded=False,
+            )
+        )
+
+
+def _record(target: CallTarget, ctx: CallContext, outcome: CallOutcome) -> CallRecord:
+    return CallRecord(
+        user_id=target.user_id,
+        server_id=target.server_id,
+        server_name=target.server_name,
+        tool_id=target.tool_id,
+        tool_name=target.tool_name,
+        source="mcp",
+        method=target.method,
+        path=target.path,
+        status_code=outcome.status_code,
+        duration_ms=outcome.duration_ms,
+        upstream_ms=outcome.upstream_ms,
+        request_bytes=outcome.request_bytes,
+        response_bytes=outcome.response_bytes,
+        error_code=outcome.error_code,
+        key_prefix=ctx.key_prefix or "",
+        client_name=(ctx.client_name or "")[:200],
+        created_at=datetime.now(UTC),
+        succeeded=outcome.succeeded,
+    )
+
+
+def allowed_origins() -> list[str]:
+    return [settings.PUBLIC_BASE_URL, *settings.MCP_ALLOWED_ORIGINS]
+
+
+def credential_provider() -> CredentialProvider | None:
+    from credentials.injection import provider
+
+    return provider

@@ -1,0 +1,15 @@
+"""The one way to tell the gateway that what a server serves has changed."""
+
+from __future__ import annotations
+
+from django.db.models import F
+
+from gateway.invalidation import server_changed
+
+from .models import Server
+
+
+def server_touch(*, server: Server, old_slug: str = "") -> None:
+    """Bump the server's config version and publish its slug(s) to every gateway worker."""
+    Server.objects.filter(pk=server.pk).update(config_version=F("config_version") + 1)
+    server_changed(*sorted({old_slug, server.slug} - {""}))

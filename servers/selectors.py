@@ -1,0 +1,32 @@
+"""Reads of a user's servers and their access keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from accounts.models import User
+from core.errors import NotFound
+
+from .models import AccessKey, Server
+
+
+def server_list(*, user: User) -> QuerySet[Server]:
+    """The user's servers with toolCount and enabledToolCount annotated."""
+    return Server.objects.filter(user=user).annotate(
+        tool_count=Count("tools"),
+        enabled_tool_count=Count("tools", filter=Q(tools__enabled=True)),
+    )
+
+
+def server_get(*, user: User, server_id: Any) -> Server:
+    """The user's server (annotated); another user's server is 404 like a missing one."""
+    server = server_list(user=user).filter(pk=server_id).first()
+    if server is None:
+        raise NotFound("Server not found")
+    return server
+
+
+def access_key_list(*, server: Server) -> QuerySet[AccessKey]:
+    return AccessKey.objects.filter(server=server, revoked_at__isnull=True)

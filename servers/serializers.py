@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from .models import AccessKey, Server
+from .services import SLUG_PATTERN
+
+SLUG_HELP = "Lowercase letters, digits and hyphens, at most 64; part of the MCP URL."
+
+
+def _slug_field() -> serializers.RegexField:
+    return serializers.RegexField(
+        SLUG_PATTERN,
+        required=False,
+        max_length=64,
+        help_text=SLUG_HELP,
+        error_messages={"invalid": SLUG_HELP},
+    )
+
+
+class ServerCreateSerializer(serializers.Serializer):
+    specId = serializers.UUIDField()
+    name = serializers.CharField(max_length=200)
+    slug = _slug_field()
+    description = serializers.CharField(required=False, allow_blank=True)
+    baseUrl = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Defaults to the spec's first server URL.",
+    )
+    operations = serializers.ListField(
+        child=serializers.CharField(max_length=2100),
+        required=False,
+        allow_empty=False,
+        max_length=100_000,
+        help_text="Only these become enabled tools: operationIds, 'METHOD /path' or 'tag:NAME'.",
+    )
+
+
+class ServerUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    slug = _slug_field()
+    description = serializers.CharField(required=False, allow_blank=True)
+    baseUrl = serializers.CharField(required=False, max_length=2000)
+    status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
+    visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
+
+
+class ServerSerializer(serializers.ModelSerializer):
+    specId = serializers.UUIDField(source="spec_id", read_only=True)
+    baseUrl = serializers.CharField(source="base_url", read_only=True)
+    mcpUrl = serializers.SerializerMethodField()
+    toolCount = serializers.IntegerField(source="tool_count", read_only=True)
+    enabledToolCount = serializers.IntegerField(source="enabled_tool_count", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+    class Meta:
+        model = Server
+        fields = [
+            "id",
+            "specId",
+            "name",
+            "slug",
+            "description",
+            "baseUrl",
+            "status",
+            "visibility",
+            "mcpUrl",
+            "toolCount",
+            "enabledToolCount",
+            "createdAt",
+            "updatedAt",
+        ]
+
+    def get_mcpUrl(self, server: Server) -> str:
+        return f"{settings.PUBLIC_BASE_URL}/mcp/{server.slug}"
+
+
+class AccessKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class AccessKeySerializer(serializers.ModelSerializer):
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True, allow_null=True)
+
+    class Meta:
+        model = AccessKey
+        fields = ["id", "name", "prefix", "createdAt", "lastUsedAt"]
+
+
+class AccessKeyCreatedSerializer(AccessKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(AccessKeySerializer.Meta):
+        fields = [*AccessKeySerializer.Meta.fields, "key"]

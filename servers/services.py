@@ -1,0 +1,225 @@
+"""Writes for servers and their access keys."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.models import User
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.secrets import display_prefix, hash_secret, new_secret
+from specs.models import Spec, SpecOperation
+from tools.services import tools_create
+from usage.limits import ensure_can_create_server
+
+from .changes import server_touch
+from .models import AccessKey, Server
+
+ACCESS_KEY_PREFIX = "mcpk_"
+SLUG_MAX = 64
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+TAG_SELECTOR = "tag:"
+_METHOD_PATH = re.compile(r"^([A-Za-z]+)\s+(/.*)$")
+_UPDATABLE = ("name", "description", "slug", "base_url", "status", "visibility")
+
+
+def server_create(
+    *,
+    user: User,
+    spec_id: Any,
+    name: str,
+    slug: str | None = None,
+    description: str = "",
+    base_url: str | None = None,
+    operations: list[str] | None = None,
+) -> Server:
+    """A server with one tool per spec operation, all in one transaction."""
+    ensure_can_create_server(user=user)
+    spec = Spec.objects.filter(user=user, pk=spec_id).defer("original_text", "document").first()
+    if spec is None:
+        raise NotFound("Spec not found")
+    resolved_base_url = base_url_for(spec=spec, base_url=base_url)
+    spec_operations = list(
+        spec.operations.only("id", "operation_id", "method", "path", "tags", "tool_name")
+    )
+    enabled_ids = select_operations(spec_operations, operations) if operations else None
+    server = Server(
+        user=user,
+        spec=spec,
+        name=name,
+        slug=slug or "",
+        description=description,
+        base_url=resolved_base_url,
+    )
+    try:
+        with transaction.atomic():
+            if slug:
+                _check_slug_free(slug)
+            else:
+                server.slug = _free_slug(name)
+            server.save()
+            tools_create(server=server, operations=spec_operations, enabled_ids=enabled_ids)
+            server_touch(server=server)
+    except IntegrityError:
+        raise _slug_taken(server.slug) from None
+    return server
+
+
+def server_update(*, server: Server, **changes: Any) -> Server:
+    """Change any of name, description, slug, base_url, status, visibility."""
+    old_slug = server.slug
+    fields = [name for name in _UPDATABLE if name in changes]
+    if "base_url" in changes:
+        changes["base_url"] = _absolute_http_url(changes["base_url"], "baseUrl")
+    for name in fields:
+        setattr(server, name, changes[name])
+    try:
+        with transaction.atomic():
+            if server.slug != old_slug:
+                _check_slug_free(server.slug, exclude=server.pk)
+            server.save(update_fields=[*fields, "updated_at"])
+            server_touch(server=server, old_slug=old_slug)
+    except IntegrityError:
+        raise _slug_taken(server.slug) from None
+    server.config_version += 1
+    return server
+
+
+def server_delete(*, server: Server) -> None:
+    """Delete with its tools, keys and credentials; request logs keep the server's name."""
+    with transaction.atomic():
+        server_touch(server=server)
+        server.delete()
+
+
+def base_url_for(*, spec: Spec, base_url: str | None) -> str:
+    """The given base URL, else the spec's first server URL (relative ones resolved)."""
+    if base_url:
+        return _absolute_http_url(base_url, "baseUrl")
+    candidate = spec.servers[0] if spec.servers else ""
+    if _is_absolute(candidate):
+        return _absolute_http_url(candidate, "baseUrl")
+    if spec.source_url:
+        # A relative server URL (or none: OpenAPI's default is "/") is relative to the document.
+        return _absolute_http_url(urljoin(spec.source_url, candidate or "/"), "baseUrl")
+    if candidate:
+        message = f"The spec's server URL {candidate!r} is relative; give baseUrl."
+    else:
+        message = "The spec names no server URL; give baseUrl."
+    raise ValidationFailed("A base URL is needed", details={"baseUrl": [message]})
+
+
+def _is_absolute(url: str) -> bool:
+    parts = urlsplit(url)
+    return bool(parts.scheme and parts.netloc)
+
+
+def _absolute_http_url(url: str, field_name: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValidationFailed(
+            "Invalid base URL",
+            details={field_name: [f"{url!r} is not an absolute http(s) URL."]},
+        )
+    if len(url) > 2000:
+        raise ValidationFailed(
+            "Invalid base URL", details={field_name: ["Must be at most 2000 characters."]}
+        )
+    return url.rstrip("/")
+
+
+def select_operations(operations: Iterable[SpecOperation], selectors: list[str]) -> set[int]:
+    """Ids of the operations named by operationId, `METHOD /path` or `tag:NAME`."""
+    by_id: dict[str, list[int]] = {}
+    by_key: dict[str, int] = {}
+    by_tag: dict[str, list[int]] = {}
+    for operation in operations:
+        if operation.operation_id:
+            by_id.setdefault(operation.operation_id, []).append(operation.pk)
+        by_key[f"{operation.method.upper()} {operation.path}"] = operation.pk
+        for tag in operation.tags:
+            by_tag.setdefault(tag, []).append(operation.pk)
+    selected: set[int] = set()
+    unknown: list[str] = []
+    for selector in selectors:
+        matched = _match(selector, by_id, by_key, by_tag)
+        if matched:
+            selected.update(matched)
+        else:
+            unknown.append(selector)
+    if unknown:
+        raise ValidationFailed(
+            "Unknown operations",
+            details={
+                "operations": [f"No operation matches {selector!r}." for selector in unknown],
+                "unknown": unknown,
+            },
+        )
+    return selected
+
+
+def _match(
+    selector: str,
+    by_id: dict[str, list[int]],
+    by_key: dict[str, int],
+    by_tag: dict[str, list[int]],
+) -> list[int]:
+    if selector.startswith(TAG_SELECTOR):
+        return by_tag.get(selector[len(TAG_SELECTOR) :], [])
+    route = _METHOD_PATH.match(selector.strip())
+    if route and f"{route[1].upper()} {route[2]}" in by_key:
+        return [by_key[f"{route[1].upper()} {route[2]}"]]
+    return by_id.get(selector, [])
+
+
+def _free_slug(name: str) -> str:
+    base = (slugify(name)[:SLUG_MAX].strip("-")) or "server"
+    taken = set(
+        Server.objects.filter(slug__startswith=base[: SLUG_MAX - 4]).values_list("slug", flat=True)
+    )
+    candidate, counter = base, 2
+    while candidate in taken:
+        suffix = f"-{counter}"
+        candidate = f"{base[: SLUG_MAX - len(suffix)].rstrip('-')}{suffix}"
+        counter += 1
+    return candidate
+
+
+def _check_slug_free(slug: str, exclude: Any = None) -> None:
+    if Server.objects.filter(slug=slug).exclude(pk=exclude).exists():
+        raise _slug_taken(slug)
+
+
+def _slug_taken(slug: str) -> Conflict:
+    return Conflict(
+        "That slug is taken", details={"slug": [f"The slug {slug!r} is already in use."]}
+    )
+
+
+# --- Access keys -------------------------------------------------------------------------------
+
+
+def access_key_create(*, server: Server, name: str) -> tuple[AccessKey, str]:
+    secret = new_secret(ACCESS_KEY_PREFIX)
+    with transaction.atomic():
+        key = AccessKey.objects.create(
+            server=server, name=name, prefix=display_prefix(secret), key_hash=hash_secret(secret)
+        )
+        server_touch(server=server)
+    return key, secret
+
+
+def access_key_revoke(*, server: Server, key_id: Any) -> None:
+    with transaction.atomic():
+        revoked = AccessKey.objects.filter(
+            server=server, pk=key_id, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        if not revoked:
+            raise NotFound("Access key not found")
+        server_touch(server=server)

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.authentication import user_of
+from core.schema import error_responses
+
+from . import selectors, services
+from .models import AccessKey, Server
+from .serializers import (
+    AccessKeyCreatedSerializer,
+    AccessKeyCreateSerializer,
+    AccessKeySerializer,
+    ServerCreateSerializer,
+    ServerSerializer,
+    ServerUpdateSerializer,
+)
+
+# Request (camelCase) field -> service keyword.
+UPDATE_FIELDS = {
+    "name": "name",
+    "slug": "slug",
+    "description": "description",
+    "baseUrl": "base_url",
+    "status": "status",
+    "visibility": "visibility",
+}
+
+
+class ServerListView(GenericAPIView):
+    serializer_class = ServerSerializer
+
+    def get_queryset(self) -> QuerySet[Server]:
+        return selectors.server_list(user=user_of(self.request))
+
+    @extend_schema(
+        operation_id="servers_list", summary="List servers", responses=ServerSerializer(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="servers_create",
+        summary="Create a server (one tool per spec operation) from a spec",
+        request=ServerCreateSerializer,
+        responses={201: ServerSerializer, **error_responses(403, 404, 409)},
+    )
+    def post(self, request: Request) -> Response:
+        payload = ServerCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        user = user_of(request)
+        server = services.server_create(
+            user=user,
+            spec_id=data["specId"],
+            name=data["name"],
+            slug=data.get("slug"),
+            description=data.get("description", ""),
+            base_url=data.get("baseUrl"),
+            operations=data.get("operations"),
+        )
+        server = selectors.server_get(user=user, server_id=server.pk)
+        return Response(ServerSerializer(server).data, status=status.HTTP_201_CREATED)
+
+
+class ServerDetailView(GenericAPIView):
+    serializer_class = ServerSerializer
+
+    @extend_schema(operation_id="servers_retrieve", summary="Get a server")
+    def get(self, request: Request, server_id: UUID) -> Response:
+        server = selectors.server_get(user=user_of(request), server_id=server_id)
+        return Response(ServerSerializer(server).data)
+
+    @extend_schema(
+        operation_id="servers_update",
+        summary="Update a server",
+        request=ServerUpdateSerializer,
+        responses={200: ServerSerializer, **error_responses(409)},
+    )
+    def patch(self, request: Request, server_id: UUID) -> Response:
+        user = user_of(request)
+        server = selectors.server_get(user=user, server_id=server_id)
+        payload = ServerUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        changes = {UPDATE_FIELDS[key]: value for key, value in payload.validated_data.items()}
+        services.server_update(server=server, **changes)
+        server = selectors.server_get(user=user, server_id=server_id)
+        return Response(ServerSerializer(server).data)
+
+    @extend_schema(
+        operation_id="servers_delete",
+        summary="Delete a server with its tools, keys and credentials",
+        responses={204: None},
+    )
+    def delete(self, request: Request, server_id: UUID) -> Response:
+        server = selectors.server_get(user=user_of(request), server_id=server_id)
+        services.server_delete(server=server)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccessKeyListView(GenericAPIView):
+    serializer_class = AccessKeySerializer
+
+    def get_queryset(self) -> QuerySet[AccessKey]:
+        server = selectors.server_get(
+            user=user_of(self.request), server_id=self.kwargs["server_id"]
+        )
+        return selectors.access_key_list(server=server)
+
+    @extend_schema(
+        operation_id="server_keys_list",
+        summary="List a server's access keys",
+        responses=AccessKeySerializer(many=True),
+    )
+    def get(self, request: Request, server_id: UUID) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="server_keys_create",
+        summary="Create an access key for MCP clients (shown once)",
+        request=AccessKeyCreateSerializer,
+        responses={201: AccessKeyCreatedSerializer},
+    )
+    def post(self, request: Request, server_id: UUID) -> Response:
+        server = selectors.server_get(user=user_of(request), server_id=server_id)
+        payload = AccessKeyCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        key, secret = services.access_key_create(server=server, name=payload.validated_data["name"])
+        body = AccessKeySerializer(key).data | {"key": secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class AccessKeyDetailView(GenericAPIView):
+    serializer_class = AccessKeySerializer
+
+    @extend_schema(
+        operation_id="server_keys_delete", summary="Revoke an access key", responses={204: None}
+    )
+    def delete(self, request: Request, server_id: UUID, key_id: UUID) -> Response:
+        server = selectors.server_get(user=user_of(request), server_id=server_id)
+        services.access_key_revoke(server=server, key_id=key_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

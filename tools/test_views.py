@@ -1,0 +1,140 @@
+"""POST /api/servers/{id}/tools/{toolId}/test and GET .../tests/{testId} (CONTRACT §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.authentication import user_of
+from core.errors import ServiceUnavailable, UpstreamFailed
+from core.schema import error_responses
+from tooltests.models import ToolTest
+
+from . import testing_service
+
+
+class ToolTestRunSerializer(serializers.Serializer):
+    arguments = serializers.DictField(required=False, default=dict)
+
+
+class ToolTestErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ToolTestTimingSerializer(serializers.Serializer):
+    queuedMs = serializers.IntegerField(allow_null=True)
+    upstreamMs = serializers.IntegerField(allow_null=True)
+    totalMs = serializers.IntegerField(allow_null=True)
+
+
+class ToolTestSerializer(serializers.ModelSerializer):
+    testId = serializers.UUIDField(source="id", read_only=True)
+    result = serializers.JSONField(
+        read_only=True, allow_null=True, help_text="The MCP CallToolResult the tool returned."
+    )
+    request = serializers.JSONField(
+        read_only=True, allow_null=True, help_text="method, url, headers (secrets redacted)"
+    )
+    response = serializers.JSONField(
+        read_only=True,
+        allow_null=True,
+        help_text="statusCode, headers, bodyPreview, truncated (secrets redacted)",
+    )
+    # Plain text rather than an enum: "status" enums of other resources would collide by name.
+    status = serializers.CharField(read_only=True, help_text="pending | succeeded | failed | error")
+    timing = ToolTestTimingSerializer(read_only=True)
+    error = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = ToolTest
+        fields = [
+            "testId",
+            "status",
+            "result",
+            "request",
+            "response",
+            "timing",
+            "error",
+            "createdAt",
+        ]
+
+    @extend_schema_field(ToolTestErrorSerializer(allow_null=True))
+    def get_error(self, test: ToolTest) -> dict[str, str] | None:
+        if test.status != "error":
+            return None
+        return {"code": test.error_code, "message": test.error_message}
+
+
+class ToolTestPendingSerializer(serializers.Serializer):
+    testId = serializers.UUIDField()
+    status = serializers.CharField(help_text="pending")
+
+
+class ToolTestRunView(GenericAPIView):
+    serializer_class = ToolTestSerializer
+
+    @extend_schema(
+        operation_id="server_tool_test",
+        summary="Call a tool once with the given arguments and show what happened",
+        request=ToolTestRunSerializer,
+        responses={
+            200: ToolTestSerializer,
+            202: OpenApiResponse(
+                ToolTestPendingSerializer, description="Still running: poll the test."
+            ),
+            **error_responses(404, 502, 503),
+        },
+    )
+    def post(self, request: Request, server_id: UUID, tool_id: UUID) -> Response:
+        payload = ToolTestRunSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        test = testing_service.tool_test_start(
+            user=user_of(request),
+            server_id=server_id,
+            tool_id=tool_id,
+            arguments=payload.validated_data["arguments"],
+        )
+        test = testing_service.tool_test_wait(
+            test_id=test.id, timeout=settings.TOOL_TEST_WAIT_SECONDS
+        )
+        if test.status == "pending":
+            body = {"testId": str(test.id), "status": "pending"}
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+        if test.status == "error":
+            raise _error_for(test)
+        return Response(ToolTestSerializer(test).data)
+
+
+class ToolTestDetailView(GenericAPIView):
+    serializer_class = ToolTestSerializer
+
+    @extend_schema(
+        operation_id="server_tool_test_get",
+        summary="A tool test's status and, once finished, its outcome",
+        responses={200: ToolTestSerializer, **error_responses(404)},
+    )
+    def get(self, request: Request, server_id: UUID, tool_id: UUID, test_id: UUID) -> Response:
+        test = testing_service.tool_test_get(
+            user=user_of(request), server_id=server_id, tool_id=tool_id, test_id=test_id
+        )
+        return Response(ToolTestSerializer(test).data)
+
+
+def _error_for(test: ToolTest) -> UpstreamFailed | ServiceUnavailable:
+    details: dict[str, Any] = {
+        "testId": str(test.id),
+        "code": test.error_code,
+        "timing": test.timing,
+    }
+    if testing_service.is_upstream_error(test.error_code):
+        return UpstreamFailed(test.error_message, details=details)
+    return ServiceUnavailable(test.error_message or None, details=details)

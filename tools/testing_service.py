@@ -1,0 +1,250 @@
+"""Tool tests (CONTRACT §6): validate, queue after commit, run on a worker, wait briefly.
+
+The endpoint creates a ToolTest row and queues `tools.tasks.run_tool_test` with its id once
+the row is committed, then polls the row for up to TOOL_TEST_WAIT_SECONDS. The task makes the
+same call an MCP client would (tools.calling.execute_call, with the server's credentials),
+stores the outcome with secrets redacted and scrubbed, and writes one request log
+(source "test") that counts as usage like any MCP call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.utils import timezone
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from accounts.models import User
+from core.errors import NotFound, ValidationFailed
+from core.http import upstream_options
+from credentials.injection import known_secrets, provider
+from servers.models import Server
+from tooltests.models import ToolTest
+from usage.recorder import record_now
+from usage.writer import CallRecord
+
+from .calling import CallOutcome, CallTarget, execute_call
+from .models import Tool
+from .results import error_result, scrub
+
+logger = logging.getLogger(__name__)
+
+CLIENT_NAME = "Specgate tool test"
+MAX_ARGUMENT_PROBLEMS = 50
+FIRST_POLL_SECONDS = 0.005
+LONGEST_POLL_SECONDS = 0.1
+
+
+def tool_test_start(
+    *, user: User, server_id: Any, tool_id: Any, arguments: dict[str, Any]
+) -> ToolTest:
+    """Validate the arguments, store a pending test and queue it once that is committed."""
+    tool = _tool_of(user=user, server_id=server_id, tool_id=tool_id)
+    _validate_arguments(tool.operation.input_schema, arguments)
+    test = ToolTest.objects.create(
+        user=user,
+        server=tool.server,
+        tool=tool,
+        server_name=tool.server.name,
+        tool_name=tool.name,
+        arguments=arguments,
+    )
+    test_id = str(test.id)
+    transaction.on_commit(lambda: _enqueue(test_id))
+    return test
+
+
+def tool_test_wait(*, test_id: Any, timeout: float) -> ToolTest:
+    """The test once it has finished, or as it stands when TIMEOUT seconds have passed."""
+    deadline = time.monotonic() + timeout
+    pause = FIRST_POLL_SECONDS
+    while True:
+        test = ToolTest.objects.get(pk=test_id)
+        remaining = deadline - time.monotonic()
+        if test.status != "pending" or remaining <= 0:
+            return test
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, LONGEST_POLL_SECONDS)
+
+
+def tool_test_get(*, user: User, server_id: Any, tool_id: Any, test_id: Any) -> ToolTest:
+    test = ToolTest.objects.filter(
+        id=test_id, tool_id=tool_id, server_id=server_id, server__user=user
+    ).first()
+    if test is None:
+        raise NotFound("Tool test not found")
+    return test
+
+
+def tool_test_run(*, test_id: Any) -> None:
+    """The worker's part: claim the test, call the upstream, store and log the outcome."""
+    claimed = ToolTest.objects.filter(pk=test_id, status="pending", started_at__isnull=True).update(
+        started_at=timezone.now()
+    )
+    if not claimed:
+        # Already run (a redelivered message) or deleted with its server.
+        logger.info("Tool test %s is not pending; nothing to run", test_id)
+        return
+    test = ToolTest.objects.select_related("server", "tool__operation").get(pk=test_id)
+    target = call_target_for(test.tool)
+    try:
+        outcome = async_to_sync(execute_call)(
+            target, test.arguments, provider=provider, options=upstream_options()
+        )
+    except Exception:
+        logger.exception("Tool test %s crashed", test_id)
+        outcome = CallOutcome(
+            result=error_result("The test could not be run."), error_code="internal_error"
+        )
+    _store(test, outcome, secrets=known_secrets(target.server_id))
+    record_now(_call_record(target, outcome))
+
+
+def call_target_for(tool: Tool) -> CallTarget:
+    server, operation = tool.server, tool.operation
+    return CallTarget(
+        server_id=str(server.id),
+        user_id=str(server.user_id),
+        server_name=server.name,
+        tool_id=str(tool.id),
+        tool_name=tool.name,
+        base_url=server.base_url,
+        method=operation.method,
+        path=operation.path,
+        mapping=operation.mapping,
+        security=operation.security,
+        output_schema=operation.output_schema,
+    )
+
+
+def is_upstream_error(code: str) -> bool:
+    """Whether an `error` test failed because an upstream (API or token endpoint) did."""
+    return code.startswith(("upstream_", "oauth_token_"))
+
+
+# --- Internals ---------------------------------------------------------------------------------
+
+
+def _tool_of(*, user: User, server_id: Any, tool_id: Any) -> Tool:
+    server = Server.objects.filter(user=user, id=server_id).first()
+    if server is None:
+        raise NotFound("Server not found")
+    tools = Tool.objects.select_related("server", "operation")
+    tool = tools.filter(server=server, id=tool_id).first()
+    if tool is None:
+        raise NotFound("Tool not found")
+    return tool
+
+
+def _validate_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> None:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError:
+        # A schema the engine produced but jsonschema rejects is not the caller's fault.
+        logger.warning("Skipping argument validation: the tool's input schema is invalid")
+        return
+    problems: dict[str, list[str]] = {}
+    errors = sorted(Draft202012Validator(schema).iter_errors(arguments), key=lambda e: e.json_path)
+    for error in errors[:MAX_ARGUMENT_PROBLEMS]:
+        field = "arguments" + error.json_path[1:]
+        problems.setdefault(field, []).append(error.message)
+    if problems:
+        message = "The arguments do not match the tool's input schema"
+        raise ValidationFailed(message, details=problems)
+
+
+def _enqueue(test_id: str) -> None:
+    from .tasks import run_tool_test
+
+    try:
+        run_tool_test.delay(test_id)
+    except Exception:
+        logger.exception("Could not queue tool test %s", test_id)
+        ToolTest.objects.filter(pk=test_id, status="pending").update(
+            status="error",
+            error_code="queue_unavailable",
+            error_message="The test could not be queued; try again shortly.",
+            finished_at=timezone.now(),
+        )
+
+
+def _status_of(outcome: CallOutcome) -> str:
+    if outcome.reached_upstream or outcome.error_code == "invalid_arguments":
+        return "succeeded" if outcome.succeeded else "failed"
+    return "error"
+
+
+def _store(test: ToolTest, outcome: CallOutcome, *, secrets: tuple[str, ...]) -> None:
+    test.status = _status_of(outcome)
+    test.result = _scrubbed(outcome.result, secrets)
+    test.request = _scrubbed(outcome.request, secrets) or None
+    test.response = _scrubbed(outcome.response, secrets)
+    test.status_code = outcome.status_code
+    test.upstream_ms = outcome.upstream_ms
+    if test.status == "error":
+        test.error_code = outcome.error_code
+        test.error_message = _first_text(test.result)
+    test.finished_at = timezone.now()
+    test.save(
+        update_fields=[
+            "status",
+            "result",
+            "request",
+            "response",
+            "status_code",
+            "upstream_ms",
+            "error_code",
+            "error_message",
+            "finished_at",
+            "updated_at",
+        ]
+    )
+
+
+def _scrubbed(value: Any, secrets: tuple[str, ...]) -> Any:
+    """VALUE with known secret values replaced in every string, keys included."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item, secrets) for item in value]
+    return value
+
+
+def _first_text(result: dict[str, Any]) -> str:
+    for block in result.get("content", []):
+        if block.get("type") == "text":
+            return str(block.get("text", ""))
+    return ""
+
+
+def _call_record(target: CallTarget, outcome: CallOutcome) -> CallRecord:
+    return CallRecord(
+        user_id=target.user_id,
+        server_id=target.server_id,
+        server_name=target.server_name,
+        tool_id=target.tool_id,
+        tool_name=target.tool_name,
+        source="test",
+        method=target.method,
+        path=target.path,
+        status_code=outcome.status_code,
+        duration_ms=outcome.duration_ms,
+        upstream_ms=outcome.upstream_ms,
+        request_bytes=outcome.request_bytes,
+        response_bytes=outcome.response_bytes,
+        error_code=outcome.error_code,
+        key_prefix="",
+        client_name=CLIENT_NAME,
+        created_at=datetime.now(UTC),
+        succeeded=outcome.succeeded,
+    )
