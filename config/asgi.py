@@ -9,6 +9,7 @@ flushes it on shutdown so no record is lost on a normal stop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -43,7 +44,7 @@ async def _lifespan(receive: Any, send: Any) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             try:
-                recorder.stop()
+                await asyncio.to_thread(recorder.stop)
                 await outbound.aclose_pools()
             except Exception:
                 logger.exception("shutdown did not complete cleanly")

@@ -126,6 +126,9 @@ else:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # A file, not shared-cache memory: tests with threads (a live server, concurrent
+            # writers) then get SQLite's busy timeout instead of "database table is locked".
+            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -156,6 +159,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "billing-report-overage": {"task": "billing.tasks.report_overage", "schedule": 300.0},
+    "usage-delete-expired-logs": {"task": "usage.delete_expired_logs", "schedule": 3600.0},
     "webhooks-requeue-stale": {
         "task": "webhooks.tasks.requeue_stale_webhook_events",
         "schedule": 300.0,
@@ -234,6 +238,12 @@ OUTBOUND_MAX_RESPONSE_BYTES = env_int("OUTBOUND_MAX_RESPONSE_BYTES", 10 * 1024 *
 TOOL_TEST_WAIT_SECONDS = env_float("TOOL_TEST_WAIT_SECONDS", 30.0, minimum=0.0)
 TOOL_DESCRIPTION_MAX = env_int("TOOL_DESCRIPTION_MAX", 1024, minimum=32)
 LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 90, minimum=1)
+PUBLIC_IP_RPM = env_int("PUBLIC_IP_RPM", 120, minimum=1)
+RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "sg:rl:")
+USAGE_FLUSH_SECONDS = env_float("USAGE_FLUSH_SECONDS", 0.5, minimum=0.05)
+USAGE_FLUSH_BATCH = env_int("USAGE_FLUSH_BATCH", 1000, minimum=1)
+USAGE_BUFFER_MAX = env_int("USAGE_BUFFER_MAX", 100_000, minimum=100)
+USAGE_STATE_CACHE_SECONDS = env_float("USAGE_STATE_CACHE_SECONDS", 2.0, minimum=0.0)
 
 # --- DRF and schema ---------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -243,6 +253,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.CursorPagination",
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["usage.throttling.PlanRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.EnvelopeAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 50,

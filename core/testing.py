@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -23,6 +24,21 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required dependency missing in CI: {reason}")
     pytest.skip(reason)
+
+
+def require_postgres_and_redis() -> None:
+    """The services run: a PostgreSQL DATABASE_URL and a REDIS_URL."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    require(bool(os.environ.get("REDIS_URL")), "REDIS_URL is not set")
+    require(database_url.startswith(("postgres://", "postgresql://")), "no PostgreSQL DATABASE_URL")
+
+
+def services_database_url() -> str:
+    """DATABASE_URL pointing at the database pytest-django created, for other processes."""
+    from django.db import connection
+
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 def free_port() -> int:

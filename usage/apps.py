@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class UsageConfig(AppConfig):
     name = "usage"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .recorder import recorder
+        from .services import AlertWatcher
+
+        recorder.listeners.append(AlertWatcher())

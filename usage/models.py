@@ -5,22 +5,46 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from core.models import TimestampedModel
+
+from .histogram import BUCKET_FIELDS
+
 
 class RequestLog(models.Model):
-    """One upstream call made for an MCP tools/call or a tool test (CONTRACT §8)."""
+    """One upstream call made for an MCP tools/call or a tool test (CONTRACT §8).
+
+    Indexes: every `GET /api/logs` filter has an index that yields rows already in
+    page order (newest first), so a page reads about `limit` index entries at any
+    depth. Server and tool ids belong to one user, so their indexes need no user
+    column (the view checks ownership first); they also serve the SET_NULL update
+    when a server or tool is deleted. `created_at` alone serves retention.
+    """
 
     SOURCES = [("mcp", "MCP"), ("test", "Tool test")]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="request_logs"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="request_logs",
+        db_index=False,
     )
     server = models.ForeignKey(
-        "servers.Server", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "servers.Server",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     server_name = models.CharField(max_length=200)
     tool = models.ForeignKey(
-        "tools.Tool", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "tools.Tool",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     tool_name = models.CharField(max_length=64)
     source = models.CharField(max_length=8, choices=SOURCES)
@@ -34,11 +58,106 @@ class RequestLog(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     key_prefix = models.CharField(max_length=16, blank=True)
     client_name = models.CharField(max_length=200, blank=True)
+    succeeded = models.BooleanField(default=True)
     created_at = models.DateTimeField(db_index=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "-created_at", "-id"], name="log_user_newest")]
+        indexes = [
+            models.Index(fields=["user", "-created_at", "-id"], name="log_user_newest"),
+            models.Index(
+                fields=["user", "status_code", "-created_at", "-id"], name="log_user_status_newest"
+            ),
+            models.Index(
+                fields=["user", "method", "-created_at", "-id"], name="log_user_method_newest"
+            ),
+            models.Index(
+                fields=["user", "source", "-created_at", "-id"], name="log_user_source_newest"
+            ),
+            models.Index(fields=["server", "-created_at", "-id"], name="log_server_newest"),
+            models.Index(fields=["tool", "-created_at", "-id"], name="log_tool_newest"),
+            models.Index(fields=["created_at"], name="log_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tool_name} {self.status_code} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UsageDaily(models.Model):
+    """Tool calls per user, server, UTC day and source, kept current by the recorder.
+
+    `server_uuid` is the server's id as it was when called (not a foreign key), so
+    the row keeps its identity and name after the server is deleted. Latency is a
+    fixed-bucket histogram of `duration_ms` so percentiles come from rollups.
+    Rows are only ever incremented with INSERT ... ON CONFLICT DO UPDATE.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    server_uuid = models.UUIDField()
+    server_name = models.CharField(max_length=200)
+    day = models.DateField()
+    source = models.CharField(max_length=8, choices=RequestLog.SOURCES)
+    calls = models.PositiveBigIntegerField(default=0)
+    succeeded = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    duration_ms_total = models.PositiveBigIntegerField(default=0)
+    lat_le_5 = models.PositiveBigIntegerField(default=0)
+    lat_le_10 = models.PositiveBigIntegerField(default=0)
+    lat_le_25 = models.PositiveBigIntegerField(default=0)
+    lat_le_50 = models.PositiveBigIntegerField(default=0)
+    lat_le_75 = models.PositiveBigIntegerField(default=0)
+    lat_le_100 = models.PositiveBigIntegerField(default=0)
+    lat_le_150 = models.PositiveBigIntegerField(default=0)
+    lat_le_200 = models.PositiveBigIntegerField(default=0)
+    lat_le_300 = models.PositiveBigIntegerField(default=0)
+    lat_le_500 = models.PositiveBigIntegerField(default=0)
+    lat_le_750 = models.PositiveBigIntegerField(default=0)
+    lat_le_1000 = models.PositiveBigIntegerField(default=0)
+    lat_le_2000 = models.PositiveBigIntegerField(default=0)
+    lat_le_5000 = models.PositiveBigIntegerField(default=0)
+    lat_le_10000 = models.PositiveBigIntegerField(default=0)
+    lat_le_30000 = models.PositiveBigIntegerField(default=0)
+    lat_over_30000 = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "server_name"]
+        verbose_name_plural = "usage (daily)"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "server_uuid", "day", "source"], name="usage_daily_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "day"], name="usage_user_day")]
+
+    def __str__(self) -> str:
+        return f"{self.server_name} {self.day} {self.source}: {self.calls}"
+
+    def histogram(self) -> list[int]:
+        return [int(getattr(self, name)) for name in BUCKET_FIELDS]
+
+
+class UsageAlert(TimestampedModel):
+    """A user's usage crossed a threshold of the quota or the budget cap in a period."""
+
+    KINDS = [("quota", "Included calls"), ("budget_cap", "Budget cap")]
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    period_start = models.DateTimeField()
+    kind = models.CharField(max_length=16, choices=KINDS)
+    threshold = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "period_start", "kind", "threshold"], name="usage_alert_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.kind} {self.threshold}% ({self.period_start:%Y-%m-%d})"

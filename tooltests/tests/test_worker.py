@@ -9,15 +9,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
-from django.db import connection
 
 from config.celery import app as celery_app
-from core.testing import LoopbackServer, RecordedRequest, json_reply, require
+from core.testing import (
+    LoopbackServer,
+    RecordedRequest,
+    json_reply,
+    require_postgres_and_redis,
+    services_database_url,
+)
 from credentials import services as credential_services
 from credentials.injection import forget_cached
 from credentials.testing import operation, server_from_document, tool_named
@@ -29,18 +33,6 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 WORKER_KEY = Fernet.generate_key().decode()
 SLOW_SECONDS = 2.0
 WORKER_START_SECONDS = 60.0
-
-
-def _services_available() -> None:
-    database_url = os.environ.get("DATABASE_URL", "")
-    require(bool(os.environ.get("REDIS_URL")), "REDIS_URL is not set")
-    require(database_url.startswith(("postgres://", "postgresql://")), "no PostgreSQL DATABASE_URL")
-
-
-def _test_database_url() -> str:
-    """DATABASE_URL pointing at the database pytest-django created for this run."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 def document() -> dict[str, Any]:
@@ -63,7 +55,7 @@ def upstream_handler(request: RecordedRequest) -> tuple[int, dict[str, str], byt
 
 @pytest.fixture(autouse=True)
 def services_settings(settings) -> None:
-    _services_available()
+    require_postgres_and_redis()
     settings.CREDENTIALS_ENCRYPTION_KEYS = [WORKER_KEY]
     settings.OUTBOUND_ALLOW_PRIVATE = True
     forget_cached()
@@ -72,9 +64,9 @@ def services_settings(settings) -> None:
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[None]:
     """A real `celery worker` process on the test database and the run's Redis."""
-    _services_available()
+    require_postgres_and_redis()
     with django_db_blocker.unblock():
-        database_url = _test_database_url()
+        database_url = services_database_url()
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     env = os.environ | {
         "DATABASE_URL": database_url,

@@ -1,0 +1,325 @@
+"""Serialise tool arguments into an HTTP request, following a tool's argument mapping."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from .errors import ArgumentError
+
+_PATH_VARIABLE = re.compile(r"\{([^{}/]+)\}")
+_DELIMITERS = {"spaceDelimited": " ", "pipeDelimited": "|", "tabDelimited": "\t"}
+# Reserved characters a parameter with allowReserved may send as they are; '&', '=' and '#'
+# stay encoded because sending them raw would change the meaning of the query string.
+_RESERVED_SAFE = ":/?[]@!$'()*+,;"
+_FORBIDDEN_IN_HEADERS = re.compile(r"[\r\n\x00]")
+
+
+@dataclass
+class RequestPlan:
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: list[tuple[str, str]]
+    cookies: list[tuple[str, str]]
+    body: bytes | None
+    content_type: str | None
+    query_string: str = ""
+    """The query exactly as it must be sent (already percent-encoded, without ``?``)."""
+    _unused: list[str] = field(default_factory=list, repr=False)
+
+    def url(self, base_url: str) -> str:
+        url = base_url.rstrip("/") + self.path
+        return f"{url}?{self.query_string}" if self.query_string else url
+
+
+def build_request(
+    op_mapping: dict[str, Any],
+    method: str,
+    path_template: str,
+    arguments: dict[str, Any],
+    *,
+    boundary: str | None = None,
+) -> RequestPlan:
+    """Serialise ``arguments`` (already validated against the input schema) per the mapping."""
+    path_values: dict[str, str] = {}
+    query: list[tuple[str, str, str]] = []
+    headers: list[tuple[str, str]] = []
+    cookies: list[tuple[str, str]] = []
+    body_fields: list[tuple[dict[str, Any], Any]] = []
+    whole_body: list[Any] = []
+    for argument, target in op_mapping.get("arguments", {}).items():
+        if argument not in arguments or arguments[argument] is None:
+            continue
+        value = arguments[argument]
+        location = target["in"]
+        if location == "path":
+            path_values[target["name"]] = _path_value(target, value)
+        elif location == "query":
+            query.extend(_query_pairs(target, value))
+        elif location == "header":
+            headers.append((target["name"], _header_value(target, value)))
+        elif location == "cookie":
+            cookies.extend(_cookie_pairs(target, value))
+        elif location == "body":
+            whole_body.append(value)
+        else:
+            body_fields.append((target, value))
+    body, content_type = _body(op_mapping.get("body"), body_fields, whole_body, boundary)
+    return RequestPlan(
+        method=method.upper(),
+        path=_fill_path(path_template, path_values),
+        query=[(name, raw) for name, raw, _ in query],
+        headers=headers,
+        cookies=cookies,
+        body=body,
+        content_type=content_type,
+        query_string="&".join(encoded for _, _, encoded in query),
+    )
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return _json(value)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _items(value: Any) -> list[tuple[str, str]] | list[str] | str:
+    """A value as a list of key/value pairs (object), a list of strings (array) or a string."""
+    if isinstance(value, dict):
+        return [(str(key), _text(item)) for key, item in value.items() if item is not None]
+    if isinstance(value, list):
+        return [_text(item) for item in value]
+    return _text(value)
+
+
+def _pct(text: str, safe: str = "") -> str:
+    return quote(text, safe=safe)
+
+
+# -- path -----------------------------------------------------------------------------------
+
+
+def _path_value(target: dict[str, Any], value: Any) -> str:
+    name = target["name"]
+    if "contentType" in target:
+        value = _json(value)
+    items = _items(value)
+    style = target.get("style", "simple")
+    explode = target.get("explode", False)
+    if isinstance(items, str):
+        if items == "":
+            raise ArgumentError(f"Path parameter {name!r} must not be empty.")
+        encoded = _pct(items)
+        return {"label": f".{encoded}", "matrix": f";{_pct(name)}={encoded}"}.get(style, encoded)
+    if isinstance(items, list) and items and isinstance(items[0], tuple):
+        pairs = [(_pct(k), _pct(v)) for k, v in items]  # type: ignore[misc]
+        if explode:
+            sep = {"label": ".", "matrix": ";"}.get(style, ",")
+            joined = sep.join(f"{k}={v}" for k, v in pairs)
+            return {"label": f".{joined}", "matrix": f";{joined}"}.get(style, joined)
+        flat = ",".join(f"{k},{v}" for k, v in pairs)
+        return {"label": f".{flat}", "matrix": f";{_pct(name)}={flat}"}.get(style, flat)
+    values = [_pct(item) for item in items]  # type: ignore[arg-type]
+    if not values:
+        raise ArgumentError(f"Path parameter {name!r} must not be empty.")
+    if style in _DELIMITERS:
+        return _pct(_DELIMITERS[style]).join(values)
+    if style == "label":
+        return "." + ("." if explode else ",").join(values)
+    if style == "matrix":
+        if explode:
+            return "".join(f";{_pct(name)}={item}" for item in values)
+        return f";{_pct(name)}=" + ",".join(values)
+    return ",".join(values)
+
+
+def _fill_path(template: str, values: dict[str, str]) -> str:
+    pieces: list[str] = []
+    position = 0
+    for match in _PATH_VARIABLE.finditer(template):
+        pieces.append(_pct(template[position : match.start()], safe="/:@!$&'()*+,;=~%"))
+        name = match.group(1)
+        if name not in values:
+            raise ArgumentError(f"Missing value for path parameter {name!r}.")
+        pieces.append(values[name])
+        position = match.end()
+    pieces.append(_pct(template[position:], safe="/:@!$&'()*+,;=~%"))
+    path = "".join(pieces)
+    if any(segment in (".", "..") for segment in path.split("/")):
+        # quote() leaves dots alone; a value of "." or ".." would climb out of the route.
+        raise ArgumentError("A path parameter must not be '.' or '..'.")
+    return path if path.startswith("/") else "/" + path
+
+
+# -- query ----------------------------------------------------------------------------------
+
+
+def _query_pairs(target: dict[str, Any], value: Any) -> list[tuple[str, str, str]]:
+    """(name, raw value, encoded ``name=value``) triples for one query parameter."""
+    name = target["name"]
+    safe = _RESERVED_SAFE if target.get("allowReserved") else ""
+
+    def pair(key: str, raw: str, encoded_value: str | None = None) -> tuple[str, str, str]:
+        encoded = encoded_value if encoded_value is not None else _pct(raw, safe)
+        return key, raw, f"{_pct(key)}={encoded}"
+
+    if "contentType" in target:
+        return [pair(name, _json(value))]
+    items = _items(value)
+    style = target.get("style", "form")
+    explode = target.get("explode", style == "form")
+    if isinstance(items, str):
+        return [pair(name, items)]
+    if style == "deepObject" and isinstance(value, dict):
+        return [pair(f"{name}[{key}]", raw) for key, raw in _deep_pairs(value)]
+    if isinstance(items, list) and items and isinstance(items[0], tuple):
+        if explode and style == "form":
+            return [pair(k, v) for k, v in items]  # type: ignore[misc]
+        flat = [part for kv in items for part in kv]  # type: ignore[misc]
+    else:
+        if explode:
+            return [pair(name, item) for item in items]  # type: ignore[misc]
+        flat = list(items)  # type: ignore[arg-type]
+    delimiter = _DELIMITERS.get(style, ",")
+    raw = delimiter.join(flat)
+    encoded = _pct(delimiter, safe=",").join(_pct(part, safe) for part in flat)
+    return [pair(name, raw, encoded)]
+
+
+def _deep_pairs(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        pairs: list[tuple[str, str]] = []
+        for key, item in value.items():
+            if item is not None:
+                inner = f"{prefix}][{key}" if prefix else str(key)
+                pairs.extend(_deep_pairs(item, inner))
+        return pairs
+    return [(prefix, _text(value) if not isinstance(value, list) else ",".join(map(_text, value)))]
+
+
+# -- headers and cookies --------------------------------------------------------------------
+
+
+def _header_value(target: dict[str, Any], value: Any) -> str:
+    if "contentType" in target:
+        text = _json(value)
+    else:
+        items = _items(value)
+        if isinstance(items, str):
+            text = items
+        elif items and isinstance(items[0], tuple):
+            sep = "=" if target.get("explode") else ","
+            text = ",".join(f"{k}{sep}{v}" for k, v in items)  # type: ignore[misc]
+        else:
+            text = ",".join(items)  # type: ignore[arg-type]
+    if _FORBIDDEN_IN_HEADERS.search(text):
+        raise ArgumentError(f"Header {target['name']!r} must not contain CR, LF or NUL.")
+    return text
+
+
+def _cookie_pairs(target: dict[str, Any], value: Any) -> list[tuple[str, str]]:
+    name = target["name"]
+    items = _items(_json(value) if "contentType" in target else value)
+    if isinstance(items, str):
+        pairs = [(name, items)]
+    elif items and isinstance(items[0], tuple):
+        if target.get("explode"):
+            pairs = list(items)  # type: ignore[arg-type]
+        else:
+            pairs = [(name, ",".join(part for kv in items for part in kv))]  # type: ignore[misc]
+    elif target.get("explode"):
+        pairs = [(name, item) for item in items]  # type: ignore[misc]
+    else:
+        pairs = [(name, ",".join(items))]  # type: ignore[arg-type]
+    for cookie_name, text in pairs:
+        if _FORBIDDEN_IN_HEADERS.search(text + cookie_name) or ";" in text:
+            raise ArgumentError(f"Cookie {name!r} must not contain CR, LF, NUL or ';'.")
+    return pairs
+
+
+# -- bodies ---------------------------------------------------------------------------------
+
+
+def _body(
+    body: dict[str, Any] | None,
+    fields: list[tuple[dict[str, Any], Any]],
+    whole: list[Any],
+    boundary: str | None,
+) -> tuple[bytes | None, str | None]:
+    if body is None or (not fields and not whole and not body.get("required")):
+        return None, None
+    media_type = body["mediaType"]
+    encoding = body["encoding"]
+    if encoding == "json":
+        content_type = "application/json" if media_type.strip() == "*/*" else media_type
+        value: Any = whole[0] if whole else {t["name"]: v for t, v in fields}
+        return _json(value).encode("utf-8"), content_type
+    if encoding == "raw":
+        value = whole[0] if whole else {t["name"]: v for t, v in fields}
+        data = value if isinstance(value, str) else _json(value)
+        return data.encode("utf-8"), media_type
+    if whole and isinstance(whole[0], dict):
+        style_for = "formField" if encoding == "form" else "part"
+        fields = [({"in": style_for, "name": k}, v) for k, v in whole[0].items()] + fields
+    if encoding == "form":
+        pairs = [pair for target, value in fields for pair in _form_pairs(target, value)]
+        return urlencode(pairs).encode("ascii"), media_type
+    boundary = boundary or f"specgate-{secrets.token_hex(16)}"
+    return _multipart(fields, boundary), f"multipart/form-data; boundary={boundary}"
+
+
+def _form_pairs(target: dict[str, Any], value: Any) -> list[tuple[str, str]]:
+    style = target.get("style", "form")
+    if style == "deepObject" and isinstance(value, dict):
+        return [(f"{target['name']}[{k}]", v) for k, v in _deep_pairs(value)]
+    return [(name, raw) for name, raw, _ in _query_pairs({**target, "style": style}, value)]
+
+
+def _multipart(fields: list[tuple[dict[str, Any], Any]], boundary: str) -> bytes:
+    chunks: list[bytes] = []
+    for target, value in fields:
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            chunks.append(_part(target, item, boundary))
+    chunks.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(chunks)
+
+
+def _part(target: dict[str, Any], value: Any, boundary: str) -> bytes:
+    name = target["name"]
+    if _FORBIDDEN_IN_HEADERS.search(name):
+        raise ArgumentError(f"Part name {name!r} must not contain CR, LF or NUL.")
+    disposition = f'form-data; name="{_quote_name(name)}"'
+    content_type = target.get("contentType")
+    if target.get("binary"):
+        disposition += f'; filename="{_quote_name(name)}"'
+        content_type = content_type or "application/octet-stream"
+    if isinstance(value, (dict, list)):
+        data = _json(value).encode("utf-8")
+        content_type = content_type or "application/json"
+    else:
+        data = _text(value).encode("utf-8")
+    head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+    if content_type:
+        head += f"Content-Type: {content_type}\r\n"
+    return head.encode("utf-8") + b"\r\n" + data + b"\r\n"
+
+
+def _quote_name(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', "%22")

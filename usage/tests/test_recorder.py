@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+from usage.models import RequestLog, UsageDaily
+from usage.recorder import Recorder, record_now
+from usage.writer import write_records
+
+from .conftest import make_record, make_server, make_tool
+
+
+def daily_calls(user) -> int:
+    return sum(UsageDaily.objects.filter(user=user).values_list("calls", flat=True))
+
+
+def test_it_buffers_until_flushed_then_writes_logs_and_rollups(alice, alice_tool):
+    recorder = Recorder(interval=60)
+    records = [
+        make_record(alice_tool, status_code=200 if n % 3 else 500, succeeded=bool(n % 3))
+        for n in range(7)
+    ]
+    for record in records:
+        recorder.record(record)
+
+    assert RequestLog.objects.count() == 0
+    assert recorder.pending() == 7
+    assert recorder.flush() == 7
+
+    assert RequestLog.objects.filter(user=alice).count() == 7
+    row = UsageDaily.objects.get(user=alice)
+    assert (row.calls, row.succeeded, row.failed) == (7, 4, 3)
+    assert row.duration_ms_total == 7 * 40
+    assert row.server_uuid == alice_tool.server_id
+    assert sum(row.histogram()) == 7
+    assert recorder.pending() == 0
+
+
+def test_it_writes_in_batches_of_batch_size(alice, alice_tool):
+    recorder = Recorder(interval=60, batch_size=3)
+    for _ in range(8):
+        recorder.record(make_record(alice_tool))
+
+    assert recorder.flush() == 8
+    assert RequestLog.objects.count() == 8
+    assert daily_calls(alice) == 8
+
+
+def test_it_splits_rollups_by_day_and_source(alice, alice_tool):
+    today = datetime(2026, 11, 24, 23, 59, 59, tzinfo=UTC)
+    write_records(
+        [
+            make_record(alice_tool, created_at=today),
+            make_record(alice_tool, created_at=today + timedelta(seconds=2)),
+            make_record(alice_tool, created_at=today, source="test"),
+        ]
+    )
+
+    rows = {(r.day.isoformat(), r.source): r.calls for r in UsageDaily.objects.filter(user=alice)}
+    assert rows == {("2026-11-24", "mcp"): 1, ("2026-11-25", "mcp"): 1, ("2026-11-24", "test"): 1}
+
+
+def test_a_repeated_write_of_the_same_records_counts_once(alice, alice_tool):
+    records = [make_record(alice_tool) for _ in range(4)]
+
+    assert len(write_records(records)) == 4
+    assert write_records(records) == []
+
+    assert RequestLog.objects.count() == 4
+    assert daily_calls(alice) == 4
+
+
+def test_a_failed_flush_keeps_the_records_and_the_retry_counts_them_once(alice, alice_tool):
+    recorder = Recorder(interval=60)
+    for _ in range(5):
+        recorder.record(make_record(alice_tool))
+    table = UsageDaily._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO usage_daily_away")
+
+    with pytest.raises(Exception, match="usage_usagedaily"):
+        recorder.flush()
+
+    # The logs were inserted before the rollup failed: the transaction took them back.
+    assert recorder.pending() == 5
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE usage_daily_away RENAME TO {table}")
+    assert RequestLog.objects.count() == 0
+
+    assert recorder.flush() == 5
+    assert RequestLog.objects.count() == 5
+    assert daily_calls(alice) == 5
+
+
+def test_a_full_buffer_drops_the_oldest_records(alice, alice_tool, caplog):
+    recorder = Recorder(interval=60, max_buffer=3)
+    records = [make_record(alice_tool) for _ in range(5)]
+    for record in records:
+        recorder.record(record)
+
+    assert recorder.dropped == 2
+    assert "Usage buffer full" in caplog.text
+    recorder.flush()
+    assert set(RequestLog.objects.values_list("id", flat=True)) == {r.id for r in records[2:]}
+
+
+def test_a_server_deleted_before_the_flush_keeps_its_name_in_logs_and_usage(alice):
+    server = make_server(alice, "Doomed")
+    tool = make_tool(server)
+    recorder = Recorder(interval=60)
+    recorder.record(make_record(tool))
+    server_id = server.id
+    server.delete()
+
+    assert recorder.flush() == 1
+    log = RequestLog.objects.get()
+    assert (log.server_id, log.tool_id, log.server_name) == (None, None, "Doomed")
+    assert UsageDaily.objects.get().server_uuid == server_id
+
+
+def test_records_of_a_deleted_user_are_discarded(charlie, alice_tool):
+    record = make_record(alice_tool, user_id=charlie.id)
+    charlie.delete()
+
+    assert write_records([record]) == []
+    assert RequestLog.objects.count() == 0
+
+
+def test_record_now_writes_synchronously(alice, alice_tool):
+    record_now(make_record(alice_tool, source="test"))
+
+    assert RequestLog.objects.get().source == "test"
+    assert UsageDaily.objects.get().source == "test"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_thread_flushes_and_stop_flushes_the_rest(alice, alice_tool):
+    recorder = Recorder(interval=0.05)
+    recorder.start()
+    try:
+        recorder.record(make_record(alice_tool))
+        deadline = time.monotonic() + 5
+        while RequestLog.objects.count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert RequestLog.objects.count() == 1
+    finally:
+        recorder.interval = 3600
+        for _ in range(3):
+            recorder.record(make_record(alice_tool))
+        recorder.stop()
+
+    assert RequestLog.objects.count() == 4
+    assert daily_calls(alice) == 4

@@ -1,0 +1,207 @@
+"""Durable writes of call records: the request logs and the daily rollups, together.
+
+One transaction per batch inserts the logs and increments the rollups, so a
+batch is counted exactly once or not at all. Record ids are made when the call
+happens; a batch that is retried after its commit went through (the connection
+dropped on the way back) finds its ids already stored and skips them, so a
+retry never counts twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from servers.models import Server
+from tools.models import Tool
+
+from .histogram import BUCKET_FIELDS, bucket_of
+from .models import RequestLog, UsageDaily
+
+Source = Literal["mcp", "test"]
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What one tools/call or tool test did, as the gateway and the tool tests report it."""
+
+    user_id: Any
+    server_id: Any
+    server_name: str
+    tool_id: Any
+    tool_name: str
+    source: Source
+    method: str
+    path: str
+    status_code: int | None
+    duration_ms: int
+    upstream_ms: int | None
+    request_bytes: int
+    response_bytes: int
+    error_code: str
+    key_prefix: str
+    client_name: str
+    created_at: datetime
+    succeeded: bool
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+RollupKey = tuple[str, str, date, str]
+
+
+@dataclass
+class RollupDelta:
+    server_name: str
+    calls: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    duration_ms_total: int = 0
+    histogram: list[int] = field(default_factory=lambda: [0] * len(BUCKET_FIELDS))
+
+    def add(self, record: CallRecord) -> None:
+        self.calls += 1
+        self.succeeded += record.succeeded
+        self.failed += not record.succeeded
+        self.duration_ms_total += max(0, record.duration_ms)
+        self.histogram[bucket_of(max(0, record.duration_ms))] += 1
+
+
+def write_records(records: Sequence[CallRecord]) -> list[CallRecord]:
+    """Store RECORDS (logs and rollups) and return those newly counted."""
+    written: list[CallRecord] = []
+    for start in range(0, len(records), _CHUNK):
+        chunk = records[start : start + _CHUNK]
+        with transaction.atomic():
+            written.extend(_write_chunk(chunk))
+    return written
+
+
+def _write_chunk(records: Sequence[CallRecord]) -> list[CallRecord]:
+    stored = _existing(RequestLog, (r.id for r in records))
+    users = _existing(User, (r.user_id for r in records))
+    fresh = [r for r in records if r.id not in stored and _uuid(r.user_id) in users]
+    if not fresh:
+        return []
+    servers = _existing(Server, (r.server_id for r in fresh))
+    tools = _existing(Tool, (r.tool_id for r in fresh))
+    RequestLog.objects.bulk_create([_log_row(r, servers, tools) for r in fresh])
+    _upsert_rollups(rollup_deltas(fresh))
+    return fresh
+
+
+def _existing(model: Any, ids: Iterable[Any]) -> set[uuid.UUID]:
+    """Which of IDS are still rows of MODEL: a server or tool may be deleted mid-buffer."""
+    wanted = {_uuid(value) for value in ids if value is not None}
+    if not wanted:
+        return set()
+    return set(model.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _log_row(record: CallRecord, servers: set[uuid.UUID], tools: set[uuid.UUID]) -> RequestLog:
+    server_id = _uuid(record.server_id) if record.server_id is not None else None
+    tool_id = _uuid(record.tool_id) if record.tool_id is not None else None
+    return RequestLog(
+        id=record.id,
+        user_id=_uuid(record.user_id),
+        server_id=server_id if server_id in servers else None,
+        server_name=record.server_name[:200],
+        tool_id=tool_id if tool_id in tools else None,
+        tool_name=record.tool_name[:64],
+        source=record.source,
+        method=record.method.upper()[:10],
+        path=record.path[:2000],
+        status_code=record.status_code,
+        duration_ms=max(0, record.duration_ms),
+        upstream_ms=None if record.upstream_ms is None else max(0, record.upstream_ms),
+        request_bytes=max(0, record.request_bytes),
+        response_bytes=max(0, record.response_bytes),
+        error_code=record.error_code[:64],
+        key_prefix=record.key_prefix[:16],
+        client_name=record.client_name[:200],
+        succeeded=record.succeeded,
+        created_at=record.created_at,
+    )
+
+
+def rollup_deltas(records: Iterable[CallRecord]) -> dict[RollupKey, RollupDelta]:
+    deltas: dict[RollupKey, RollupDelta] = {}
+    for record in records:
+        key = (
+            str(_uuid(record.user_id)),
+            str(_uuid(record.server_id)),
+            record.created_at.astimezone(UTC).date(),
+            record.source,
+        )
+        delta = deltas.get(key)
+        if delta is None:
+            delta = deltas[key] = RollupDelta(server_name=record.server_name[:200])
+        delta.server_name = record.server_name[:200]
+        delta.add(record)
+    return deltas
+
+
+_COUNTERS = ("calls", "succeeded", "failed", "duration_ms_total", *BUCKET_FIELDS)
+_COLUMNS = ("user_id", "server_uuid", "server_name", "day", "source", *_COUNTERS, "updated_at")
+
+
+def _upsert_rollups(deltas: dict[RollupKey, RollupDelta]) -> None:
+    """Increment the rollup rows in one statement per chunk, safe against concurrent writers.
+
+    Keys are sorted so that concurrent transactions lock rows in the same order
+    and cannot deadlock each other.
+    """
+    table = connection.ops.quote_name(UsageDaily._meta.db_table)
+    qn = connection.ops.quote_name
+    row_sql = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    updates = ", ".join(
+        [f"{qn('server_name')} = EXCLUDED.{qn('server_name')}"]
+        + [f"{qn(c)} = {table}.{qn(c)} + EXCLUDED.{qn(c)}" for c in _COUNTERS]
+        + [f"{qn('updated_at')} = EXCLUDED.{qn('updated_at')}"]
+    )
+    keys = sorted(deltas, key=lambda k: (k[0], k[1], k[2].isoformat(), k[3]))
+    now = timezone.now()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        params: list[Any] = []
+        for key in chunk:
+            params.extend(_row_params(key, deltas[key], now))
+        # Only quoted identifiers and placeholders are interpolated; values are parameters.
+        sql = (
+            f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLUMNS)}) "  # noqa: S608
+            f"VALUES {', '.join([row_sql] * len(chunk))} "
+            f"ON CONFLICT ({qn('user_id')}, {qn('server_uuid')}, {qn('day')}, {qn('source')}) "
+            f"DO UPDATE SET {updates}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def _row_params(key: RollupKey, delta: RollupDelta, now: datetime) -> list[Any]:
+    user_id, server_uuid, day, source = key
+    values: dict[str, Any] = {
+        "user_id": uuid.UUID(user_id),
+        "server_uuid": uuid.UUID(server_uuid),
+        "server_name": delta.server_name,
+        "day": day,
+        "source": source,
+        "calls": delta.calls,
+        "succeeded": delta.succeeded,
+        "failed": delta.failed,
+        "duration_ms_total": delta.duration_ms_total,
+        **dict(zip(BUCKET_FIELDS, delta.histogram, strict=True)),
+        "updated_at": now,
+    }
+    fields = {f.attname: f for f in UsageDaily._meta.concrete_fields}
+    return [fields[name].get_db_prep_value(values[name], connection) for name in _COLUMNS]
