@@ -8,6 +8,7 @@ variable is documented in README.md.
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -232,6 +233,15 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 CREDENTIALS_ENCRYPTION_KEYS = env_list("CREDENTIALS_ENCRYPTION_KEYS")
 CREDENTIALS_KEY_PATH = DATA_DIR / "credentials_key"
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", False)
+# Narrower than OUTBOUND_ALLOW_PRIVATE: CIDRs exempt from the address guard (e.g. 127.0.0.1/32).
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS")
+for _network in OUTBOUND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"OUTBOUND_ALLOWED_NETWORKS: {_network!r} is not a CIDR like 10.0.0.0/8"
+        ) from None
 OUTBOUND_CONNECT_TIMEOUT = env_float("OUTBOUND_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 30.0, minimum=0.1)
 OUTBOUND_MAX_RESPONSE_BYTES = env_int("OUTBOUND_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)

@@ -16,6 +16,7 @@ def upstream_options() -> OutboundOptions:
         total_timeout=settings.OUTBOUND_TIMEOUT,
         max_response_bytes=settings.OUTBOUND_MAX_RESPONSE_BYTES,
         allow_private=settings.OUTBOUND_ALLOW_PRIVATE,
+        allowed_networks=tuple(settings.OUTBOUND_ALLOWED_NETWORKS),
         max_redirects=5,
         user_agent=USER_AGENT,
     )
@@ -28,6 +29,7 @@ def spec_fetch_options() -> OutboundOptions:
         total_timeout=settings.OUTBOUND_TIMEOUT,
         max_response_bytes=settings.SPEC_MAX_BYTES,
         allow_private=settings.OUTBOUND_ALLOW_PRIVATE,
+        allowed_networks=tuple(settings.OUTBOUND_ALLOWED_NETWORKS),
         max_redirects=5,
         user_agent=USER_AGENT,
     )

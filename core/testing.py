@@ -61,7 +61,7 @@ Route = Callable[[RecordedRequest], tuple[int, dict[str, str], bytes]]
 class LoopbackServer:
     """A real HTTP server on 127.0.0.1 whose answers a test sets and whose requests it reads."""
 
-    def __init__(self, handler: Route) -> None:
+    def __init__(self, handler: Route, host: str = "127.0.0.1") -> None:
         self.handler = handler
         self.requests: list[RecordedRequest] = []
         server = self
@@ -86,10 +86,10 @@ class LoopbackServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> LoopbackServer:

@@ -18,6 +18,7 @@ from django.db import transaction
 from accounts.models import User
 from core import outbound
 from core.errors import Conflict, PayloadTooLarge, UpstreamFailed, ValidationFailed
+from core.http import spec_fetch_options
 from tools.models import Tool
 from tools.services import SyncCounts, tools_sync_spec
 
@@ -96,12 +97,7 @@ def spec_source_from_input(
 
 def spec_source_fetch(*, url: str) -> SpecSource:
     """Fetch a spec by URL through the outbound guard (timeouts, size cap, address policy)."""
-    options = outbound.OutboundOptions(
-        connect_timeout=settings.OUTBOUND_CONNECT_TIMEOUT,
-        total_timeout=settings.OUTBOUND_TIMEOUT,
-        max_response_bytes=settings.SPEC_MAX_BYTES,
-        allow_private=settings.OUTBOUND_ALLOW_PRIVATE,
-    )
+    options = spec_fetch_options()
     headers = {"Accept": "application/json, application/yaml, text/yaml, text/plain, */*"}
     try:
         response = outbound.request("GET", url, headers=headers, options=options)

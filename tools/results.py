@@ -83,10 +83,29 @@ def to_call_result(
 ) -> dict[str, Any]:
     """The CallToolResult for one upstream response.
 
-    `truncated` says the body was cut at the outbound size cap. `secrets` are credential values
-    that must not reach the client even when the upstream echoes them back; a basic-auth
+    `truncated` says the body was cut at the outbound size cap: the result is then an error
+    (the answer is incomplete) that still shows the part that arrived. `secrets` are credential
+    values that must not reach the client even when the upstream echoes them back; a basic-auth
     credential should be passed as "user:password" too, so its base64 form is caught.
     """
+    result = _result_for(
+        status_code, headers, body, truncated, output_schema, max_text_chars, secrets
+    )
+    if truncated:
+        result.pop("structuredContent", None)
+        result["isError"] = True
+    return result
+
+
+def _result_for(
+    status_code: int | None,
+    headers: Headers,
+    body: bytes,
+    truncated: bool,
+    output_schema: dict[str, Any] | None,
+    max_text_chars: int,
+    secrets: Iterable[str],
+) -> dict[str, Any]:
     if status_code is None:
         return error_result("The upstream API sent no response.")
     forms = _secret_forms(secrets)
@@ -242,9 +261,10 @@ def _json_result(
     try:
         value = json.loads(text)
     except ValueError:
-        note = f"[Note: the upstream declared {media_type} but the body is not valid JSON.]"
-        block = _text_block(text, truncated, max_text_chars, [note] if media_type else [])
-        return _finish([block], None, output_schema)
+        if not media_type:
+            return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
+        note = f"[Error: the upstream declared {media_type} but the body is not valid JSON.]"
+        return {"content": [_text_block(text, truncated, max_text_chars, [note])], "isError": True}
     structured = value if isinstance(value, dict) else {"result": value}
     return _finish([_text_block(text, truncated, max_text_chars)], structured, output_schema)
 

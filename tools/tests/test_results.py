@@ -113,19 +113,19 @@ def test_mislabelled_json_satisfies_a_tool_with_an_output_schema():
     }
 
 
-def test_invalid_json_is_returned_as_text_with_a_note():
+def test_invalid_json_under_a_json_content_type_is_an_error_showing_the_body():
     assert result(b'{"id": 1,') == {
         "content": [
             text(
-                '{"id": 1,\n\n[Note: the upstream declared application/json but the body is '
+                '{"id": 1,\n\n[Error: the upstream declared application/json but the body is '
                 "not valid JSON.]"
             )
         ],
-        "isError": False,
+        "isError": True,
     }
 
 
-def test_truncated_json_is_text_with_a_truncation_note_and_no_structure():
+def test_a_body_cut_at_the_size_cap_is_an_error_showing_what_arrived():
     assert result(b'{"items": [1, 2, 3', truncated=True) == {
         "content": [
             text(
@@ -133,8 +133,10 @@ def test_truncated_json_is_text_with_a_truncation_note_and_no_structure():
                 "size limit and was cut off.]"
             )
         ],
-        "isError": False,
+        "isError": True,
     }
+    cut_text = result(b"plain words", {"Content-Type": "text/plain"}, truncated=True)
+    assert cut_text["isError"] is True
 
 
 def test_long_json_text_is_cut_but_keeps_its_structure():

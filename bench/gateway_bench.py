@@ -1,0 +1,291 @@
+"""tools/call throughput and latency: Specgate vs FastMCP's OpenAPI proxy vs the upstream itself.
+
+    python bench/gateway_bench.py [--seconds 15] [--rounds 2] [--connections 16] [--workers 1]
+
+Everything runs on this machine on loopback and stops by itself:
+- a fast upstream (bench/upstream.py, bare ASGI under uvicorn);
+- Specgate as production runs it (gunicorn + uvicorn workers, config.asgi:application) on a
+  throwaway PostgreSQL database and Redis db 13, with key checks, logging, metering and plan
+  enforcement on (limits set high enough that nothing is refused);
+- Specgate with logging, metering and enforcement off (bench/asgi_unmetered.py), to price them;
+- FastMCP 4.x `from_openapi` (stateless HTTP, JSON responses) proxying the same spec, from the
+  virtualenv in bench/.cache/fastmcp-venv (see requirements-bench.txt);
+- the upstream called directly (the ceiling).
+wrk drives each in turn with 16 connections, alternating, for --rounds rounds. Reported per
+target: requests/s, p50/p99 latency, CPU time per call of the server processes, and peak RSS per
+worker. Needs wrk (apt-get install wrk), PostgreSQL on 127.0.0.1:5432 and Redis on 6379.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv" / "bin"
+PEER_PYTHON = ROOT / "bench" / ".cache" / "fastmcp-venv" / "bin" / "python"
+SPEC = ROOT / "bench" / "bench.openapi.yaml"
+DB = "specgate_bench_gateway"
+CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {"name": "getItem", "arguments": {"itemId": "42"}},
+}
+SETUP = """
+import json
+from accounts.models import User
+from servers.services import access_key_create, server_create
+from specs.services import spec_create
+user = User.objects.create_user(clerk_id="bench", email="bench@example.com")
+spec = spec_create(user=user, content=open({spec!r}).read())
+server = server_create(user=user, spec_id=spec.id, name="Bench", base_url={upstream!r})
+_, key = access_key_create(server=server, name="wrk")
+print(json.dumps({{"slug": server.slug, "key": key}}))
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            httpx2.get(url, timeout=1)
+            return
+        except httpx2.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not start")
+
+
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (child / "stat").read_text().split()
+        except OSError:
+            continue
+        if int(stat[3]) in pids:
+            pids.append(int(child.name))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().split()
+        except OSError:
+            continue
+        total += int(stat[13]) + int(stat[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    peak = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if match:
+            peak = max(peak, int(match.group(1)))
+    return peak / 1024
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    pid: int | None
+    headers: dict[str, str]
+    post: bool = True
+    results: list[dict[str, float]] = field(default_factory=list)
+
+
+def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dict[str, float]:
+    script = script_dir / f"{target.name}.lua"
+    lines = []
+    if target.post:
+        lines += ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(CALL))}"]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in target.headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    pids = process_tree(target.pid) if target.pid else []
+    cpu_before = cpu_seconds(pids)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            target.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cpu_after = cpu_seconds(pids)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def percentile(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {
+        "rps": rps,
+        "p50_ms": percentile("50"),
+        "p99_ms": percentile("99"),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+        "cpu_ms_per_call": (cpu_after - cpu_before) * 1000 / max(total, 1) if pids else 0.0,
+        "peak_rss_mb": peak_rss_mb(pids[1:] or pids) if pids else 0.0,
+    }
+
+
+def check_call(target: Target) -> None:
+    response = httpx2.post(target.url, json=CALL, headers=target.headers, timeout=10)
+    body = response.json()
+    if response.status_code != 200 or body.get("result", {}).get("isError"):
+        raise SystemExit(f"{target.name}: tools/call failed: {response.status_code} {body}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / ".cache" / "gateway.json")
+    args = parser.parse_args()
+
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB], check=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB], check=True)
+    subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
+    data_dir = tempfile.mkdtemp(prefix="specgate-bench-")
+    ports = {name: free_port() for name in ("upstream", "ours", "bare", "peer")}
+    upstream = f"http://127.0.0.1:{ports['upstream']}"
+    env = os.environ | {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "DATA_DIR": data_dir,
+        "OUTBOUND_ALLOW_PRIVATE": "true",
+        "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "PLAN_ENFORCEMENT": "true",
+        "PLAN_FREE_RPM": "100000000",
+        "PLAN_FREE_INCLUDED_CALLS": "100000000",
+        "LOG_LEVEL": "WARNING",
+    }
+    manage = [str(VENV / "python"), "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    setup = SETUP.format(spec=str(SPEC), upstream=upstream)
+    created = subprocess.run(
+        [*manage, "shell", "-c", setup], cwd=ROOT, env=env, check=True, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    server = json.loads(created.stdout.strip().splitlines()[-1])
+
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str], port: str, **extra: str) -> int:
+        process_env = env | {"PUBLIC_BASE_URL": f"http://127.0.0.1:{ports[port]}"} | extra
+        process = subprocess.Popen(command, cwd=ROOT, env=process_env)
+        processes.append(process)
+        return process.pid
+
+    try:
+        start([str(VENV / "python"), "bench/upstream.py", str(ports["upstream"])], "upstream")
+        gunicorn = [str(VENV / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker", "-w",
+                    str(args.workers), "--log-level", "warning"]  # fmt: skip
+        ours = start(
+            [*gunicorn, "-b", f"127.0.0.1:{ports['ours']}", "config.asgi:application"], "ours"
+        )
+        bare = start(
+            [*gunicorn, "-b", f"127.0.0.1:{ports['bare']}", "bench.asgi_unmetered:application"],
+            "bare",
+        )
+        peer = start(
+            [str(PEER_PYTHON), "bench/fastmcp_peer.py", str(SPEC), upstream, str(ports["peer"])],
+            "peer",
+        )
+        for name in ("upstream", "ours", "bare", "peer"):
+            wait_for(f"http://127.0.0.1:{ports[name]}/")
+        mcp_headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-11-25",
+        }
+        keyed = mcp_headers | {"Authorization": f"Bearer {server['key']}"}
+        targets = [
+            Target(
+                "specgate", f"http://127.0.0.1:{ports['ours']}/mcp/{server['slug']}", ours, keyed
+            ),
+            Target(
+                "specgate-unmetered",
+                f"http://127.0.0.1:{ports['bare']}/mcp/{server['slug']}",
+                bare,
+                keyed,
+            ),
+            Target("fastmcp", f"http://127.0.0.1:{ports['peer']}/mcp", peer, mcp_headers),
+            Target("direct-upstream", f"{upstream}/items/42", None, {}, post=False),
+        ]
+        for target in targets[:3]:
+            check_call(target)
+        with tempfile.TemporaryDirectory() as scripts:
+            for _ in range(args.rounds):
+                for target in targets:
+                    target.results.append(
+                        wrk(target, args.seconds, args.connections, Path(scripts))
+                    )
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB])
+
+    report = {t.name: t.results for t in targets}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print("| target | requests/s | p50 ms | p99 ms | non-2xx | CPU ms/call | peak RSS/worker MB |")
+    print("|---|---|---|---|---|---|---|")
+    for target in targets:
+        cells = [
+            span(target.results, "rps", "{:.0f}"),
+            span(target.results, "p50_ms", "{:.2f}"),
+            span(target.results, "p99_ms", "{:.2f}"),
+            span(target.results, "errors", "{:.0f}"),
+            span(target.results, "cpu_ms_per_call", "{:.2f}"),
+            span(target.results, "peak_rss_mb", "{:.0f}"),
+        ]
+        print(f"| {target.name} | " + " | ".join(cells) + " |")
+
+
+def span(results: list[dict[str, float]], key: str, fmt: str) -> str:
+    values = [result[key] for result in results]
+    low, high = min(values), max(values)
+    return fmt.format(low) if low == high else f"{fmt.format(low)} to {fmt.format(high)}"
+
+
+if __name__ == "__main__":
+    main()
