@@ -92,9 +92,31 @@ def _write_chunk(records: Sequence[CallRecord]) -> list[CallRecord]:
         return []
     servers = _existing(Server, (r.server_id for r in fresh))
     tools = _existing(Tool, (r.tool_id for r in fresh))
-    RequestLog.objects.bulk_create([_log_row(r, servers, tools) for r in fresh])
+    _insert_logs([_log_row(r, servers, tools) for r in fresh])
     _upsert_rollups(rollup_deltas(fresh))
     return fresh
+
+
+_LOG_COLUMNS = tuple(f.column for f in RequestLog._meta.concrete_fields)
+
+
+def _insert_logs(rows: list[RequestLog]) -> None:
+    """Insert log rows; on PostgreSQL with COPY, several times cheaper than INSERT per batch.
+
+    The writer runs inside the gateway's worker processes, so its CPU time is taken from
+    tool calls: this is the hot part of every flush.
+    """
+    if connection.vendor != "postgresql":
+        RequestLog.objects.bulk_create(rows)
+        return
+    fields = RequestLog._meta.concrete_fields
+    table = connection.ops.quote_name(RequestLog._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(column) for column in _LOG_COLUMNS)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([getattr(row, field.attname) for field in fields])
 
 
 def _existing(model: Any, ids: Iterable[Any]) -> set[uuid.UUID]:
