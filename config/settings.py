@@ -9,6 +9,7 @@ variable is documented in README.md.
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -129,7 +130,8 @@ else:
             },
             # A file, not shared-cache memory: tests with threads (a live server, concurrent
             # writers) then get SQLite's busy timeout instead of "database table is locked".
-            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+            # One file per test process, so parallel runs never share it.
+            "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -23,12 +23,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from core.db import usable_connection
 from core.http import upstream_options
 from core.secrets import hash_secret
 from gateway.invalidation import GENERATION_CHECK_SECONDS, generation_key
 from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime
 from servers.models import AccessKey, Server
-from tools.calling import CallOutcome, CallTarget, CredentialProvider, execute_call
+from tools.calling import CallTarget, CredentialProvider, execute_call
 from tools.models import Tool
 from usage import limits
 from usage.recorder import CallRecord, recorder
@@ -52,6 +53,7 @@ class _Entry:
     checked_at: float
 
 
+@usable_connection
 def _load(slug: str) -> ServerRuntime | None:
     server = (
         Server.objects.select_related("user")
@@ -112,6 +114,7 @@ def _load(slug: str) -> ServerRuntime | None:
     )
 
 
+@usable_connection
 def _touch_keys(uses: dict[str, datetime]) -> None:
     for key_id, when in uses.items():
         AccessKey.objects.filter(pk=key_id).update(last_used_at=when)
@@ -189,7 +192,15 @@ class DjangoRegistry:
         outcome = await execute_call(
             target, arguments, provider=self._provider, options=upstream_options()
         )
-        recorder.record(_record(target, ctx, outcome))
+        recorder.record(
+            CallRecord.for_call(
+                target,
+                outcome,
+                source="mcp",
+                key_prefix=ctx.key_prefix or "",
+                client_name=ctx.client_name or "",
+            )
+        )
         return outcome.result
 
     def record_rejected_call(
@@ -219,29 +230,6 @@ class DjangoRegistry:
                 succeeded=False,
             )
         )
-
-
-def _record(target: CallTarget, ctx: CallContext, outcome: CallOutcome) -> CallRecord:
-    return CallRecord(
-        user_id=target.user_id,
-        server_id=target.server_id,
-        server_name=target.server_name,
-        tool_id=target.tool_id,
-        tool_name=target.tool_name,
-        source="mcp",
-        method=target.method,
-        path=target.path,
-        status_code=outcome.status_code,
-        duration_ms=outcome.duration_ms,
-        upstream_ms=outcome.upstream_ms,
-        request_bytes=outcome.request_bytes,
-        response_bytes=outcome.response_bytes,
-        error_code=outcome.error_code,
-        key_prefix=ctx.key_prefix or "",
-        client_name=(ctx.client_name or "")[:200],
-        created_at=datetime.now(UTC),
-        succeeded=outcome.succeeded,
-    )
 
 
 def allowed_origins() -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -103,7 +102,7 @@ def tool_test_run(*, test_id: Any) -> None:
             result=error_result("The test could not be run."), error_code="internal_error"
         )
     _store(test, outcome, secrets=known_secrets(target.server_id))
-    record_now(_call_record(target, outcome))
+    record_now(CallRecord.for_call(target, outcome, source="test", client_name=CLIENT_NAME))
 
 
 def call_target_for(tool: Tool) -> CallTarget:
@@ -225,26 +224,3 @@ def _first_text(result: dict[str, Any]) -> str:
         if block.get("type") == "text":
             return str(block.get("text", ""))
     return ""
-
-
-def _call_record(target: CallTarget, outcome: CallOutcome) -> CallRecord:
-    return CallRecord(
-        user_id=target.user_id,
-        server_id=target.server_id,
-        server_name=target.server_name,
-        tool_id=target.tool_id,
-        tool_name=target.tool_name,
-        source="test",
-        method=target.method,
-        path=target.path,
-        status_code=outcome.status_code,
-        duration_ms=outcome.duration_ms,
-        upstream_ms=outcome.upstream_ms,
-        request_bytes=outcome.request_bytes,
-        response_bytes=outcome.response_bytes,
-        error_code=outcome.error_code,
-        key_prefix="",
-        client_name=CLIENT_NAME,
-        created_at=datetime.now(UTC),
-        succeeded=outcome.succeeded,
-    )

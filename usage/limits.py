@@ -29,6 +29,7 @@ from django.conf import settings
 
 from accounts.models import User
 from billing.selectors import PlanInfo, plan_for_user
+from core.db import usable_connection
 from core.errors import Forbidden
 from gateway.runtime import Refusal
 
@@ -77,6 +78,7 @@ def _cache_seconds() -> float:
     return float(getattr(settings, "USAGE_STATE_CACHE_SECONDS", 2.0))
 
 
+@usable_connection
 def _load_state(user_id: Any) -> UserState:
     plan = plan_for_user(user_id=user_id)
     calls = period_call_count(user_id, plan.period_start, plan.period_end)

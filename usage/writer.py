@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from servers.models import Server
+from tools.calling import CallOutcome, CallTarget
 from tools.models import Tool
 
 from .histogram import BUCKET_FIELDS, bucket_of
@@ -52,6 +53,38 @@ class CallRecord:
     created_at: datetime
     succeeded: bool
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    @classmethod
+    def for_call(
+        cls,
+        target: CallTarget,
+        outcome: CallOutcome,
+        *,
+        source: Source,
+        key_prefix: str = "",
+        client_name: str = "",
+    ) -> CallRecord:
+        """The record of one call made through tools.calling (MCP tools/call or tool test)."""
+        return cls(
+            user_id=target.user_id,
+            server_id=target.server_id,
+            server_name=target.server_name,
+            tool_id=target.tool_id,
+            tool_name=target.tool_name,
+            source=source,
+            method=target.method,
+            path=target.path,
+            status_code=outcome.status_code,
+            duration_ms=outcome.duration_ms,
+            upstream_ms=outcome.upstream_ms,
+            request_bytes=outcome.request_bytes,
+            response_bytes=outcome.response_bytes,
+            error_code=outcome.error_code,
+            key_prefix=key_prefix,
+            client_name=client_name[:200],
+            created_at=datetime.now(UTC),
+            succeeded=outcome.succeeded,
+        )
 
 
 RollupKey = tuple[str, str, date, str]
@@ -97,7 +130,7 @@ def _write_chunk(records: Sequence[CallRecord]) -> list[CallRecord]:
     return fresh
 
 
-_LOG_COLUMNS = tuple(f.column for f in RequestLog._meta.concrete_fields)
+_LOG_COLUMNS = tuple(str(f.column) for f in RequestLog._meta.concrete_fields)
 
 
 def _insert_logs(rows: list[RequestLog]) -> None:

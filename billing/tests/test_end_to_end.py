@@ -68,6 +68,7 @@ class Product:
     access_key: str
     upstream: LoopbackServer
     stripe: FakeStripe
+    webhook_secret: str
 
 
 @pytest.fixture
@@ -110,6 +111,7 @@ def product(settings, fake_stripe, alice) -> Iterator[Product]:
             access_key=key.json()["data"]["key"],
             upstream=upstream,
             stripe=fake_stripe,
+            webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
         )
     celery_app.conf.task_always_eager = was_eager
     limits.reset_local_state()
@@ -193,7 +195,7 @@ def post_stripe_event(product: Product, event_type: str, obj: dict[str, Any]) ->
         }
     )
     signature = stripe.WebhookSignature.generate_signature_header(
-        payload, product.stripe_webhook_secret
+        payload, product.webhook_secret
     )
     return httpx2.post(
         f"{product.base_url}/api/webhooks/stripe",
@@ -210,7 +212,6 @@ def month_end() -> datetime:
 
 def test_checkout_to_budget_cap_across_the_whole_product(product, alice, settings):
     api, fake = product.api, product.stripe
-    product.stripe_webhook_secret = settings.STRIPE_WEBHOOK_SECRET
 
     # 1. On the free plan the fourth tool call is refused: the quota is a hard stop.
     outcomes = [call_forecast(product) for _ in range(FREE_INCLUDED + 1)]
