@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -25,7 +25,10 @@ def usable_connection(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        close_old_connections()
+        # Inside a transaction (a REST request's atomic block, a test) the connection is in
+        # use and must not be swapped; a broken one will fail that transaction anyway.
+        if not connection.in_atomic_block:
+            close_old_connections()
         return func(*args, **kwargs)
 
     return run

@@ -14,7 +14,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -234,7 +234,16 @@ def key_state(api_key: str | None) -> str:
     return "valid" if api_key == DEMO_API_KEY else "wrong"
 
 
+class DemoServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], log: Callable[[str], None]) -> None:
+        super().__init__(address, Handler)
+        self.log = log
+
+
 class Handler(BaseHTTPRequestHandler):
+    server: DemoServer
     protocol_version = "HTTP/1.1"
     server_version = "EchoStashDemo/1.0"
 
@@ -263,7 +272,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        say(f"{self.command} {self.path} -> {status} (X-API-KEY: {key_state(api_key)})")
+        self.server.log(f"{self.command} {self.path} -> {status} (X-API-KEY: {key_state(api_key)})")
 
     @staticmethod
     def _error(error: ApiError, path: str) -> dict[str, Any]:
@@ -271,10 +280,11 @@ class Handler(BaseHTTPRequestHandler):
         return {"timestamp": moment, "status": error.status, "error": error.message, "path": path}
 
 
-def make_server(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+def make_server(
+    host: str = "127.0.0.1", port: int = DEFAULT_PORT, log: Callable[[str], None] = say
+) -> DemoServer:
+    """The server, not yet serving; `log` receives one line per request."""
+    return DemoServer((host, port), log)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
