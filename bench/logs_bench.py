@@ -192,7 +192,7 @@ def deep_cursor(user: Any, depth: int) -> str:
         .order_by("-created_at", "-id")
         .values("created_at", "id")[depth]
     )
-    return encode_cursor(row["created_at"], row["id"])
+    return encode_cursor([row["created_at"].isoformat(), str(row["id"])])
 
 
 def days_ago(days: int) -> str:

@@ -40,39 +40,63 @@ def parse_limit(request: Request, default: int = DEFAULT_LIMIT, maximum: int = M
     return limit
 
 
-def encode_cursor(created_at: datetime, pk: Any) -> str:
-    return signing.dumps([created_at.isoformat(), str(pk)], salt=_SALT, compress=True)
+def encode_cursor(key: list[Any]) -> str:
+    """A signed, opaque cursor holding the sort key of the last item served."""
+    return signing.dumps(key, salt=_SALT, compress=True)
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> list[Any]:
     try:
-        stamp, pk = signing.loads(cursor, salt=_SALT)
-        return datetime.fromisoformat(stamp), str(pk)
-    except (signing.BadSignature, ValueError, TypeError):
+        key = signing.loads(cursor, salt=_SALT)
+    except signing.BadSignature:
+        key = None
+    if not isinstance(key, list) or len(key) != 2:
         raise ValidationFailed(
             "Invalid query parameter", details={"cursor": ["Invalid or tampered cursor."]}
-        ) from None
+        )
+    return key
 
 
 class CursorPagination(BasePagination):
-    """Newest first by (created_at, id); the model needs both fields."""
+    """Keyset pagination on two fields: a sort field and a unique tie-breaker.
+
+    Newest first by (created_at, id) unless a subclass sets `ordering` and how to
+    read and parse its key. Besides the keyset condition, the query carries a plain
+    range bound on the first field, so PostgreSQL starts the index scan at the
+    cursor instead of walking every row before it.
+    """
+
+    ordering: tuple[str, str] = ("-created_at", "-id")
+
+    def key_of(self, item: Any) -> list[Any]:
+        return [item.created_at.isoformat(), str(item.pk)]
+
+    def parse_key(self, key: list[Any]) -> tuple[Any, Any]:
+        return datetime.fromisoformat(key[0]), str(key[1])
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
         limit = parse_limit(request)
         cursor = request.query_params.get("cursor")
-        queryset = queryset.order_by("-created_at", "-id")
+        queryset = queryset.order_by(*self.ordering)
         if cursor:
-            created_at, pk = decode_cursor(cursor)
-            queryset = queryset.filter(
-                Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk)
-            )
+            try:
+                first, second = self.parse_key(decode_cursor(cursor))
+            except (ValueError, TypeError):
+                raise ValidationFailed(
+                    "Invalid query parameter", details={"cursor": ["Invalid or tampered cursor."]}
+                ) from None
+            queryset = queryset.filter(self._after(first, second))
         rows = list(queryset[: limit + 1])
         self.has_more = len(rows) > limit
         page = rows[:limit]
-        self.next_cursor = (
-            encode_cursor(page[-1].created_at, page[-1].pk) if self.has_more and page else None
-        )
+        self.next_cursor = encode_cursor(self.key_of(page[-1])) if self.has_more and page else None
         return page
+
+    def _after(self, first: Any, second: Any) -> Q:
+        sort, tie = (name.lstrip("-") for name in self.ordering)
+        op = "lt" if self.ordering[0].startswith("-") else "gt"
+        strictly_after = Q(**{f"{sort}__{op}": first}) | Q(**{sort: first, f"{tie}__{op}": second})
+        return Q(**{f"{sort}__{op}e": first}) & strictly_after
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response(

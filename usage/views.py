@@ -11,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import user_of
-from core.pagination import CursorPagination, decode_cursor
 
 from .models import RequestLog
 from .selectors import LogFilters, Tally, UsageReport, logs_for_user, period_standing, usage_report
@@ -23,22 +22,6 @@ from .serializers import (
     UsageSerializer,
 )
 from .services import usage_alerts_record
-
-
-class LogCursorPagination(CursorPagination):
-    """The shared keyset cursor plus a plain `created_at <= cursor` bound.
-
-    The keyset's OR condition alone is not an index range on PostgreSQL; the
-    extra bound lets a deep page start its index scan at the cursor instead of
-    walking every newer row.
-    """
-
-    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
-        cursor = request.query_params.get("cursor")
-        if cursor:
-            created_at, _ = decode_cursor(cursor)
-            queryset = queryset.filter(created_at__lte=created_at)
-        return super().paginate_queryset(queryset, request, view)
 
 
 def _query(name: str, kind: Any, description: str, **extra: Any) -> OpenApiParameter:
@@ -53,7 +36,6 @@ _RANGE_PARAMETERS = [
 
 class LogListView(GenericAPIView):
     serializer_class = RequestLogSerializer
-    pagination_class = LogCursorPagination
 
     def get_queryset(self) -> QuerySet[RequestLog]:
         query = LogQuerySerializer(data=self.request.query_params)
