@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from rest_framework.test import APIClient
@@ -10,6 +10,24 @@ from rest_framework.test import APIClient
 from accounts import local_issuer
 from accounts.jwt_verification import reset_caches
 from accounts.models import User
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_inline(request) -> Iterator[None]:
+    """Celery tasks run in the test's process, as an idle worker would run them at once.
+
+    With REDIS_URL set (CI's services run) tasks would otherwise go to a broker no worker
+    reads. Tests marked `services` run a real worker and keep the configured behaviour.
+    """
+    if request.node.get_closest_marker("services"):
+        yield
+        return
+    from config.celery import app
+
+    was_eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = was_eager
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -42,6 +42,17 @@ class CredentialListView(GenericAPIView):
         summary="Store an upstream credential for a server (encrypted; never shown again)",
         request=CredentialCreateSerializer,
         responses={201: CredentialSerializer, **error_responses(404, 409)},
+        examples=[
+            OpenApiExample(
+                "A bearer token",
+                request_only=True,
+                value={
+                    "serverId": "0b7b3a4e-6f1d-4c55-9a57-2f1e0d6c9a10",
+                    "type": "bearer",
+                    "value": "upstream-api-token",
+                },
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         payload = CredentialCreateSerializer(data=request.data)

@@ -30,7 +30,6 @@ from billing.metering import overage_report_all
 from billing.models import MeterReport
 from billing.testing import FakeStripe, subscription_object
 from config.asgi import application, registry
-from config.celery import app as celery_app
 from core.testing import LoopbackServer, RecordedRequest
 from gateway.testing import serve_on_loopback
 from usage import limits
@@ -87,10 +86,6 @@ def product(settings, fake_stripe, alice) -> Iterator[Product]:
             "overage_per_1000": STARTER_OVERAGE_PER_1000,
         },
     }
-    # The webhook's processing task runs in the request's thread after commit, as an
-    # idle worker would run it at once.
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
     limits.reset_local_state()
     registry.forget()
     token = local_issuer.mint_token(alice.email, lifetime_seconds=600)
@@ -113,7 +108,6 @@ def product(settings, fake_stripe, alice) -> Iterator[Product]:
             stripe=fake_stripe,
             webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
         )
-    celery_app.conf.task_always_eager = was_eager
     limits.reset_local_state()
 
 
@@ -194,9 +188,7 @@ def post_stripe_event(product: Product, event_type: str, obj: dict[str, Any]) ->
             "data": {"object": obj},
         }
     )
-    signature = stripe.WebhookSignature.generate_signature_header(
-        payload, product.webhook_secret
-    )
+    signature = stripe.WebhookSignature.generate_signature_header(payload, product.webhook_secret)
     return httpx2.post(
         f"{product.base_url}/api/webhooks/stripe",
         content=payload.encode(),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
@@ -13,7 +12,6 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import User
-from config.celery import app as celery_app
 from core.testing import LoopbackServer, RecordedRequest, json_reply
 from credentials.models import Credential
 from credentials.testing import echo, server_from_document
@@ -62,14 +60,6 @@ def leaky_upstream(request: RecordedRequest) -> tuple[int, dict[str, str], bytes
 
 
 @pytest.fixture
-def eager_celery() -> Iterator[None]:
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = was_eager
-
-
-@pytest.fixture
 def operator() -> Client:
     user = User.objects.create_user(clerk_id="operator", email="ops@example.com")
     user.is_staff = user.is_superuser = True
@@ -80,7 +70,7 @@ def operator() -> Client:
 
 
 def test_no_secret_appears_in_responses_admin_pages_or_logs(
-    alice, alice_client, operator, settings, caplog, eager_celery
+    alice, alice_client, operator, settings, caplog
 ):
     settings.OUTBOUND_ALLOW_PRIVATE = True
     settings.TOOL_TEST_WAIT_SECONDS = 10.0

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from config.celery import app as celery_app
 from core.testing import LoopbackServer, RecordedRequest, json_reply
 from credentials import services as credential_services
 from credentials.injection import forget_cached
@@ -47,15 +46,10 @@ def upstream_handler(request: RecordedRequest) -> tuple[int, dict[str, str], byt
 
 
 @pytest.fixture(autouse=True)
-def eager_celery(settings) -> Iterator[None]:
-    # The services run has a broker; these tests still run the task in-process.
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
+def _test_settings(settings) -> None:
     settings.CREDENTIALS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     settings.TOOL_TEST_WAIT_SECONDS = 5.0
     forget_cached()
-    yield
-    celery_app.conf.task_always_eager = was_eager
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ def test_retention_deletes_old_raw_logs_in_batches_and_keeps_rollups(settings, a
     recent = make_record(alice_tool, created_at=now - timedelta(days=29))
     write_records([*old, recent])
 
-    assert delete_expired_logs.delay().get() == 7
+    assert delete_expired_logs.apply().get() == 7
 
     assert list(RequestLog.objects.values_list("id", flat=True)) == [recent.id]
     assert sum(UsageDaily.objects.values_list("calls", flat=True)) == 8
