@@ -25,6 +25,7 @@ from core.http import upstream_options
 from credentials.injection import known_secrets, provider
 from servers.models import Server
 from tooltests.models import ToolTest
+from usage.limits import ensure_tool_call_allowed
 from usage.recorder import record_now
 from usage.writer import CallRecord
 
@@ -46,6 +47,8 @@ def tool_test_start(
     """Validate the arguments, store a pending test and queue it once that is committed."""
     tool = _tool_of(user=user, server_id=server_id, tool_id=tool_id)
     _validate_arguments(tool.operation.input_schema, arguments)
+    # A tool test is a tool call (CONTRACT §9): quota and budget cap apply to it too.
+    ensure_tool_call_allowed(user_id=user.pk)
     test = ToolTest.objects.create(
         user=user,
         server=tool.server,

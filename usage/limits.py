@@ -30,7 +30,7 @@ from django.conf import settings
 from accounts.models import User
 from billing.selectors import PlanInfo, plan_for_user
 from core.db import usable_connection
-from core.errors import Forbidden
+from core.errors import Forbidden, RateLimited
 from gateway.runtime import Refusal
 
 from . import ratelimit
@@ -187,6 +187,17 @@ async def admit_mcp(
     if tool_call:
         state.admitted_since += 1
     return None
+
+
+def ensure_tool_call_allowed(*, user_id: Any) -> None:
+    """For tool calls made over REST (tool tests): 429 RATE_LIMIT on quota or budget cap."""
+    if not enforcement_on():
+        return
+    state = user_state(user_id)
+    refusal = tool_call_refusal(state)
+    if refusal is not None:
+        raise RateLimited(refusal.message, reason=refusal.reason, retry_after=refusal.retry_after)
+    state.admitted_since += 1
 
 
 def admit_rest(*, user_id: Any) -> int | None:

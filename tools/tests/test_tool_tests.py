@@ -200,3 +200,25 @@ def test_another_users_tool_cannot_be_tested(bob_client, items, upstream):
 
     assert response.status_code == 404
     assert upstream.requests == []
+
+
+def test_a_tool_test_is_a_tool_call_refused_at_the_quota(alice_client, items, upstream, settings):
+    from usage.limits import reset_local_state
+
+    settings.PLAN_ENFORCEMENT = True
+    settings.USAGE_STATE_CACHE_SECONDS = 0
+    settings.PLANS = {**settings.PLANS, "free": {**settings.PLANS["free"], "included_calls": 1}}
+    reset_local_state()
+    first = alice_client.post(run_url(items, "getItem"), {"arguments": {"id": 1}}, format="json")
+    assert first.status_code == 200
+    calls_upstream = len(upstream.requests)
+
+    refused = alice_client.post(run_url(items, "getItem"), {"arguments": {"id": 2}}, format="json")
+
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    error = refused.json()["error"]
+    assert error["code"] == "RATE_LIMIT"
+    assert error["details"]["reason"] == "quota"
+    assert len(upstream.requests) == calls_upstream
+    reset_local_state()
