@@ -198,7 +198,9 @@ class OperationBuilder:
             input_schema["additionalProperties"] = False
         if refs:
             input_schema["$defs"] = self._schemas.defs_for(refs, REQUEST)
-        mapping = {"arguments": mapping_arguments, "body": body}
+        # "order" keeps the document's parameter order: stored as PostgreSQL jsonb, the
+        # "arguments" object comes back with its keys re-sorted.
+        mapping = {"arguments": mapping_arguments, "order": list(mapping_arguments), "body": body}
         output_schema, output_refs = self._output_schema(operation, pointer)
         return BuiltOperation(
             input_schema,

@@ -52,9 +52,11 @@ def build_request(
     cookies: list[tuple[str, str]] = []
     body_fields: list[tuple[dict[str, Any], Any]] = []
     whole_body: list[Any] = []
-    for argument, target in op_mapping.get("arguments", {}).items():
+    targets = op_mapping.get("arguments", {})
+    for argument in op_mapping.get("order") or list(targets):
         if argument not in arguments or arguments[argument] is None:
             continue
+        target = targets[argument]
         value = arguments[argument]
         location = target["in"]
         if location == "path":

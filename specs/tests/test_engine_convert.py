@@ -144,6 +144,7 @@ def test_the_conformance_fixture_gives_a_2020_12_tool_with_defs_and_a_closed_roo
             "name": {"in": "bodyField", "name": "name"},
             "address": {"in": "bodyField", "name": "address"},
         },
+        "order": ["name", "address"],
         "body": {"mediaType": "application/json", "encoding": "json", "required": True},
     }
     assert result.warnings == []
@@ -189,6 +190,7 @@ def test_it_merges_path_level_parameters_and_the_operation_wins():
                 "allowReserved": False,
             },
         },
+        "order": ["bookId", "verbose"],
         "body": None,
     }
 
@@ -648,6 +650,7 @@ def test_it_maps_form_and_multipart_bodies_with_encodings():
             "a": {"in": "formField", "name": "a", "style": "form", "explode": True},
             "b": {"in": "formField", "name": "b", "style": "form", "explode": False},
         },
+        "order": ["a", "b"],
         "body": {
             "mediaType": "application/x-www-form-urlencoded",
             "encoding": "form",
