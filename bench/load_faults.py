@@ -99,6 +99,9 @@ class Postgres:
     def stop(self, mode: str = "fast") -> None:
         self._ctl("stop", "-w", "-m", mode, check=False)
 
+    def connections(self) -> int:
+        return int(self.query(f"select count(*) from pg_stat_activity where datname = '{DB}'")) - 1
+
     def query(self, sql: str) -> str:
         out = subprocess.run(
             [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", DB,
@@ -146,6 +149,8 @@ class Fault:
     """Seconds into the load when the service went down."""
     restored: float = 0.0
     """Seconds into the load when it was accepting connections again."""
+    connections_before: int = 0
+    """Specgate's PostgreSQL connections just before the fault."""
 
 
 @dataclass
@@ -156,14 +161,15 @@ class Load:
     errors: list[tuple[float, str]] = field(default_factory=list)
     oks: list[float] = field(default_factory=list)
     """Start times (seconds into the load) of successful calls."""
-    max_latency: float = 0.0
+    latencies: list[tuple[float, float]] = field(default_factory=list)
+    """(start, seconds) of every request, seconds into the load."""
 
     def now(self) -> float:
         return time.monotonic() - self.start
 
     def note(self, kind: str, started: float) -> None:
         ended = self.now()
-        self.max_latency = max(self.max_latency, ended - started)
+        self.latencies.append((started, ended - started))
         self.outcomes[kind] += 1
         if kind in ("ok", "is_error"):
             self.ok_per_second[int(ended)] += 1
@@ -204,9 +210,15 @@ async def client_loop(
 
 
 async def inject(
-    load: Load, fault: Fault, down: float, stop: Callable[[], None], start: Callable[[], None]
+    load: Load,
+    fault: Fault,
+    down: float,
+    stop: Callable[[], None],
+    start: Callable[[], None],
+    pg: Postgres,
 ) -> None:
     await asyncio.sleep(max(0.0, fault.at - load.now()))
+    fault.connections_before = await asyncio.to_thread(pg.connections)
     fault.at = load.now()
     await asyncio.to_thread(stop)
     await asyncio.sleep(down)
@@ -217,7 +229,9 @@ async def inject(
 async def drive(
     url: str, headers: dict[str, str], args: argparse.Namespace, pg: Postgres, redis: Redis
 ) -> tuple[Load, list[Fault]]:
-    limits = httpx2.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    limits = httpx2.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+    )
     faults = [Fault("postgresql", args.seconds / 3), Fault("redis", args.seconds * 2 / 3)]
     async with httpx2.AsyncClient(limits=limits, timeout=args.timeout) as client:
         load = Load()
@@ -225,8 +239,8 @@ async def drive(
             client_loop(client, url, headers, load, args.seconds, args.timeout)
             for _ in range(args.concurrency)
         ]
-        tasks.append(inject(load, faults[0], args.down, pg.stop, pg.start))
-        tasks.append(inject(load, faults[1], args.down, redis.kill, redis.start))
+        tasks.append(inject(load, faults[0], args.down, pg.stop, pg.start, pg))
+        tasks.append(inject(load, faults[1], args.down, redis.kill, redis.start, pg))
         await asyncio.gather(*tasks)
     return load, faults
 
@@ -249,6 +263,7 @@ def fault_report(load: Load, fault: Fault, until: float) -> dict[str, Any]:
          if load.ok_per_second[s] >= RECOVERED_SHARE * rate),
         None,
     )  # fmt: skip
+    during = [took for started, took in load.latencies if fault.at <= started < until]
     first_ok = next((t for t in sorted(load.oks) if t >= fault.restored), None)
     slowest = min(
         (load.ok_per_second[s] for s in range(int(fault.at) + 1, int(fault.restored) + 2)),
@@ -261,10 +276,27 @@ def fault_report(load: Load, fault: Fault, until: float) -> dict[str, Any]:
         "baseline_ok_per_s": round(rate, 1),
         "lowest_ok_per_s_while_down": slowest,
         "errors": dict(Counter(kind for _, kind in window)),
+        "max_latency_s": round(max(during, default=0.0), 3),
+        "db_connections_before": fault.connections_before,
         "last_error_at_s": round(window[-1][0], 2) if window else None,
-        "first_ok_started_after_restore_s": None if first_ok is None else round(first_ok - fault.restored, 2),
-        "throughput_back_80pct_after_restore_s": None if recovered is None else round(recovered + 1 - fault.restored, 2),
-    }  # fmt: skip
+        "first_ok_started_after_restore_s": since(fault.restored, first_ok),
+        "throughput_back_80pct_after_restore_s": since(
+            fault.restored, None if recovered is None else recovered + 1
+        ),
+    }
+
+
+def latency_summary(load: Load) -> dict[str, float]:
+    took = sorted(seconds for _, seconds in load.latencies)
+    return {
+        "p50": round(took[len(took) // 2], 4),
+        "p99": round(took[int(len(took) * 0.99)], 4),
+        "max": round(took[-1], 3),
+    }
+
+
+def since(start: float, moment: float | None) -> float | None:
+    return None if moment is None else round(moment - start, 2)
 
 
 def durability(load: Load, pg: Postgres) -> dict[str, Any]:
@@ -287,12 +319,14 @@ def durability(load: Load, pg: Postgres) -> dict[str, Any]:
     }
 
 
-def keep_log(path: Path, report: Path) -> Path:
-    """Keep the head of the server log beside the report (the temp dir is removed)."""
+def keep_log(path: Path, report: Path, limit: int = 20_000_000) -> Path:
+    """Keep the server log beside the report (the temp dir is removed): head and tail if huge."""
     copy = report.with_suffix(".server.log")
     copy.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("rb") as source:
-        copy.write_bytes(source.read(1_000_000))
+    data = path.read_bytes()
+    if len(data) > limit:
+        data = data[: limit // 2] + b"\n[...]\n" + data[-limit // 2 :]
+    copy.write_bytes(data)
     return copy
 
 
@@ -354,6 +388,8 @@ def main() -> None:
     if args.seconds < 30:
         parser.error("--seconds must be at least 30 (a baseline, two faults and recoveries)")
 
+    # A plain `kill` must still run the cleanup below (stop PostgreSQL, Redis, gunicorn).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     base = Path(tempfile.mkdtemp(prefix="specgate-faults-"))
     pg = Postgres(base, port_or_free(55432))
     redis = Redis(port_or_free(56379))
@@ -405,6 +441,7 @@ def main() -> None:
         # The check call above is answered and recorded too: count it with the load's.
         load, faults = asyncio.run(drive(url, headers, args, pg, redis))
         load.outcomes["ok"] += 1
+        connections_at_end = pg.connections()
         flush_started = time.monotonic()
         exit_code = stop_gracefully(gunicorn)
         flush_seconds = time.monotonic() - flush_started
@@ -420,12 +457,13 @@ def main() -> None:
             },
             "requests": sum(load.outcomes.values()),
             "outcomes": dict(load.outcomes),
-            "max_latency_s": round(load.max_latency, 3),
+            "latency_s": latency_summary(load),
             "mean_ok_per_s": round(sum(load.ok_per_second.values()) / args.seconds, 1),
             "faults": {
                 fault.name: fault_report(load, fault, end)
                 for fault, end in zip(faults, [faults[1].at, args.seconds], strict=True)
             },
+            "db_connections_at_end": connections_at_end,
             "shutdown": {"gunicorn_exit_code": exit_code, "seconds": round(flush_seconds, 2)},
             "durability": durability(load, pg),
             "server_log": log_findings(gunicorn_log),

@@ -73,9 +73,6 @@ class SubscriptionView(BillingView):
 
 class BudgetCapView(BillingView):
     serializer_class = BudgetCapSerializer
-    # DRF's OPTIONS metadata would call get_object() for PUT, and this view has no queryset:
-    # OPTIONS is 405 here rather than a 500.
-    metadata_class = None
 
     def _body(self, request: Request) -> Response:
         cap = plan_for_user(user_id=user_of(request).pk).budget_cap

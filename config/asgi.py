@@ -10,6 +10,7 @@ flushes it on shutdown so no record is lost on a normal stop.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from typing import Any
@@ -22,6 +23,7 @@ django_app = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from core import outbound  # noqa: E402
+from core.errors import error_body_for_status  # noqa: E402
 from gateway.app import McpApp  # noqa: E402
 from gateway.registry import DjangoRegistry, allowed_origins, credential_provider  # noqa: E402
 from usage.recorder import recorder  # noqa: E402
@@ -52,11 +54,53 @@ async def _lifespan(receive: Any, send: Any) -> None:
             return
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _django_with_body_cap(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Django, with the request body capped as it streams in.
+
+    A declared Content-Length over the cap is refused by RequestSizeLimitMiddleware; a
+    chunked body has none, and Django would spool all of it to disk before any middleware
+    runs. Django reads the whole body before it answers, so a 413 can still be sent here.
+    """
+    limit = settings.REQUEST_MAX_BYTES
+    received = 0
+
+    async def capped_receive() -> Any:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge
+        return message
+
+    try:
+        await django_app(scope, capped_receive, send)
+    except _BodyTooLarge:
+        body = json.dumps(error_body_for_status(413)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     kind = scope["type"]
     if kind == "lifespan":
         await _lifespan(receive, send)
     elif kind == "http" and scope["path"].startswith("/mcp/"):
         await mcp_app(scope, receive, send)
+    elif kind == "http":
+        await _django_with_body_cap(scope, receive, send)
     else:
         await django_app(scope, receive, send)

@@ -65,6 +65,14 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     }
 
 
+RAW_ALTERNATIVE = "x-specgate-raw-alternative"
+
+
+def or_raw(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A 2xx JSON schema that is enveloped, or (as DESCRIPTION says when) any raw JSON object."""
+    return {**schema, RAW_ALTERNATIVE: description}
+
+
 def envelope(schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
@@ -94,15 +102,23 @@ class EnvelopeAutoSchema(AutoSchema):
         )
         code = str(status_code)
         content = response.get("content", {})
-        for media in content.values():
+        for media_type, media in content.items():
             schema = media.get("schema")
             if schema is None:
                 continue
             if code.startswith("2") and not paginated:
-                media["schema"] = envelope(schema)
+                if "json" in media_type:
+                    media["schema"] = self._enveloped(schema)
             elif not code.startswith("2") and schema == ERROR_SCHEMA:
                 media["schema"] = self._error_ref()
         return response
+
+    @staticmethod
+    def _enveloped(schema: dict[str, Any]) -> dict[str, Any]:
+        raw = schema.pop(RAW_ALTERNATIVE, None)
+        if raw is None:
+            return envelope(schema)
+        return {"anyOf": [envelope(schema), {"type": "object", "description": raw}]}
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import error_body_for_status
 
@@ -32,5 +33,7 @@ def bad_request(request: HttpRequest, exception: Any = None) -> HttpResponse:
     return defaults.bad_request(request, exception)
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any method on an unknown /api path; exempt from CSRF so a POST is a 404, not a 403."""
     return JsonResponse(error_body_for_status(404, "Unknown API path"), status=404)

@@ -37,6 +37,9 @@ from usage.recorder import CallRecord, recorder
 logger = logging.getLogger(__name__)
 
 KEY_USE_WRITE_INTERVAL_SECONDS = 60.0
+CACHE_OUTAGE_WARNING_EVERY_SECONDS = 30.0
+_UNKNOWN = object()
+"""The generation of a snapshot loaded while the shared cache was unreachable: matches none."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class DjangoRegistry:
         self._provider = provider
         self._key_written: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._cache_warned_at = -CACHE_OUTAGE_WARNING_EVERY_SECONDS
 
     def forget(self) -> None:
         """Drop every cached server (tests; a worker never needs it)."""
@@ -137,13 +141,28 @@ class DjangoRegistry:
         if entry is not None and now - entry.checked_at < GENERATION_CHECK_SECONDS:
             return entry.runtime
         # Read the token before the rows: a change published during the load is seen next time.
-        generation = await sync_to_async(cache.get, thread_sensitive=False)(generation_key(slug))
-        if entry is not None and generation == entry.generation:
+        generation = await self._generation(slug)
+        if entry is not None and generation is not _UNKNOWN and generation == entry.generation:
             entry.checked_at = now
             return entry.runtime
         runtime = await sync_to_async(_load, thread_sensitive=False)(slug)
         self._entries[slug] = _Entry(runtime=runtime, generation=generation, checked_at=now)
         return runtime
+
+    async def _generation(self, slug: str) -> Any:
+        try:
+            return await sync_to_async(cache.get, thread_sensitive=False)(generation_key(slug))
+        except Exception:
+            # A cache outage must not take the endpoint down: reload from the database at
+            # each check instead, so changes still apply within GENERATION_CHECK_SECONDS.
+            now = time.monotonic()
+            if now - self._cache_warned_at >= CACHE_OUTAGE_WARNING_EVERY_SECONDS:
+                self._cache_warned_at = now
+                logger.warning(
+                    "Gateway cannot read the shared cache; reloading servers from the database",
+                    exc_info=True,
+                )
+            return _UNKNOWN
 
     async def authenticate(
         self, server: ServerRuntime, bearer: str | None

@@ -85,7 +85,8 @@ def spec_source_from_input(
         return SpecSource(text=content, media_type=_media_type_of(content))
     if document is not None:
         text = json.dumps(document, ensure_ascii=False, indent=2)
-        _check_size(len(text.encode("utf-8")), "document")
+        # surrogatepass: a lone surrogate is refused with a 400 when the document is checked.
+        _check_size(len(text.encode("utf-8", "surrogatepass")), "document")
         return SpecSource(text=text, media_type=JSON_MEDIA_TYPE)
     if url is not None:
         return spec_source_fetch(url=url)

@@ -6,7 +6,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import user_of
 from core.errors import ValidationFailed
-from core.schema import error_responses
+from core.schema import error_responses, or_raw
 
 from . import selectors, services
 from .models import Spec
@@ -51,6 +51,36 @@ class SpecListView(GenericAPIView):
         summary="Import a spec from content, a document or a URL",
         request=SpecCreateSerializer,
         responses={201: SpecSerializer, **error_responses(413, 502)},
+        examples=[
+            OpenApiExample(
+                "A document",
+                request_only=True,
+                value={
+                    "name": "Pets",
+                    "document": {
+                        "openapi": "3.0.3",
+                        "info": {"title": "Pets", "version": "1.0"},
+                        "servers": [{"url": "https://pets.example/v1"}],
+                        "paths": {
+                            "/pets/{petId}": {
+                                "get": {
+                                    "operationId": "getPet",
+                                    "parameters": [
+                                        {
+                                            "name": "petId",
+                                            "in": "path",
+                                            "required": True,
+                                            "schema": {"type": "string"},
+                                        }
+                                    ],
+                                    "responses": {"200": {"description": "A pet"}},
+                                }
+                            }
+                        },
+                    },
+                },
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         payload = SpecCreateSerializer(data=request.data)
@@ -134,7 +164,14 @@ class SpecDocumentView(GenericAPIView):
                 "uploaded, with its media type.",
             )
         ],
-        responses={(200, "application/json"): OpenApiTypes.OBJECT},
+        responses={
+            (200, "application/json"): or_raw(
+                {"type": "object", "additionalProperties": True},
+                "format=original of a document uploaded as JSON: the text as uploaded",
+            ),
+            (200, "application/yaml"): OpenApiTypes.STR,
+            (200, "text/plain"): OpenApiTypes.STR,
+        },
     )
     def get(self, request: Request, spec_id: UUID) -> Response | HttpResponse:
         wanted = request.query_params.get("format") or "json"

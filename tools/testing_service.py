@@ -22,6 +22,7 @@ from jsonschema.exceptions import SchemaError
 from accounts.models import User
 from core.errors import NotFound, ValidationFailed
 from core.http import upstream_options
+from core.text import first_unstorable
 from credentials.injection import known_secrets, provider
 from servers.models import Server
 from tooltests.models import ToolTest
@@ -145,6 +146,12 @@ def _tool_of(*, user: User, server_id: Any, tool_id: Any) -> Tool:
 
 
 def _validate_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> None:
+    unstorable = first_unstorable(arguments)
+    if unstorable is not None:
+        raise ValidationFailed(
+            "The arguments contain a NUL character or an unpaired UTF-16 surrogate",
+            details={"arguments": [f"Not allowed in {unstorable[:40]!r}."]},
+        )
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError:

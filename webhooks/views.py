@@ -22,6 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from core.text import first_unstorable
+
 from .services import webhook_event_receive
 
 STRIPE_TOLERANCE_SECONDS = 300
@@ -35,11 +37,19 @@ def refuse(message: str, status: int = 400) -> Response:
 
 
 def parse_event(body: bytes) -> dict[str, Any] | None:
+    """The delivery as a JSON object that can be stored, or None."""
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    return event if isinstance(event, dict) else None
+    if not isinstance(event, dict) or first_unstorable(event) is not None:
+        return None
+    return event
+
+
+def fits(value: Any, limit: int) -> bool:
+    """A non-empty string short enough for its column (an id, a type)."""
+    return isinstance(value, str) and 0 < len(value) <= limit
 
 
 class WebhookView(APIView):
@@ -66,7 +76,9 @@ class StripeWebhookView(WebhookView):
             return refuse("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)", 503)
         body = request.body
         try:
-            stripe.Webhook.construct_event(
+            # Only the signature: construct_event would also parse the body, and crash on a
+            # signed body that is not a JSON object; parse_event below refuses that with a 400.
+            stripe.WebhookSignature.verify_header(
                 body,
                 request.headers.get("Stripe-Signature"),
                 secret,
@@ -75,7 +87,7 @@ class StripeWebhookView(WebhookView):
         except (stripe.SignatureVerificationError, ValueError):
             return refuse("Invalid or expired signature")
         event = parse_event(body)
-        if event is None or not isinstance(event.get("id"), str) or not event.get("type"):
+        if event is None or not fits(event.get("id"), 255) or not fits(event.get("type"), 100):
             return refuse("Not a Stripe event")
         webhook_event_receive(
             provider="stripe", event_id=event["id"], event_type=str(event["type"]), payload=event
@@ -101,7 +113,12 @@ class ClerkWebhookView(WebhookView):
         except WebhookVerificationError:
             return refuse("Invalid or expired signature")
         event = parse_event(body)
-        if event is None or not event.get("type") or not isinstance(event.get("data"), dict):
+        if (
+            event is None
+            or not fits(event.get("type"), 100)
+            or not isinstance(event.get("data"), dict)
+            or not fits(request.headers["svix-id"], 255)
+        ):
             return refuse("Not a Clerk event")
         webhook_event_receive(
             provider="clerk",

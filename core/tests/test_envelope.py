@@ -100,3 +100,24 @@ def test_a_tampered_cursor_is_a_validation_error(alice_client):
     )
     assert "cursor" in error["details"]
     assert_error(alice_client.get("/api/tokens?limit=500"), 400, "VALIDATION_ERROR")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_over_the_limit_is_413_under_asgi(settings):
+    import httpx2
+
+    from config.asgi import application
+    from gateway.testing import serve_on_loopback
+
+    settings.REQUEST_MAX_BYTES = 64 * 1024
+
+    def chunks():
+        for _ in range(10):
+            yield b"x" * 16 * 1024
+
+    with serve_on_loopback(application) as url:
+        response = httpx2.post(
+            f"{url}/api/tokens", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"

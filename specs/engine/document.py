@@ -114,7 +114,9 @@ def swagger_server_urls(document: dict[str, Any]) -> list[str]:
         base_path = "/" + base_path
     if not isinstance(host, str) or not host.strip():
         return [base_path] if base_path else []
-    schemes = [s for s in document.get("schemes") or [] if s in ("https", "http", "wss", "ws")]
+    declared = document.get("schemes")
+    declared = declared if isinstance(declared, list) else []
+    schemes = [s for s in declared if s in ("https", "http", "wss", "ws")]
     schemes.sort(key=lambda scheme: scheme not in ("https", "wss"))
     return [f"{scheme}://{host.strip().rstrip('/')}{base_path}" for scheme in schemes or ["https"]]
 
@@ -174,7 +176,7 @@ def _security_scheme(scheme: Any, swagger: bool) -> dict[str, Any] | None:
 
 def _oauth2_flows(scheme: dict[str, Any], swagger: bool) -> dict[str, Any]:
     if swagger:
-        flow = _OAUTH2_FLOWS_V2.get(scheme.get("flow"))  # type: ignore[arg-type]
+        flow = _OAUTH2_FLOWS_V2.get(text(scheme.get("flow")))
         raw = {flow: scheme} if flow else {}
     else:
         raw = scheme.get("flows") if isinstance(scheme.get("flows"), dict) else {}

@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from core.text import is_storable
+
 from .errors import SpecError
 
 MAX_DEPTH = 256
@@ -161,7 +163,7 @@ def _too_deep_message() -> str:
 
 
 def check_structure(document: Any, *, max_containers: int, max_depth: int = MAX_DEPTH) -> int:
-    """Walk the document once, refusing cycles, excessive depth and alias bombs.
+    """Walk the document once, refusing cycles, excessive depth, alias bombs and unstorable text.
 
     YAML aliases share one object between several places; walking the expanded tree (not
     the distinct objects) is exactly what every later consumer does, so that is what is
@@ -179,5 +181,21 @@ def check_structure(document: Any, *, max_containers: int, max_depth: int = MAX_
         if depth >= max_depth:
             raise SpecError(_too_deep_message())
         children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, dict):
+            _check_texts(node)
+        _check_texts(children)
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return visited
+
+
+def _check_texts(items: Any) -> None:
+    texts = [item for item in items if isinstance(item, str)]
+    # One search per container instead of one per string: this walk runs on every import.
+    if not texts or is_storable("".join(texts)):
+        return
+    for item in texts:
+        if not is_storable(item):
+            raise SpecError(
+                "The document contains a NUL character or an unpaired UTF-16 surrogate "
+                f"(in {item[:40]!r}); neither can be stored."
+            )

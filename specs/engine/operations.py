@@ -267,9 +267,8 @@ class OperationBuilder:
         return {"style": style, "explode": explode}
 
     def _collection_format(self, parameter: dict[str, Any], location: str) -> tuple[str, bool]:
-        style, explode = _COLLECTION_FORMATS.get(
-            parameter.get("collectionFormat", "csv"), ("", False)
-        )
+        declared = parameter.get("collectionFormat", "csv")
+        style, explode = _COLLECTION_FORMATS.get(text(declared), ("", False))
         if not style or (explode and location not in ("query", "formData")):
             style, explode = "form", False
         if style == "form" and location in ("path", "header"):

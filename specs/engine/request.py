@@ -46,6 +46,23 @@ def build_request(
     boundary: str | None = None,
 ) -> RequestPlan:
     """Serialise ``arguments`` (already validated against the input schema) per the mapping."""
+    try:
+        return _build_request(op_mapping, method, path_template, arguments, boundary=boundary)
+    except UnicodeEncodeError:
+        # JSON lets a client send a lone surrogate ("\ud800"); no encoding can carry it on.
+        raise ArgumentError(
+            "Arguments must be valid Unicode (an unpaired surrogate was found)."
+        ) from None
+
+
+def _build_request(
+    op_mapping: dict[str, Any],
+    method: str,
+    path_template: str,
+    arguments: dict[str, Any],
+    *,
+    boundary: str | None,
+) -> RequestPlan:
     path_values: dict[str, str] = {}
     query: list[tuple[str, str, str]] = []
     headers: list[tuple[str, str]] = []

@@ -275,10 +275,11 @@ class SchemaConverter:
             if name == "file":
                 types.append("string")
                 out.setdefault("format", "binary")
-            elif name in JSON_TYPES:
+            elif isinstance(name, str) and name in JSON_TYPES:
                 types.append(name)
             else:
-                self._warn(join_pointer(pointer, "type"), f"Unknown type {name!r} is ignored.")
+                shown = name if isinstance(name, (str, int, float, bool)) else type(name).__name__
+                self._warn(join_pointer(pointer, "type"), f"Unknown type {shown!r} is ignored.")
         types = list(dict.fromkeys(types))
         if types:
             out["type"] = types[0] if len(types) == 1 and not isinstance(declared, list) else types

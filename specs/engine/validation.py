@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
+from lazy_object_proxy import Proxy
 from openapi_spec_validator import (
     OpenAPIV2SpecValidator,
     OpenAPIV30SpecValidator,
     OpenAPIV31SpecValidator,
 )
+from openapi_spec_validator.schemas import schema_v2, schema_v30, schema_v31
+from openapi_spec_validator.schemas.backend.jsonschema import create_validator
 from referencing.exceptions import Unresolvable
 
 from .refs import join_pointer
@@ -34,16 +38,22 @@ class _Offline:
     resolver_handlers: dict[str, Any] = {}
 
 
+def _python_backend(schema: Any) -> Any:
+    # openapi-spec-validator switches to jsonschema-rs whenever that package is installed (a
+    # dev tool brings it in), and its messages read differently: always the same backend.
+    return Proxy(partial(create_validator, schema))
+
+
 class _V2(_Offline, OpenAPIV2SpecValidator):
-    pass
+    schema_validator = _python_backend(schema_v2)
 
 
 class _V30(_Offline, OpenAPIV30SpecValidator):
-    pass
+    schema_validator = _python_backend(schema_v30)
 
 
 class _V31(_Offline, OpenAPIV31SpecValidator):
-    pass
+    schema_validator = _python_backend(schema_v31)
 
 
 _VALIDATORS = {"swagger-2.0": _V2, "openapi-3.0": _V30, "openapi-3.1": _V31}

@@ -843,7 +843,7 @@ def test_sloppy_schemas_become_valid_2020_12():
                   "maximum": "10", "exclusiveMaximum": True},
             "b": {"type": "strng", "minLength": -1, "maxLength": 3.0, "example": "x",
                   "nullable": True},
-            "c": {"type": ["string", "int"], "enum": "one", "required": ["x", "x", 1]},
+            "c": {"type": ["string", "int", {"x": 1}], "enum": "one", "required": ["x", "x", 1]},
             "d": {"items": [{"type": "string"}], "additionalItems": False, "uniqueItems": "true"},
             "e": {"allOf": [], "anyOf": {"type": "string"}, "x-extra": 1, "$id": "urn:x",
                   "discriminator": {"propertyName": "k"}, "multipleOf": 0},
@@ -877,3 +877,51 @@ def test_conversion_is_bounded_on_deep_inline_schemas():
     result = convert(document, validate=False)
     assert_valid(only(result).input_schema)
     assert any("nested too deeply" in w["message"] for w in result.warnings)
+
+
+_GARBAGE: list[Any] = [
+    None, 1, -1, 2.5, True, "x", "", [], {}, [1, {}], {"a": 1}, {"$ref": "#/nope"},
+    {"$ref": "#"}, {"$ref": 5}, {"type": {"x": 1}}, ["object"], "csv", {"x": []},
+]  # fmt: skip
+
+
+def _node_paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    children = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else []
+    )
+    paths = [path]
+    for key, child in children:
+        paths += _node_paths(child, (*path, key))
+    return paths
+
+
+def test_garbage_anywhere_gives_a_result_or_a_spec_error():
+    import random
+
+    sources = [
+        load_document((FIXTURES / "swagger2-store.yaml").read_text()),
+        load_document((FIXTURES / "openapi30-library.yaml").read_text()),
+    ]
+    rng = random.Random(7)
+    for _ in range(300):
+        document = copy.deepcopy(rng.choice(sources))
+        paths = _node_paths(document)[1:]
+        for _ in range(rng.randint(1, 4)):
+            *parents, last = rng.choice(paths)
+            target: Any = document
+            try:
+                for key in parents:
+                    target = target[key]
+                target[last] = copy.deepcopy(rng.choice(_GARBAGE))
+            except (KeyError, IndexError, TypeError):
+                continue
+        try:
+            result = convert(document, validate=False)
+        except SpecError:
+            continue
+        for operation in result.operations:
+            assert_valid(operation.input_schema)
