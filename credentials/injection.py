@@ -31,7 +31,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core import outbound
+from core.db import usable_connection
 from core.http import upstream_options
+from gateway.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
 from servers.models import Server
 from tools.calling import NO_AUTH, AuthParts, CallTarget, CredentialUnavailable
 from tools.results import scrub
@@ -212,16 +214,24 @@ async def _entry_for(server_id: str) -> _Entry:
     return entry
 
 
+_version_warned_at = -CACHE_OUTAGE_WARNING_EVERY_SECONDS
+
+
 async def _current_version(server_id: str) -> str | None:
+    global _version_warned_at
     try:
         value = await cache.aget(version_key(server_id))
     except Exception:
         # Without the shared cache, the short MAX_SECRET_AGE_SECONDS still bounds staleness.
-        logger.warning("Could not read the credentials version of server %s", server_id)
+        now = time.monotonic()
+        if now - _version_warned_at >= CACHE_OUTAGE_WARNING_EVERY_SECONDS:
+            _version_warned_at = now
+            logger.warning("Cannot read credentials versions from the shared cache")
         return None
     return str(value) if value is not None else None
 
 
+@usable_connection
 def _load_entry(server_id: str, version: str | None) -> _Entry:
     server = Server.objects.select_related("spec").filter(id=server_id).first()
     schemes = dict(server.spec.security_schemes or {}) if server is not None else {}
@@ -271,6 +281,7 @@ async def _note_used(credential_ids: list[str]) -> None:
         logger.warning("Could not record the use of credentials %s", ", ".join(due))
 
 
+@usable_connection
 def _touch(credential_ids: list[str]) -> None:
     now = timezone.now()
     stale = Q(last_used_at__isnull=True) | Q(

@@ -29,7 +29,7 @@ from gateway.protocol import (
     route_message,
     transport_status,
 )
-from gateway.runtime import CallContext, Registry, ServerRuntime
+from gateway.runtime import CallContext, Registry, ServerRuntime, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,12 @@ class McpApp:
         exchange = Exchange(self, scope, receive, send, headers, origin)
         try:
             await exchange.run(slug)
+        except Unavailable as exc:
+            if not exchange.started:
+                retry = (b"retry-after", str(exc.retry_after).encode())
+                await exchange.reply_error(
+                    503, None, INTERNAL_ERROR, "Temporarily unavailable, retry shortly", retry
+                )
         except Exception:
             logger.exception("MCP request to %s failed", slug)
             if not exchange.started:

@@ -14,6 +14,8 @@ from django.core.cache import cache
 from django.db import transaction
 
 GENERATION_CHECK_SECONDS = 2.0
+# While the shared cache is out, say so in the logs at most this often.
+CACHE_OUTAGE_WARNING_EVERY_SECONDS = 30.0
 
 
 def generation_key(slug: str) -> str:

@@ -21,13 +21,18 @@ from typing import Any, Literal
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.utils import timezone
 
 from core.db import usable_connection
 from core.http import upstream_options
 from core.secrets import hash_secret
-from gateway.invalidation import GENERATION_CHECK_SECONDS, generation_key
-from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime
+from gateway.invalidation import (
+    CACHE_OUTAGE_WARNING_EVERY_SECONDS,
+    GENERATION_CHECK_SECONDS,
+    generation_key,
+)
+from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
 from servers.models import AccessKey, Server
 from tools.calling import CallTarget, CredentialProvider, execute_call
 from tools.models import Tool
@@ -37,7 +42,6 @@ from usage.recorder import CallRecord, recorder
 logger = logging.getLogger(__name__)
 
 KEY_USE_WRITE_INTERVAL_SECONDS = 60.0
-CACHE_OUTAGE_WARNING_EVERY_SECONDS = 30.0
 _UNKNOWN = object()
 """The generation of a snapshot loaded while the shared cache was unreachable: matches none."""
 
@@ -130,6 +134,7 @@ class DjangoRegistry:
         self._key_written: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._cache_warned_at = -CACHE_OUTAGE_WARNING_EVERY_SECONDS
+        self._reloads: dict[str, asyncio.Lock] = {}
 
     def forget(self) -> None:
         """Drop every cached server (tests; a worker never needs it)."""
@@ -140,12 +145,32 @@ class DjangoRegistry:
         now = time.monotonic()
         if entry is not None and now - entry.checked_at < GENERATION_CHECK_SECONDS:
             return entry.runtime
+        # One check per slug at a time: the requests that arrive meanwhile wait for its result
+        # instead of all reloading the same server from the database.
+        lock = self._reloads.setdefault(slug, asyncio.Lock())
+        async with lock:
+            entry = self._entries.get(slug)
+            if entry is not None and time.monotonic() - entry.checked_at < GENERATION_CHECK_SECONDS:
+                return entry.runtime
+            return await self._refresh(slug, entry)
+
+    async def _refresh(self, slug: str, entry: _Entry | None) -> ServerRuntime | None:
+        now = time.monotonic()
         # Read the token before the rows: a change published during the load is seen next time.
         generation = await self._generation(slug)
         if entry is not None and generation is not _UNKNOWN and generation == entry.generation:
             entry.checked_at = now
             return entry.runtime
-        runtime = await sync_to_async(_load, thread_sensitive=False)(slug)
+        try:
+            runtime = await sync_to_async(_load, thread_sensitive=False)(slug)
+        except DatabaseError:
+            if entry is None:
+                raise Unavailable() from None
+            # The database is out: keep serving what this worker knew a moment ago, and look
+            # again at the next check.
+            logger.warning("Cannot reload server %s; serving the cached copy", slug)
+            entry.checked_at = now
+            return entry.runtime
         self._entries[slug] = _Entry(runtime=runtime, generation=generation, checked_at=now)
         return runtime
 
@@ -192,12 +217,15 @@ class DjangoRegistry:
         task.add_done_callback(self._tasks.discard)
 
     async def admit(self, server: ServerRuntime, ctx: CallContext, method: str) -> Refusal | None:
-        refusal = await limits.admit_mcp(
-            user_id=server.user_id,
-            client_ip=ctx.client_ip,
-            public=server.visibility == "public",
-            tool_call=method == "tools/call",
-        )
+        try:
+            refusal = await limits.admit_mcp(
+                user_id=server.user_id,
+                client_ip=ctx.client_ip,
+                public=server.visibility == "public",
+                tool_call=method == "tools/call",
+            )
+        except DatabaseError:
+            raise Unavailable() from None
         if refusal is None:
             return None
         return Refusal(
@@ -208,9 +236,12 @@ class DjangoRegistry:
         self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any], ctx: CallContext
     ) -> dict[str, Any]:
         target: CallTarget = tool.ref
-        outcome = await execute_call(
-            target, arguments, provider=self._provider, options=upstream_options()
-        )
+        try:
+            outcome = await execute_call(
+                target, arguments, provider=self._provider, options=upstream_options()
+            )
+        except DatabaseError:  # the credentials could not be read
+            raise Unavailable() from None
         recorder.record(
             CallRecord.for_call(
                 target,

@@ -65,6 +65,14 @@ class CallContext:
     protocol_version: str
 
 
+class Unavailable(Exception):
+    """A dependency (the database) is briefly out: answered 503 with Retry-After, not 500."""
+
+    def __init__(self, retry_after: int = 2) -> None:
+        super().__init__("temporarily unavailable")
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """Why a request may not proceed now; answered with `status` and `Retry-After`."""
