@@ -357,7 +357,7 @@ def main() -> None:
             "usage (current period)": "/api/usage",
             "usage (from/to, 90 days)": f"/api/usage?from={days_ago(89)}&to={days_ago(0)}",
         }
-        rows = []
+        rows: list[tuple[str, float, float, int | str, str]] = []
         plans: list[str] = []
         for name, url in cases.items():
             samples, items, queries = time_query(client, url, args.iterations)
@@ -375,8 +375,8 @@ def main() -> None:
         print(f"\n{args.iterations} requests per query, Django test client, full stack\n")
         print("| query | p50 ms | p99 ms | items | index used (SQL execution time) |")
         print("|---|---|---|---|---|")
-        for name, p50, p99, items, summary in rows:
-            print(f"| {name} | {p50:.1f} | {p99:.1f} | {items} | {summary} |")
+        for name, p50, p99, shown, summary in rows:
+            print(f"| {name} | {p50:.1f} | {p99:.1f} | {shown} | {summary} |")
         print("\nCall path, one process (sequential):")
         for line in call_path_costs(alice, tools):
             print(f"- {line}")
