@@ -118,38 +118,73 @@ def write_records(records: Sequence[CallRecord]) -> list[CallRecord]:
 
 
 def _write_chunk(records: Sequence[CallRecord]) -> list[CallRecord]:
-    stored = _existing(RequestLog, (r.id for r in records))
-    users = _existing(User, (r.user_id for r in records))
-    fresh = [r for r in records if r.id not in stored and _uuid(r.user_id) in users]
-    if not fresh:
-        return []
-    servers = _existing(Server, (r.server_id for r in fresh))
-    tools = _existing(Tool, (r.tool_id for r in fresh))
-    _insert_logs([_log_row(r, servers, tools) for r in fresh])
-    _upsert_rollups(rollup_deltas(fresh))
+    if connection.vendor == "postgresql":
+        fresh = _insert_new_logs(records)
+    else:
+        stored = _existing(RequestLog, (r.id for r in records))
+        users = _existing(User, (r.user_id for r in records))
+        fresh = [r for r in records if r.id not in stored and _uuid(r.user_id) in users]
+        if fresh:
+            servers = _existing(Server, (r.server_id for r in fresh))
+            tools = _existing(Tool, (r.tool_id for r in fresh))
+            RequestLog.objects.bulk_create([_log_row(r, servers, tools) for r in fresh])
+    if fresh:
+        _upsert_rollups(rollup_deltas(fresh))
     return fresh
 
 
-_LOG_COLUMNS = tuple(str(f.column) for f in RequestLog._meta.concrete_fields)
+# PostgreSQL types of the request-log columns, for the typed arrays of _insert_new_logs.
+_PG_TYPES = {
+    "id": "uuid",
+    "user_id": "uuid",
+    "server_id": "uuid",
+    "tool_id": "uuid",
+    "status_code": "integer",
+    "duration_ms": "integer",
+    "upstream_ms": "integer",
+    "request_bytes": "integer",
+    "response_bytes": "integer",
+    "succeeded": "boolean",
+    "created_at": "timestamptz",
+}
 
 
-def _insert_logs(rows: list[RequestLog]) -> None:
-    """Insert log rows; on PostgreSQL with COPY, several times cheaper than INSERT per batch.
+def _insert_new_logs(records: Sequence[CallRecord]) -> list[CallRecord]:
+    """Insert RECORDS in one statement and return those that were not stored yet.
 
-    The writer runs inside the gateway's worker processes, so its CPU time is taken from
-    tool calls: this is the hot part of every flush.
+    The writer runs in the gateway's worker processes, so its CPU time is taken from tool
+    calls. One `INSERT ... SELECT FROM unnest(typed arrays)` does in a single round trip
+    what took five queries: rows already stored (a retried batch) are skipped by
+    `ON CONFLICT`, rows of a user who is gone are dropped by the join, and a server or tool
+    deleted while the record was buffered becomes NULL, as its foreign key says.
     """
-    if connection.vendor != "postgresql":
-        RequestLog.objects.bulk_create(rows)
-        return
-    fields = RequestLog._meta.concrete_fields
-    table = connection.ops.quote_name(RequestLog._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(column) for column in _LOG_COLUMNS)
+    qn = connection.ops.quote_name
+    fields = [f for f in RequestLog._meta.concrete_fields]
+    rows = [_log_values(record) for record in records]
+    names = [f.attname for f in fields]
+    arrays = [[row[name] for row in rows] for name in names]
+    unnest = ", ".join(f"%s::{_PG_TYPES.get(name, 'text')}[]" for name in names)
+    select = []
+    for name in names:
+        if name == "server_id":
+            select.append(f"CASE WHEN s.{qn('id')} IS NULL THEN NULL ELSE r.server_id END")
+        elif name == "tool_id":
+            select.append(f"CASE WHEN t.{qn('id')} IS NULL THEN NULL ELSE r.tool_id END")
+        else:
+            select.append(f"r.{name}")
+    # Only quoted identifiers and placeholders are interpolated; values are parameters.
+    sql = (
+        f"INSERT INTO {qn(RequestLog._meta.db_table)} ({', '.join(qn(str(f.column)) for f in fields)}) "  # noqa: S608
+        f"SELECT {', '.join(select)} FROM unnest({unnest}) AS r({', '.join(names)}) "
+        f"JOIN {qn(User._meta.db_table)} u ON u.{qn('id')} = r.user_id "
+        f"LEFT JOIN {qn(Server._meta.db_table)} s ON s.{qn('id')} = r.server_id "
+        f"LEFT JOIN {qn(Tool._meta.db_table)} t ON t.{qn('id')} = r.tool_id "
+        f"ON CONFLICT ({qn('id')}) DO NOTHING RETURNING {qn('id')}"
+    )
     with connection.cursor() as cursor:
-        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([getattr(row, field.attname) for field in fields])
+        cursor.execute(sql, arrays)
+        inserted = {row[0] for row in cursor.fetchall()}
+    return [record for record in records if record.id in inserted]
 
 
 def _existing(model: Any, ids: Iterable[Any]) -> set[uuid.UUID]:
@@ -164,30 +199,37 @@ def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
+def _log_values(record: CallRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "user_id": _uuid(record.user_id),
+        "server_id": _uuid(record.server_id) if record.server_id is not None else None,
+        "server_name": record.server_name[:200],
+        "tool_id": _uuid(record.tool_id) if record.tool_id is not None else None,
+        "tool_name": record.tool_name[:64],
+        "source": record.source,
+        "method": record.method.upper()[:10],
+        "path": record.path[:2000],
+        "status_code": record.status_code,
+        "duration_ms": max(0, record.duration_ms),
+        "upstream_ms": None if record.upstream_ms is None else max(0, record.upstream_ms),
+        "request_bytes": max(0, record.request_bytes),
+        "response_bytes": max(0, record.response_bytes),
+        "error_code": record.error_code[:64],
+        "key_prefix": record.key_prefix[:16],
+        "client_name": record.client_name[:200],
+        "succeeded": record.succeeded,
+        "created_at": record.created_at,
+    }
+
+
 def _log_row(record: CallRecord, servers: set[uuid.UUID], tools: set[uuid.UUID]) -> RequestLog:
-    server_id = _uuid(record.server_id) if record.server_id is not None else None
-    tool_id = _uuid(record.tool_id) if record.tool_id is not None else None
-    return RequestLog(
-        id=record.id,
-        user_id=_uuid(record.user_id),
-        server_id=server_id if server_id in servers else None,
-        server_name=record.server_name[:200],
-        tool_id=tool_id if tool_id in tools else None,
-        tool_name=record.tool_name[:64],
-        source=record.source,
-        method=record.method.upper()[:10],
-        path=record.path[:2000],
-        status_code=record.status_code,
-        duration_ms=max(0, record.duration_ms),
-        upstream_ms=None if record.upstream_ms is None else max(0, record.upstream_ms),
-        request_bytes=max(0, record.request_bytes),
-        response_bytes=max(0, record.response_bytes),
-        error_code=record.error_code[:64],
-        key_prefix=record.key_prefix[:16],
-        client_name=record.client_name[:200],
-        succeeded=record.succeeded,
-        created_at=record.created_at,
-    )
+    values = _log_values(record)
+    if values["server_id"] not in servers:
+        values["server_id"] = None
+    if values["tool_id"] not in tools:
+        values["tool_id"] = None
+    return RequestLog(**values)
 
 
 def rollup_deltas(records: Iterable[CallRecord]) -> dict[RollupKey, RollupDelta]:
