@@ -159,7 +159,7 @@ def _insert_new_logs(records: Sequence[CallRecord]) -> list[CallRecord]:
     deleted while the record was buffered becomes NULL, as its foreign key says.
     """
     qn = connection.ops.quote_name
-    fields = [f for f in RequestLog._meta.concrete_fields]
+    fields = list(RequestLog._meta.concrete_fields)
     rows = [_log_values(record) for record in records]
     names = [f.attname for f in fields]
     arrays = [[row[name] for row in rows] for name in names]
@@ -172,9 +172,10 @@ def _insert_new_logs(records: Sequence[CallRecord]) -> list[CallRecord]:
             select.append(f"CASE WHEN t.{qn('id')} IS NULL THEN NULL ELSE r.tool_id END")
         else:
             select.append(f"r.{name}")
+    columns = ", ".join(qn(str(f.column)) for f in fields)
     # Only quoted identifiers and placeholders are interpolated; values are parameters.
     sql = (
-        f"INSERT INTO {qn(RequestLog._meta.db_table)} ({', '.join(qn(str(f.column)) for f in fields)}) "  # noqa: S608
+        f"INSERT INTO {qn(RequestLog._meta.db_table)} ({columns}) "  # noqa: S608
         f"SELECT {', '.join(select)} FROM unnest({unnest}) AS r({', '.join(names)}) "
         f"JOIN {qn(User._meta.db_table)} u ON u.{qn('id')} = r.user_id "
         f"LEFT JOIN {qn(Server._meta.db_table)} s ON s.{qn('id')} = r.server_id "
