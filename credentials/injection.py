@@ -31,6 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core import outbound
+from core.aio import keyed_lock
 from core.db import usable_connection
 from core.http import upstream_options
 from gateway.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
@@ -199,12 +200,30 @@ def select_credentials(
 # --- Loading and caching ---------------------------------------------------------------------
 
 
+def _current(entry: _Entry | None, now: float) -> bool:
+    return (
+        entry is not None
+        and now - entry.loaded_at < MAX_SECRET_AGE_SECONDS
+        and now - entry.checked_at < VERSION_CHECK_SECONDS
+    )
+
+
 async def _entry_for(server_id: str) -> _Entry:
-    now = time.monotonic()
     entry = _entries.get(server_id)
-    fresh = entry is not None and now - entry.loaded_at < MAX_SECRET_AGE_SECONDS
-    if entry is not None and fresh and now - entry.checked_at < VERSION_CHECK_SECONDS:
+    if entry is not None and _current(entry, time.monotonic()):
         return entry
+    # One check per server at a time: concurrent calls wait for it instead of each asking
+    # the shared cache (and the database) the same question.
+    async with keyed_lock(f"credentials:{server_id}"):
+        entry = _entries.get(server_id)
+        if entry is not None and _current(entry, time.monotonic()):
+            return entry
+        return await _refresh_entry(server_id, entry)
+
+
+async def _refresh_entry(server_id: str, entry: _Entry | None) -> _Entry:
+    now = time.monotonic()
+    fresh = entry is not None and now - entry.loaded_at < MAX_SECRET_AGE_SECONDS
     version = await _current_version(server_id)
     if entry is not None and fresh and version == entry.version:
         entry.checked_at = now

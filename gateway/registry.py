@@ -24,6 +24,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
+from core.aio import keyed_lock
 from core.db import usable_connection
 from core.http import upstream_options
 from core.secrets import hash_secret
@@ -134,7 +135,6 @@ class DjangoRegistry:
         self._key_written: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._cache_warned_at = -CACHE_OUTAGE_WARNING_EVERY_SECONDS
-        self._reloads: dict[str, asyncio.Lock] = {}
 
     def forget(self) -> None:
         """Drop every cached server (tests; a worker never needs it)."""
@@ -147,8 +147,7 @@ class DjangoRegistry:
             return entry.runtime
         # One check per slug at a time: the requests that arrive meanwhile wait for its result
         # instead of all reloading the same server from the database.
-        lock = self._reloads.setdefault(slug, asyncio.Lock())
-        async with lock:
+        async with keyed_lock(f"gateway:{slug}"):
             entry = self._entries.get(slug)
             if entry is not None and time.monotonic() - entry.checked_at < GENERATION_CHECK_SECONDS:
                 return entry.runtime
