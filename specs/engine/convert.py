@@ -110,7 +110,8 @@ def convert(
     for problem in problems:
         warn(problem["pointer"], problem["message"])
 
-    info = document.get("info") if isinstance(document.get("info"), dict) else {}
+    declared_info = document.get("info")
+    info = declared_info if isinstance(declared_info, dict) else {}
     if not info:
         warn("/info", "The document has no info object.")
     security_default = (
@@ -220,6 +221,7 @@ class _DocumentConverter:
         description = doc.text(operation.get("description")).strip()
         operation_id = operation.get("operationId")
         deprecated = operation.get("deprecated") is True
+        security: list[dict[str, list[str]]] | None
         if "security" in operation:
             security = doc.security_requirements(
                 operation["security"], join_pointer(pointer, "security"), self._warn
@@ -250,7 +252,7 @@ class _DocumentConverter:
             ),
             input_schema=built.input_schema,
             output_schema=built.output_schema,
-            annotations=annotations(method, summary),
+            annotations=tool_annotations(method, summary),
             mapping=built.mapping,
             security=security,
             servers=servers,
@@ -308,7 +310,7 @@ def _trim(text: str, limit: int) -> str:
     return text[: max(limit - 1, 0)].rstrip() + "…"
 
 
-def annotations(method: str, summary: str) -> dict[str, Any]:
+def tool_annotations(method: str, summary: str) -> dict[str, Any]:
     """MCP tool annotations per CONTRACT §6 (hints only where the HTTP method implies them)."""
     method = method.upper()
     result: dict[str, Any] = {}

@@ -87,7 +87,8 @@ def server_urls(servers: Any, pointer: str, warn: Any) -> list[str]:
         if not isinstance(server, dict) or not isinstance(server.get("url"), str):
             warn(join_pointer(pointer, index), "A server needs a url.")
             continue
-        variables = server.get("variables") if isinstance(server.get("variables"), dict) else {}
+        raw_variables = server.get("variables")
+        variables = raw_variables if isinstance(raw_variables, dict) else {}
         urls.append(_fill_variables(server["url"], variables, join_pointer(pointer, index), warn))
     return list(dict.fromkeys(urls))
 
@@ -177,23 +178,24 @@ def _security_scheme(scheme: Any, swagger: bool) -> dict[str, Any] | None:
 def _oauth2_flows(scheme: dict[str, Any], swagger: bool) -> dict[str, Any]:
     if swagger:
         flow = _OAUTH2_FLOWS_V2.get(text(scheme.get("flow")))
-        raw = {flow: scheme} if flow else {}
+        raw: dict[str, Any] = {flow: scheme} if flow else {}
     else:
-        raw = scheme.get("flows") if isinstance(scheme.get("flows"), dict) else {}
+        declared = scheme.get("flows")
+        raw = declared if isinstance(declared, dict) else {}
     flows: dict[str, Any] = {}
     for name, flow_object in raw.items():
         if not isinstance(flow_object, dict):
             continue
-        flow = {
+        fields: dict[str, Any] = {
             key: text(flow_object[key])
             for key in ("authorizationUrl", "tokenUrl", "refreshUrl")
             if flow_object.get(key)
         }
         scopes = flow_object.get("scopes")
-        flow["scopes"] = (
+        fields["scopes"] = (
             {text(k): text(v) for k, v in scopes.items()} if isinstance(scopes, dict) else {}
         )
-        flows[name] = flow
+        flows[name] = fields
     return flows
 
 

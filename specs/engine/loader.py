@@ -16,10 +16,10 @@ MAX_DEPTH = 256
 # containers than its text has characters is sharing nodes through YAML aliases (a "bomb").
 MIN_EXPANSION_BUDGET = 100_000
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _DocumentLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _DocumentLoader(_BaseLoader):
     """Safe loader that keeps timestamps as text and all mapping keys as strings."""
 
     yaml_implicit_resolvers = {

@@ -297,7 +297,8 @@ class OperationBuilder:
         media_type = min(content, key=_media_rank)
         media = content[media_type] if isinstance(content[media_type], dict) else {}
         schema_pointer = join_pointer(body_pointer, "content", media_type, "schema")
-        encodings = media.get("encoding") if isinstance(media.get("encoding"), dict) else {}
+        declared = media.get("encoding")
+        encodings = declared if isinstance(declared, dict) else {}
         return self._body(
             source=media.get("schema", {}),
             pointer=schema_pointer,
@@ -316,9 +317,9 @@ class OperationBuilder:
     ) -> tuple[dict[str, Any] | None, list[_Argument]]:
         consumes = operation.get("consumes", self._document.get("consumes"))
         consumes = [c for c in consumes if isinstance(c, str)] if isinstance(consumes, list) else []
-        body = [(p, ptr) for p, ptr in parameters if p["in"] == "body"]
-        if body:
-            parameter, pointer = body[-1]
+        body_parameters = [(p, ptr) for p, ptr in parameters if p["in"] == "body"]
+        if body_parameters:
+            parameter, pointer = body_parameters[-1]
             media_type = min(consumes, key=_media_rank) if consumes else "application/json"
             return self._body(
                 source=parameter.get("schema", {}),

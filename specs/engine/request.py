@@ -147,7 +147,7 @@ def _path_value(target: dict[str, Any], value: Any) -> str:
         encoded = _pct(items)
         return {"label": f".{encoded}", "matrix": f";{_pct(name)}={encoded}"}.get(style, encoded)
     if isinstance(items, list) and items and isinstance(items[0], tuple):
-        pairs = [(_pct(k), _pct(v)) for k, v in items]  # type: ignore[misc]
+        pairs = [(_pct(k), _pct(v)) for k, v in items]
         if explode:
             sep = {"label": ".", "matrix": ";"}.get(style, ",")
             joined = sep.join(f"{k}={v}" for k, v in pairs)
@@ -209,11 +209,11 @@ def _query_pairs(target: dict[str, Any], value: Any) -> list[tuple[str, str, str
         return [pair(f"{name}[{key}]", raw) for key, raw in _deep_pairs(value)]
     if isinstance(items, list) and items and isinstance(items[0], tuple):
         if explode and style == "form":
-            return [pair(k, v) for k, v in items]  # type: ignore[misc]
-        flat = [part for kv in items for part in kv]  # type: ignore[misc]
+            return [pair(k, v) for k, v in items]
+        flat = [part for kv in items for part in kv]
     else:
         if explode:
-            return [pair(name, item) for item in items]  # type: ignore[misc]
+            return [pair(name, str(item)) for item in items]
         flat = list(items)  # type: ignore[arg-type]
     delimiter = _DELIMITERS.get(style, ",")
     raw = delimiter.join(flat)
@@ -244,7 +244,7 @@ def _header_value(target: dict[str, Any], value: Any) -> str:
             text = items
         elif items and isinstance(items[0], tuple):
             sep = "=" if target.get("explode") else ","
-            text = ",".join(f"{k}{sep}{v}" for k, v in items)  # type: ignore[misc]
+            text = ",".join(f"{k}{sep}{v}" for k, v in items)
         else:
             text = ",".join(items)  # type: ignore[arg-type]
     if _FORBIDDEN_IN_HEADERS.search(text):
@@ -259,9 +259,9 @@ def _cookie_pairs(target: dict[str, Any], value: Any) -> list[tuple[str, str]]:
         pairs = [(name, items)]
     elif items and isinstance(items[0], tuple):
         if target.get("explode"):
-            pairs = list(items)  # type: ignore[arg-type]
+            pairs = list(items)
         else:
-            pairs = [(name, ",".join(part for kv in items for part in kv))]  # type: ignore[misc]
+            pairs = [(name, ",".join(part for kv in items for part in kv))]
     elif target.get("explode"):
         pairs = [(name, item) for item in items]  # type: ignore[misc]
     else:

@@ -66,7 +66,7 @@ def test_it_reads_a_numeric_version_with_a_warning():
 @pytest.mark.parametrize("version", ["2.0", "4.0.0", "3", "banana", None, ["3.0.0"]])
 def test_it_refuses_wrong_openapi_versions(version):
     with pytest.raises(SpecError) as caught:
-        convert(openapi({}, version=version))  # type: ignore[arg-type]
+        convert(openapi({}, version=version))
     assert caught.value.problems[0]["pointer"] == "/openapi"
 
 
