@@ -90,7 +90,7 @@ def pytest_report_header(config) -> list[str]:
     db = settings.DATABASES["default"]
     where = db["NAME"] if db["ENGINE"].endswith("sqlite3") else f"{db.get('HOST')}:{db.get('PORT')}"
     broker = settings.CELERY_BROKER_URL if not settings.CELERY_TASK_ALWAYS_EAGER else "eager"
-    cache = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    cache = str(settings.CACHES["default"]["BACKEND"]).rsplit(".", 1)[-1]
     return [
         f"specgate database: {db['ENGINE'].rsplit('.', 1)[-1]} ({where})",
         f"specgate broker: {broker}; cache: {cache}",
