@@ -34,21 +34,28 @@ _OUTAGE_WARNING_EVERY_SECONDS = 30.0
 _SCRIPT = """
 local weight = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
 local n = #KEYS / 2
 for i = 1, n do
   local current = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
   local previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  if current + 1 + previous * weight > tonumber(ARGV[2 + i]) then
+  if current + cost + previous * weight > tonumber(ARGV[3 + i]) then
     return {i, current, previous}
   end
 end
 for i = 1, n do
-  if redis.call('INCR', KEYS[2 * i - 1]) == 1 then
+  if redis.call('INCRBY', KEYS[2 * i - 1], cost) == cost then
     redis.call('EXPIRE', KEYS[2 * i - 1], ttl)
   end
 end
 return {0, 0, 0}
 """
+# The gateway reserves budget in leases of up to LEASE_MAX requests (about 2% of a limit), so
+# a busy worker asks Redis once per lease instead of once per request. Reserved units count
+# in Redis at once, so the shared limit is never exceeded; at worst a worker holds a few
+# unused units until the minute ends. Small limits (under 100 a minute) lease one at a time.
+LEASE_MAX = 50
+_LEASE_FRACTION = 50
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,45 @@ def _keys(limits: list[Limit], window: _Window) -> list[str]:
     return keys
 
 
-def _args(limits: list[Limit], window: _Window) -> list[Any]:
-    return [repr(window.previous_weight), _KEY_TTL_SECONDS, *(lim.per_minute for lim in limits)]
+def _args(limits: list[Limit], window: _Window, cost: int = 1) -> list[Any]:
+    return [
+        repr(window.previous_weight),
+        _KEY_TTL_SECONDS,
+        cost,
+        *(lim.per_minute for lim in limits),
+    ]
+
+
+def lease_size(limits: list[Limit]) -> int:
+    return max(1, min(LEASE_MAX, *(lim.per_minute // _LEASE_FRACTION for lim in limits)))
+
+
+class _Leases:
+    """Units this process reserved in Redis and has not used yet, per limits and window."""
+
+    def __init__(self) -> None:
+        self._left: dict[tuple[tuple[str, ...], int], int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[str, ...], window: int) -> bool:
+        with self._lock:
+            left = self._left.get((key, window), 0)
+            if left <= 0:
+                return False
+            self._left[(key, window)] = left - 1
+            return True
+
+    def add(self, key: tuple[str, ...], window: int, units: int) -> None:
+        with self._lock:
+            self._left = {slot: n for slot, n in self._left.items() if slot[1] >= window}
+            self._left[(key, window)] = self._left.get((key, window), 0) + units
+
+    def reset(self) -> None:
+        with self._lock:
+            self._left.clear()
+
+
+_leases = _Leases()
 
 
 def _wait(reply: list[Any], limits: list[Limit], window: _Window) -> Wait | None:
@@ -174,18 +218,30 @@ def hit(limits: list[Limit]) -> Wait | None:
 
 
 async def ahit(limits: list[Limit]) -> Wait | None:
-    """`hit` for the event loop (one Redis round trip)."""
+    """`hit` for the event loop: a Redis round trip per lease of budget (see LEASE_MAX)."""
     window = _window()
     url = _redis_url()
     if not url:
         return _local.hit(limits, window)
+    lease_key = tuple(limit.key for limit in limits)
+    if _leases.take(lease_key, window.number):
+        return None
     _, script = _async_client(url)
+    keys = _keys(limits, window)
+    lease = lease_size(limits)
     try:
-        reply = await script(keys=_keys(limits, window), args=_args(limits, window))
+        reply = await script(keys=keys, args=_args(limits, window, lease))
+        if lease > 1 and int(reply[0]) != 0:
+            # Not enough left for a whole lease: the last units go one at a time.
+            lease = 1
+            reply = await script(keys=keys, args=_args(limits, window))
     except redis.RedisError:
         _note_outage()
         return None
-    return _wait(reply, limits, window)
+    wait = _wait(reply, limits, window)
+    if wait is None and lease > 1:
+        _leases.add(lease_key, window.number, lease - 1)
+    return wait
 
 
 # --- Process memory (no Redis: one process, the embedded default) -------------------------
@@ -227,3 +283,4 @@ _local = _LocalWindows()
 
 def reset_local() -> None:
     _local.reset()
+    _leases.reset()

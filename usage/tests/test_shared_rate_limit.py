@@ -91,3 +91,40 @@ def test_two_processes_share_one_rate_limit_budget_through_redis():
     assert all(worker.returncode == 0 for worker in workers), [err for _, err in outputs]
     # Each process alone would be allowed 40: together they got 40, not 80.
     assert sum(allowed) == 40
+
+
+@pytest.mark.services
+def test_leases_cut_round_trips_and_never_exceed_the_shared_budget(settings):
+    import asyncio
+
+    from usage import ratelimit
+
+    require(redis_answers(), "Redis on 127.0.0.1:6379")
+    prefix = f"sg:test:{uuid.uuid4().hex}:"
+    settings.REDIS_URL = REDIS_URL
+    settings.RATE_LIMIT_KEY_PREFIX = prefix
+    ratelimit.reset_local()
+    wait_clear_of_a_minute_boundary()
+    limits = [ratelimit.Limit("user:leased", 1000)]
+    assert ratelimit.lease_size(limits) == 20
+    client = redis.Redis.from_url(REDIS_URL)
+    counter = f"{prefix}user:leased:{int(time.time() // 60)}"
+
+    async def hits(count: int) -> list:
+        return [await ratelimit.ahit(limits) for _ in range(count)]
+
+    try:
+        assert all(wait is None for wait in asyncio.run(hits(30)))
+        # Two leases of 20 were reserved for 30 requests: two round trips, not thirty.
+        assert int(client.get(counter)) == 40
+        # Another worker (simulated by the counter) takes the rest of the minute's budget.
+        client.incrby(counter, 1000 - 40)
+        results = asyncio.run(hits(15))
+        # The 10 units still leased here pass; then the budget is exhausted.
+        assert [wait is None for wait in results] == [True] * 10 + [False] * 5
+        assert int(client.get(counter)) == 1000
+    finally:
+        ratelimit.reset_local()
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
