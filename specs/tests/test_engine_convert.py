@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from specs.engine import SpecError, convert, load_document
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared/conformance/fixture.openapi.yaml"
+CONFORMANCE = Path(__file__).resolve().parents[2] / "gateway/tests/conformance/fixture.openapi.yaml"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
