@@ -29,6 +29,7 @@ from django.conf import settings
 
 from accounts.models import User
 from billing.selectors import PlanInfo, plan_for_user
+from core.aio import keyed_lock
 from core.db import usable_connection
 from core.errors import Forbidden, RateLimited
 from gateway.runtime import Refusal
@@ -103,10 +104,16 @@ def user_state(user_id: Any) -> UserState:
 async def auser_state(user_id: Any) -> UserState:
     key = str(user_id)
     state = _states.get(key)
-    if not _fresh(state):
-        state = await sync_to_async(_load_state)(user_id)
-        with _states_lock:
-            _states[key] = state
+    if _fresh(state):
+        assert state is not None
+        return state
+    # One reload per user at a time: the calls arriving meanwhile wait for it.
+    async with keyed_lock(f"usage-state:{key}"):
+        state = _states.get(key)
+        if not _fresh(state):
+            state = await sync_to_async(_load_state)(user_id)
+            with _states_lock:
+                _states[key] = state
     assert state is not None
     return state
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -163,7 +164,9 @@ def _insert_new_logs(records: Sequence[CallRecord]) -> list[CallRecord]:
     rows = [_log_values(record) for record in records]
     names = [f.attname for f in fields]
     arrays = [[row[name] for row in rows] for name in names]
-    unnest = ", ".join(f"%s::{_PG_TYPES.get(name, 'text')}[]" for name in names)
+    # %b: the arrays travel in psycopg's binary format, bound by the server; Django's default
+    # client-side binding would spell out every element as SQL text first.
+    unnest = ", ".join(f"%b::{_PG_TYPES.get(name, 'text')}[]" for name in names)
     select = []
     for name in names:
         if name == "server_id":
@@ -182,7 +185,8 @@ def _insert_new_logs(records: Sequence[CallRecord]) -> list[CallRecord]:
         f"LEFT JOIN {qn(Tool._meta.db_table)} t ON t.{qn('id')} = r.tool_id "
         f"ON CONFLICT ({qn('id')}) DO NOTHING RETURNING {qn('id')}"
     )
-    with connection.cursor() as cursor:
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, arrays)
         inserted = {row[0] for row in cursor.fetchall()}
     return [record for record in records if record.id in inserted]
