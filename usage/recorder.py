@@ -58,6 +58,7 @@ class Recorder:
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._exit_hook = False
         self._thread: threading.Thread | None = None
         self._last_drop_warning = 0.0
 
@@ -103,7 +104,9 @@ class Recorder:
             self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="usage-recorder", daemon=True)
             self._thread.start()
-        atexit.register(self.stop)
+            if not self._exit_hook:
+                atexit.register(self.stop)
+                self._exit_hook = True
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread and flush what is left (retrying briefly if the database is down)."""

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from core.text import UNSTORABLE
 from servers.models import Server
 from tools.calling import CallOutcome, CallTarget
 from tools.models import Tool
@@ -204,25 +205,34 @@ def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
+def _storable(text: str, limit: int) -> str:
+    """TEXT cut to LIMIT without what PostgreSQL cannot store (NUL, lone surrogates).
+
+    Log fields carry what clients send (an unknown tool's name, a client name): one such
+    character must not make a whole batch fail again and again.
+    """
+    return UNSTORABLE.sub("\ufffd", text[:limit])
+
+
 def _log_values(record: CallRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         "user_id": _uuid(record.user_id),
         "server_id": _uuid(record.server_id) if record.server_id is not None else None,
-        "server_name": record.server_name[:200],
+        "server_name": _storable(record.server_name, 200),
         "tool_id": _uuid(record.tool_id) if record.tool_id is not None else None,
-        "tool_name": record.tool_name[:64],
+        "tool_name": _storable(record.tool_name, 64),
         "source": record.source,
-        "method": record.method.upper()[:10],
-        "path": record.path[:2000],
+        "method": _storable(record.method.upper(), 10),
+        "path": _storable(record.path, 2000),
         "status_code": record.status_code,
         "duration_ms": max(0, record.duration_ms),
         "upstream_ms": None if record.upstream_ms is None else max(0, record.upstream_ms),
         "request_bytes": max(0, record.request_bytes),
         "response_bytes": max(0, record.response_bytes),
-        "error_code": record.error_code[:64],
-        "key_prefix": record.key_prefix[:16],
-        "client_name": record.client_name[:200],
+        "error_code": _storable(record.error_code, 64),
+        "key_prefix": _storable(record.key_prefix, 16),
+        "client_name": _storable(record.client_name, 200),
         "succeeded": record.succeeded,
         "created_at": record.created_at,
     }
@@ -248,8 +258,8 @@ def rollup_deltas(records: Iterable[CallRecord]) -> dict[RollupKey, RollupDelta]
         )
         delta = deltas.get(key)
         if delta is None:
-            delta = deltas[key] = RollupDelta(server_name=record.server_name[:200])
-        delta.server_name = record.server_name[:200]
+            delta = deltas[key] = RollupDelta(server_name=_storable(record.server_name, 200))
+        delta.server_name = _storable(record.server_name, 200)
         delta.add(record)
     return deltas
 

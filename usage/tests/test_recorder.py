@@ -154,3 +154,17 @@ def test_the_background_thread_flushes_and_stop_flushes_the_rest(alice, alice_to
 
     assert RequestLog.objects.count() == 4
     assert daily_calls(alice) == 4
+
+
+def test_text_a_database_cannot_store_is_replaced_not_a_poisoned_batch(alice, alice_tool):
+    # An unknown tool's name and a client name come from the client and may hold anything.
+    records = [
+        make_record(alice_tool, tool_name="evil\x00name", client_name="half \ud83d emoji"),
+        make_record(alice_tool),
+    ]
+
+    assert len(write_records(records)) == 2
+
+    names = set(RequestLog.objects.values_list("tool_name", "client_name"))
+    assert ("evil\ufffdname", "half \ufffd emoji") in names
+    assert daily_calls(alice) == 2
