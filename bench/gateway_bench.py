@@ -13,7 +13,10 @@ Everything runs on this machine on loopback and stops by itself:
 - the upstream called directly (the ceiling).
 wrk drives each in turn with 16 connections, alternating, for --rounds rounds. Reported per
 target: requests/s, p50/p99 latency, CPU time per call of the server processes, and peak RSS per
-worker. Needs wrk (apt-get install wrk), PostgreSQL on 127.0.0.1:5432 and Redis on 6379.
+worker. Needs wrk (apt-get install wrk), PostgreSQL on 127.0.0.1:5432 and Redis on 6379, and
+the peer's virtualenv (`bench/corpus.py --peer fastmcp` creates it, or by hand:
+`python3 -m venv bench/.cache/fastmcp-venv && bench/.cache/fastmcp-venv/bin/pip install
+-r requirements-bench.txt uvicorn`).
 """
 
 from __future__ import annotations
