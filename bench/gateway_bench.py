@@ -100,6 +100,19 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def pids_named(*names: str) -> list[int]:
+    """Every process whose command name is one of NAMES (the database and cache servers)."""
+    found = []
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            comm = (child / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in names:
+            found.append(int(child.name))
+    return found
+
+
 def peak_rss_mb(pids: list[int]) -> float:
     peak = 0
     for pid in pids:
@@ -131,7 +144,9 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in target.headers.items()]
     script.write_text("\n".join(lines) + "\n")
     pids = process_tree(target.pid) if target.pid else []
+    services = pids_named("postgres", "redis-server")
     cpu_before = cpu_seconds(pids)
+    services_before = cpu_seconds(services)
     out = subprocess.run(
         [
             "wrk",
@@ -148,6 +163,7 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
         check=True,
     ).stdout
     cpu_after = cpu_seconds(pids)
+    services_after = cpu_seconds(sorted({*services, *pids_named("postgres", "redis-server")}))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -162,6 +178,7 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
         "p99_ms": percentile("99"),
         "errors": int(non2xx.group(1)) if non2xx else 0,
         "cpu_ms_per_call": (cpu_after - cpu_before) * 1000 / max(total, 1) if pids else 0.0,
+        "services_cpu_ms_per_call": (services_after - services_before) * 1000 / max(total, 1),
         "peak_rss_mb": peak_rss_mb(pids[1:] or pids) if pids else 0.0,
     }
 
@@ -270,8 +287,11 @@ def main() -> None:
     report = {t.name: t.results for t in targets}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
-    print("| target | requests/s | p50 ms | p99 ms | non-2xx | CPU ms/call | peak RSS/worker MB |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| target | requests/s | p50 ms | p99 ms | non-2xx | CPU ms/call "
+        "| PostgreSQL + Redis CPU ms/call | peak RSS/worker MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for target in targets:
         cells = [
             span(target.results, "rps", "{:.0f}"),
@@ -279,6 +299,7 @@ def main() -> None:
             span(target.results, "p99_ms", "{:.2f}"),
             span(target.results, "errors", "{:.0f}"),
             span(target.results, "cpu_ms_per_call", "{:.2f}"),
+            span(target.results, "services_cpu_ms_per_call", "{:.3f}"),
             span(target.results, "peak_rss_mb", "{:.0f}"),
         ]
         print(f"| {target.name} | " + " | ".join(cells) + " |")

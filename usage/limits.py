@@ -66,6 +66,8 @@ class UserState:
     period_calls: int
     loaded_at: float
     admitted_since: int = field(default=0)
+    mcp_limit: ratelimit.Limit | None = None
+    """The user's per-minute limit on MCP requests, made once per load (the call path's)."""
 
     def calls(self) -> int:
         return self.period_calls + self.admitted_since
@@ -83,7 +85,12 @@ def _cache_seconds() -> float:
 def _load_state(user_id: Any) -> UserState:
     plan = plan_for_user(user_id=user_id)
     calls = period_call_count(user_id, plan.period_start, plan.period_end)
-    return UserState(plan=plan, period_calls=calls, loaded_at=time.monotonic())
+    return UserState(
+        plan=plan,
+        period_calls=calls,
+        loaded_at=time.monotonic(),
+        mcp_limit=ratelimit.Limit(f"mcp:u:{user_id}", plan.requests_per_minute),
+    )
 
 
 def _fresh(state: UserState | None) -> bool:
@@ -134,12 +141,11 @@ def tool_call_refusal(state: UserState, *, now: datetime | None = None) -> Refus
     """The quota or budget-cap refusal for one more tool call, if any."""
     plan = state.plan
     calls = state.calls()
-    retry_after = _seconds_until(plan.period_end, now)
     if plan.overage_per_1000 is None:
         if calls >= plan.included_calls:
             return Refusal(
                 reason="quota",
-                retry_after=retry_after,
+                retry_after=_seconds_until(plan.period_end, now),
                 message=(
                     f"The {plan.name} plan's {plan.included_calls} tool calls for this period "
                     "are used up"
@@ -152,7 +158,7 @@ def tool_call_refusal(state: UserState, *, now: datetime | None = None) -> Refus
         if cost >= Decimal(cap):
             return Refusal(
                 reason="budget_cap",
-                retry_after=retry_after,
+                retry_after=_seconds_until(plan.period_end, now),
                 message=f"The budget cap of EUR {cap} for this period is reached",
             )
     return None
@@ -181,7 +187,10 @@ async def admit_mcp(
     if not enforcement_on():
         return None
     state = await auser_state(user_id)
-    limits = [ratelimit.Limit(f"mcp:u:{user_id}", state.plan.requests_per_minute)]
+    user_limit = state.mcp_limit or ratelimit.Limit(
+        f"mcp:u:{user_id}", state.plan.requests_per_minute
+    )
+    limits = [user_limit]
     if public:
         limits.append(ratelimit.Limit(f"mcp:ip:{client_ip}", _public_ip_rpm()))
     if tool_call:

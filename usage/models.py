@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 
 from core.models import TimestampedModel
 
 from .histogram import BUCKET_FIELDS
+from .ids import uuid7
 
 
 class RequestLog(models.Model):
@@ -18,16 +17,24 @@ class RequestLog(models.Model):
     depth. Server and tool ids belong to one user, so their indexes need no user
     column (the view checks ownership first); they also serve the SET_NULL update
     when a server or tool is deleted. `created_at` alone serves retention.
+
+    Foreign keys without database constraints: this is the one table written on every call,
+    and a constraint check per row and key costs more than the row itself. The writer checks
+    the references itself in the INSERT (rows of a deleted user are dropped, a deleted server
+    or tool becomes NULL), and Django still cascades or nulls on delete.
+    Ids are time-ordered (UUID v7, made when the call happens), so the primary key grows at
+    its right edge.
     """
 
     SOURCES = [("mcp", "MCP"), ("test", "Tool test")]
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="request_logs",
         db_index=False,
+        db_constraint=False,
     )
     server = models.ForeignKey(
         "servers.Server",
@@ -36,6 +43,7 @@ class RequestLog(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     server_name = models.CharField(max_length=200)
     tool = models.ForeignKey(
@@ -45,6 +53,7 @@ class RequestLog(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     tool_name = models.CharField(max_length=64)
     source = models.CharField(max_length=8, choices=SOURCES)

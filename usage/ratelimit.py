@@ -129,10 +129,10 @@ class _Leases:
     """Units this process reserved in Redis and has not used yet, per limits and window."""
 
     def __init__(self) -> None:
-        self._left: dict[tuple[tuple[str, ...], int], int] = {}
+        self._left: dict[tuple[str | tuple[str, ...], int], int] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: tuple[str, ...], window: int) -> bool:
+    def take(self, key: str | tuple[str, ...], window: int) -> bool:
         with self._lock:
             left = self._left.get((key, window), 0)
             if left <= 0:
@@ -140,7 +140,7 @@ class _Leases:
             self._left[(key, window)] = left - 1
             return True
 
-    def add(self, key: tuple[str, ...], window: int, units: int) -> None:
+    def add(self, key: str | tuple[str, ...], window: int, units: int) -> None:
         with self._lock:
             self._left = {slot: n for slot, n in self._left.items() if slot[1] >= window}
             self._left[(key, window)] = self._left.get((key, window), 0) + units
@@ -219,13 +219,15 @@ def hit(limits: list[Limit]) -> Wait | None:
 
 async def ahit(limits: list[Limit]) -> Wait | None:
     """`hit` for the event loop: a Redis round trip per lease of budget (see LEASE_MAX)."""
-    window = _window()
     url = _redis_url()
     if not url:
-        return _local.hit(limits, window)
-    lease_key = tuple(limit.key for limit in limits)
-    if _leases.take(lease_key, window.number):
+        return _local.hit(limits, _window())
+    # The common case, once per call: a unit of this worker's lease, no I/O.
+    now = time.time()
+    lease_key = limits[0].key if len(limits) == 1 else tuple(limit.key for limit in limits)
+    if _leases.take(lease_key, int(now // WINDOW_SECONDS)):
         return None
+    window = _window(now)
     _, script = _async_client(url)
     keys = _keys(limits, window)
     lease = lease_size(limits)

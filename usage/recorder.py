@@ -82,12 +82,23 @@ class Recorder:
         On a database error the records go back to the front of the buffer and the
         error propagates; nothing is counted twice when the flush is retried.
         """
+        return self._flush(until_empty=True)
+
+    def _flush(self, *, until_empty: bool) -> int:
+        """Write batches until the buffer is empty, or (UNTIL_EMPTY false) only what it held
+        when the flush began: records that arrive meanwhile wait for the next interval, so
+        a busy process writes few large batches instead of chasing its own tail with many
+        small ones (each a transaction and four round trips)."""
         stored = 0
         with self._flush_lock:
-            while True:
-                batch = self._take(self.batch_size)
+            remaining = None if until_empty else len(self._buffer)
+            while remaining is None or remaining > 0:
+                limit = self.batch_size if remaining is None else min(self.batch_size, remaining)
+                batch = self._take(limit)
                 if not batch:
                     return stored
+                if remaining is not None:
+                    remaining -= len(batch)
                 try:
                     written = self.writer(batch)
                 except Exception:
@@ -95,6 +106,7 @@ class Recorder:
                     raise
                 stored += len(written)
                 self._notify(written)
+            return stored
 
     def start(self) -> None:
         """Start the flushing thread (idempotent); `stop()` also runs at interpreter exit."""
@@ -136,7 +148,7 @@ class Recorder:
                 if self._stopping.is_set():
                     break
                 try:
-                    self.flush()
+                    self._flush(until_empty=False)
                     backoff = self.interval
                 except Exception:
                     logger.exception(

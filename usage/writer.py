@@ -9,6 +9,7 @@ retry never counts twice.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,16 +26,21 @@ from servers.models import Server
 from tools.calling import CallOutcome, CallTarget
 from tools.models import Tool
 
-from .histogram import BUCKET_FIELDS, bucket_of
+from .histogram import BOUNDS_MS, BUCKET_FIELDS, bucket_of
+from .ids import uuid7
 from .models import RequestLog, UsageDaily
 
 Source = Literal["mcp", "test"]
-_CHUNK = 500
+_CHUNK = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CallRecord:
-    """What one tools/call or tool test did, as the gateway and the tool tests report it."""
+    """What one tools/call or tool test did, as the gateway and the tool tests report it.
+
+    Made once per call on the call path, so it is a plain slotted dataclass (cheap to build);
+    nothing changes a record after it is made.
+    """
 
     user_id: Any
     server_id: Any
@@ -54,7 +60,7 @@ class CallRecord:
     client_name: str
     created_at: datetime
     succeeded: bool
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=uuid7)
 
     @classmethod
     def for_call(
@@ -114,23 +120,28 @@ def write_records(records: Sequence[CallRecord]) -> list[CallRecord]:
     written: list[CallRecord] = []
     for start in range(0, len(records), _CHUNK):
         chunk = records[start : start + _CHUNK]
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            # One statement, atomic on its own: no BEGIN and COMMIT round trips. (Inside a
+            # caller's transaction it goes below, in a savepoint, so that a failure leaves
+            # the caller's transaction usable.)
+            written.extend(_write_chunk_postgresql(chunk))
+            continue
         with transaction.atomic():
             written.extend(_write_chunk(chunk))
     return written
 
 
 def _write_chunk(records: Sequence[CallRecord]) -> list[CallRecord]:
+    """Inside a transaction: the one statement on PostgreSQL, a few queries elsewhere."""
     if connection.vendor == "postgresql":
-        fresh = _insert_new_logs(records)
-    else:
-        stored = _existing(RequestLog, (r.id for r in records))
-        users = _existing(User, (r.user_id for r in records))
-        fresh = [r for r in records if r.id not in stored and _uuid(r.user_id) in users]
-        if fresh:
-            servers = _existing(Server, (r.server_id for r in fresh))
-            tools = _existing(Tool, (r.tool_id for r in fresh))
-            RequestLog.objects.bulk_create([_log_row(r, servers, tools) for r in fresh])
+        return _write_chunk_postgresql(records)
+    stored = _existing(RequestLog, (r.id for r in records))
+    users = _existing(User, (r.user_id for r in records))
+    fresh = [r for r in records if r.id not in stored and _uuid(r.user_id) in users]
     if fresh:
+        servers = _existing(Server, (r.server_id for r in fresh))
+        tools = _existing(Tool, (r.tool_id for r in fresh))
+        RequestLog.objects.bulk_create([_log_row(r, servers, tools) for r in fresh])
         _upsert_rollups(rollup_deltas(fresh))
     return fresh
 
@@ -151,46 +162,80 @@ _PG_TYPES = {
 }
 
 
-def _insert_new_logs(records: Sequence[CallRecord]) -> list[CallRecord]:
-    """Insert RECORDS in one statement and return those that were not stored yet.
+def _write_chunk_postgresql(records: Sequence[CallRecord]) -> list[CallRecord]:
+    """Store RECORDS and count them in the rollups in one statement; return those newly stored.
 
-    The writer runs in the gateway's worker processes, so its CPU time is taken from tool
-    calls. One `INSERT ... SELECT FROM unnest(typed arrays)` does in a single round trip
-    what took five queries: rows already stored (a retried batch) are skipped by
-    `ON CONFLICT`, rows of a user who is gone are dropped by the join, and a server or tool
-    deleted while the record was buffered becomes NULL, as its foreign key says.
+    The writer runs in the gateway's worker processes, beside the event loop that serves the
+    calls, so it must cost little CPU and few round trips (each wait for the database hands
+    the interpreter lock back and forth with the event loop). One statement does it all,
+    with the records as typed arrays in psycopg's binary format:
+    - rows already stored (a retried batch) are skipped by `ON CONFLICT`, and only the rows
+      this statement inserted are counted, so a retry never counts twice;
+    - rows of a user who is gone are dropped by the join; a server or tool deleted while
+      the record was buffered becomes NULL in the log, as its foreign key says, while the
+      rollup keeps the server's id and name;
+    - the rollups are summed by PostgreSQL and upserted in key order, so concurrent writers
+      lock rows in the same order and cannot deadlock.
     """
+    arrays = [list(column) for column in zip(*map(_log_tuple, records), strict=True)]
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_postgresql_statement(), arrays)
+        inserted = {row[0] for row in cursor.fetchall()}
+    return [record for record in records if record.id in inserted]
+
+
+@functools.cache
+def _postgresql_statement() -> str:
     qn = connection.ops.quote_name
-    fields = list(RequestLog._meta.concrete_fields)
-    rows = [_log_values(record) for record in records]
-    names = [f.attname for f in fields]
-    arrays = [[row[name] for row in rows] for name in names]
-    # %b: the arrays travel in psycopg's binary format, bound by the server; Django's default
-    # client-side binding would spell out every element as SQL text first.
+    names = _LOG_COLUMNS
+    # %b: binary parameters, bound by the server; Django's default client-side binding
+    # would spell out every element as SQL text first.
     unnest = ", ".join(f"%b::{_PG_TYPES.get(name, 'text')}[]" for name in names)
     select = []
     for name in names:
         if name == "server_id":
-            select.append(f"CASE WHEN s.{qn('id')} IS NULL THEN NULL ELSE r.server_id END")
+            select.append(f"CASE WHEN s.{qn('id')} IS NULL THEN NULL ELSE src.server_id END")
         elif name == "tool_id":
-            select.append(f"CASE WHEN t.{qn('id')} IS NULL THEN NULL ELSE r.tool_id END")
+            select.append(f"CASE WHEN t.{qn('id')} IS NULL THEN NULL ELSE src.tool_id END")
         else:
-            select.append(f"r.{name}")
-    columns = ", ".join(qn(str(f.column)) for f in fields)
-    # Only quoted identifiers and placeholders are interpolated; values are parameters.
-    sql = (
-        f"INSERT INTO {qn(RequestLog._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT {', '.join(select)} FROM unnest({unnest}) AS r({', '.join(names)}) "
-        f"JOIN {qn(User._meta.db_table)} u ON u.{qn('id')} = r.user_id "
-        f"LEFT JOIN {qn(Server._meta.db_table)} s ON s.{qn('id')} = r.server_id "
-        f"LEFT JOIN {qn(Tool._meta.db_table)} t ON t.{qn('id')} = r.tool_id "
-        f"ON CONFLICT ({qn('id')}) DO NOTHING RETURNING {qn('id')}"
+            select.append(f"src.{name}")
+    log_columns = ", ".join(qn(_LOG_FIELDS[name]) for name in names)
+    day = "(c.created_at AT TIME ZONE 'UTC')::date"
+    lower = None
+    buckets = []
+    for bound in BOUNDS_MS:
+        above = "" if lower is None else f"c.duration_ms > {lower} AND "
+        buckets.append(f"count(*) FILTER (WHERE {above}c.duration_ms <= {bound})")
+        lower = bound
+    buckets.append(f"count(*) FILTER (WHERE c.duration_ms > {lower})")
+    rollup_columns = ", ".join(qn(c) for c in _COLUMNS)
+    updates = ", ".join(
+        [f"{qn('server_name')} = EXCLUDED.{qn('server_name')}"]
+        + [f"{qn(c)} = d.{qn(c)} + EXCLUDED.{qn(c)}" for c in _COUNTERS]
+        + [f"{qn('updated_at')} = EXCLUDED.{qn('updated_at')}"]
     )
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, arrays)
-        inserted = {row[0] for row in cursor.fetchall()}
-    return [record for record in records if record.id in inserted]
+    key = ", ".join(qn(c) for c in ("user_id", "server_uuid", "day", "source"))
+    # Only quoted identifiers and fixed numbers are interpolated; values are parameters.
+    return (
+        f"WITH src AS MATERIALIZED (SELECT r.* FROM unnest({unnest}) AS r({', '.join(names)}) "  # noqa: S608
+        f"JOIN {qn(User._meta.db_table)} u ON u.{qn('id')} = r.user_id), "
+        f"ins AS (INSERT INTO {qn(RequestLog._meta.db_table)} ({log_columns}) "
+        f"SELECT {', '.join(select)} FROM src "
+        f"LEFT JOIN {qn(Server._meta.db_table)} s ON s.{qn('id')} = src.server_id "
+        f"LEFT JOIN {qn(Tool._meta.db_table)} t ON t.{qn('id')} = src.tool_id "
+        f"ON CONFLICT ({qn('id')}) DO NOTHING RETURNING {qn('id')}), "
+        f"up AS (INSERT INTO {qn(UsageDaily._meta.db_table)} AS d ({rollup_columns}) "
+        f"SELECT c.user_id, c.server_id, "
+        f"(array_agg(c.server_name ORDER BY c.created_at DESC))[1], {day}, c.source, "
+        f"count(*), count(*) FILTER (WHERE c.succeeded), count(*) FILTER (WHERE NOT c.succeeded), "
+        f"sum(c.duration_ms), {', '.join(buckets)}, now() "
+        f"FROM src c JOIN ins ON ins.{qn('id')} = c.id WHERE c.server_id IS NOT NULL "
+        f"GROUP BY c.user_id, c.server_id, {day}, c.source "
+        f"ORDER BY c.user_id, c.server_id, {day}, c.source "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}) "
+        f"SELECT {qn('id')} FROM ins"
+    )
 
 
 def _existing(model: Any, ids: Iterable[Any]) -> set[uuid.UUID]:
@@ -202,40 +247,86 @@ def _existing(model: Any, ids: Iterable[Any]) -> set[uuid.UUID]:
 
 
 def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    return value if isinstance(value, uuid.UUID) else _parse_uuid(str(value))
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_uuid(text: str) -> uuid.UUID:
+    # The same few user, server and tool ids come back in every batch.
+    return uuid.UUID(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _uuid_text(value: Any) -> str:
+    return str(_uuid(value))
+
+
+@functools.lru_cache(maxsize=4096)
 def _storable(text: str, limit: int) -> str:
     """TEXT cut to LIMIT without what PostgreSQL cannot store (NUL, lone surrogates).
 
     Log fields carry what clients send (an unknown tool's name, a client name): one such
-    character must not make a whole batch fail again and again.
+    character must not make a whole batch fail again and again. Memoised: a batch repeats
+    the same names and paths over and over.
     """
     return UNSTORABLE.sub("\ufffd", text[:limit])
 
 
+# The request-log columns in the order of _log_tuple (attribute names, as in _PG_TYPES).
+_LOG_COLUMNS = (
+    "id",
+    "user_id",
+    "server_id",
+    "server_name",
+    "tool_id",
+    "tool_name",
+    "source",
+    "method",
+    "path",
+    "status_code",
+    "duration_ms",
+    "upstream_ms",
+    "request_bytes",
+    "response_bytes",
+    "error_code",
+    "key_prefix",
+    "client_name",
+    "succeeded",
+    "created_at",
+)
+_LOG_FIELDS = {f.attname: str(f.column) for f in RequestLog._meta.concrete_fields}
+assert set(_LOG_COLUMNS) == set(_LOG_FIELDS), "RequestLog's columns changed: update the writer"
+
+
+def _log_tuple(record: CallRecord) -> tuple[Any, ...]:
+    server_id = record.server_id
+    tool_id = record.tool_id
+    upstream_ms = record.upstream_ms
+    return (
+        record.id,
+        _uuid(record.user_id),
+        None if server_id is None else _uuid(server_id),
+        _storable(record.server_name, 200),
+        None if tool_id is None else _uuid(tool_id),
+        _storable(record.tool_name, 64),
+        record.source,
+        _storable(record.method.upper(), 10),
+        _storable(record.path, 2000),
+        record.status_code,
+        max(0, record.duration_ms),
+        None if upstream_ms is None else max(0, upstream_ms),
+        max(0, record.request_bytes),
+        max(0, record.response_bytes),
+        _storable(record.error_code, 64),
+        _storable(record.key_prefix, 16),
+        _storable(record.client_name, 200),
+        record.succeeded,
+        record.created_at,
+    )
+
+
 def _log_values(record: CallRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "user_id": _uuid(record.user_id),
-        "server_id": _uuid(record.server_id) if record.server_id is not None else None,
-        "server_name": _storable(record.server_name, 200),
-        "tool_id": _uuid(record.tool_id) if record.tool_id is not None else None,
-        "tool_name": _storable(record.tool_name, 64),
-        "source": record.source,
-        "method": _storable(record.method.upper(), 10),
-        "path": _storable(record.path, 2000),
-        "status_code": record.status_code,
-        "duration_ms": max(0, record.duration_ms),
-        "upstream_ms": None if record.upstream_ms is None else max(0, record.upstream_ms),
-        "request_bytes": max(0, record.request_bytes),
-        "response_bytes": max(0, record.response_bytes),
-        "error_code": _storable(record.error_code, 64),
-        "key_prefix": _storable(record.key_prefix, 16),
-        "client_name": _storable(record.client_name, 200),
-        "succeeded": record.succeeded,
-        "created_at": record.created_at,
-    }
+    return dict(zip(_LOG_COLUMNS, _log_tuple(record), strict=True))
 
 
 def _log_row(record: CallRecord, servers: set[uuid.UUID], tools: set[uuid.UUID]) -> RequestLog:
@@ -250,15 +341,18 @@ def _log_row(record: CallRecord, servers: set[uuid.UUID], tools: set[uuid.UUID])
 def rollup_deltas(records: Iterable[CallRecord]) -> dict[RollupKey, RollupDelta]:
     deltas: dict[RollupKey, RollupDelta] = {}
     for record in records:
+        created_at = record.created_at
+        if created_at.tzinfo is not UTC:
+            created_at = created_at.astimezone(UTC)
         key = (
-            str(_uuid(record.user_id)),
-            str(_uuid(record.server_id)),
-            record.created_at.astimezone(UTC).date(),
+            _uuid_text(record.user_id),
+            _uuid_text(record.server_id),
+            created_at.date(),
             record.source,
         )
         delta = deltas.get(key)
         if delta is None:
-            delta = deltas[key] = RollupDelta(server_name=_storable(record.server_name, 200))
+            delta = deltas[key] = RollupDelta(server_name="")
         delta.server_name = _storable(record.server_name, 200)
         delta.add(record)
     return deltas

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 
+from usage import writer as writer_module
+from usage.ids import uuid7
 from usage.models import RequestLog, UsageDaily
 from usage.recorder import Recorder, record_now
 from usage.writer import write_records
@@ -168,3 +171,68 @@ def test_text_a_database_cannot_store_is_replaced_not_a_poisoned_batch(alice, al
     names = set(RequestLog.objects.values_list("tool_name", "client_name"))
     assert ("evil\ufffdname", "half \ufffd emoji") in names
     assert daily_calls(alice) == 2
+
+
+def test_the_background_flush_writes_what_was_buffered_not_what_arrives_meanwhile(
+    alice, alice_tool
+):
+    # A busy process must write a few large batches per interval, not chase its own tail
+    # with one small batch (and transaction) after another.
+    batches: list[int] = []
+    recorder = Recorder(interval=60, batch_size=2)
+    busy = True
+
+    def writer(batch):
+        batches.append(len(batch))
+        if busy:
+            recorder.record(make_record(alice_tool))  # a call finishing during the write
+        return write_records(batch)
+
+    recorder.writer = writer
+    for _ in range(5):
+        recorder.record(make_record(alice_tool))
+
+    assert recorder._flush(until_empty=False) == 5
+    assert batches == [2, 2, 1]
+    assert recorder.pending() == 3
+    busy = False
+    assert recorder.flush() == 3
+    assert recorder.pending() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_batch_is_one_statement_and_still_counts_once(
+    alice, alice_tool, django_assert_num_queries
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("the single-statement writer is PostgreSQL's")
+    gone = make_server(alice, "Gone")
+    gone_tool = make_tool(gone)
+    records = [make_record(alice_tool, duration_ms=ms) for ms in (0, 5, 6, 30000, 30001)]
+    records.append(make_record(gone_tool))
+    gone_id = gone.id
+    gone.delete()
+
+    with django_assert_num_queries(0):  # psycopg directly: one round trip, no BEGIN/COMMIT
+        written = write_records(records)
+    assert len(written) == 6
+    assert write_records(records) == []  # a retried batch is skipped, not counted twice
+
+    row = UsageDaily.objects.get(user=alice, server_uuid=alice_tool.server_id)
+    assert row.calls == 5
+    # PostgreSQL's buckets are the Python histogram's (usage.histogram.bucket_of).
+    (expected,) = writer_module.rollup_deltas(records[:5]).values()
+    assert row.histogram() == expected.histogram
+    gone_row = UsageDaily.objects.get(user=alice, server_uuid=gone_id)
+    assert (gone_row.calls, gone_row.server_name) == (1, "Gone")
+    assert RequestLog.objects.get(id=records[-1].id).server_id is None
+
+
+def test_request_log_ids_are_time_ordered_uuid7():
+    first, second = uuid7(), uuid7()
+    assert first.version == 7 and first.variant == uuid.RFC_4122
+    time.sleep(0.002)
+    third = uuid7()
+    assert first != second
+    assert third.int >> 80 > first.int >> 80  # the millisecond timestamp leads
+    assert abs((first.int >> 80) - time.time_ns() // 1_000_000) < 5_000
