@@ -7,4 +7,4 @@ COPY . .
 RUN useradd --create-home specgate && mkdir -p /data && chown specgate /data
 USER specgate
 EXPOSE 8000
-CMD ["gunicorn", "config.asgi:application", "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "-b", "0.0.0.0:8000"]
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.asgi:application"]

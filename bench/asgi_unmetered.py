@@ -2,7 +2,7 @@
 
 Same app and registry as config.asgi, except that admission always passes and calls are not
 recorded; key checks stay on. Benchmark use only:
-    gunicorn bench.asgi_unmetered:application -k uvicorn.workers.UvicornWorker
+    gunicorn -c config/gunicorn.py bench.asgi_unmetered:application
 """
 
 from __future__ import annotations

@@ -235,8 +235,8 @@ def main() -> None:
 
     try:
         start([str(VENV / "python"), "bench/upstream.py", str(ports["upstream"])], "upstream")
-        gunicorn = [str(VENV / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker", "-w",
-                    str(args.workers), "--log-level", "warning"]  # fmt: skip
+        gunicorn = [str(VENV / "gunicorn"), "-c", "config/gunicorn.py", "-w", str(args.workers),
+                    "--log-level", "warning"]  # fmt: skip
         ours = start(
             [*gunicorn, "-b", f"127.0.0.1:{ports['ours']}", "config.asgi:application"], "ours"
         )

@@ -420,8 +420,8 @@ def main() -> None:
         )
         with gunicorn_log.open("wb") as log:
             gunicorn = subprocess.Popen(
-                [str(VENV / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker",
-                 "-w", str(args.workers), "--log-level", "warning", "--graceful-timeout", "30",
+                [str(VENV / "gunicorn"), "-c", "config/gunicorn.py",
+                 "-w", str(args.workers), "--log-level", "warning",
                  "-b", f"127.0.0.1:{ports['ours']}", "config.asgi:application"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

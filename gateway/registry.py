@@ -241,15 +241,7 @@ class DjangoRegistry:
             )
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None
-        recorder.record(
-            CallRecord.for_call(
-                target,
-                outcome,
-                source="mcp",
-                key_prefix=ctx.key_prefix or "",
-                client_name=ctx.client_name or "",
-            )
-        )
+        recorder.record_call(target, outcome, ctx.key_prefix or "", ctx.client_name or "")
         return outcome.result
 
     def record_rejected_call(

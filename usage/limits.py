@@ -186,6 +186,21 @@ async def admit_mcp(
     """
     if not enforcement_on():
         return None
+    # The common case in a few lines and no awaits (each line runs on every call): a fresh
+    # cached state, a private server, within the plan, and a unit left of this worker's
+    # rate-limit lease.
+    state = _states.get(str(user_id))
+    if (
+        state is not None
+        and not public
+        and state.mcp_limit is not None
+        and time.monotonic() - state.loaded_at < _cache_seconds()
+        and (not tool_call or tool_call_refusal(state) is None)
+        and ratelimit.take_leased(state.mcp_limit.key)
+    ):
+        if tool_call:
+            state.admitted_since += 1
+        return None
     state = await auser_state(user_id)
     user_limit = state.mcp_limit or ratelimit.Limit(
         f"mcp:u:{user_id}", state.plan.requests_per_minute

@@ -217,6 +217,14 @@ def hit(limits: list[Limit]) -> Wait | None:
     return _wait(reply, limits, window)
 
 
+def take_leased(key: str) -> bool:
+    """Use one unit this worker already leased for the single limit KEY, if it has one.
+
+    The gateway's fast path; False means "ask `ahit`" (no lease left, or no Redis).
+    """
+    return bool(_redis_url()) and _leases.take(key, int(time.time() // WINDOW_SECONDS))
+
+
 async def ahit(limits: list[Limit]) -> Wait | None:
     """`hit` for the event loop: a Redis round trip per lease of budget (see LEASE_MAX)."""
     url = _redis_url()

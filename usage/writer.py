@@ -63,6 +63,33 @@ class CallRecord:
     id: uuid.UUID = field(default_factory=uuid7)
 
     @classmethod
+    def from_raw(cls, raw: RawCall) -> CallRecord:
+        """The record of a call the gateway queued as a RawCall (see Recorder.record_call)."""
+        (target, status_code, duration_ms, upstream_ms, request_bytes, response_bytes,
+         error_code, succeeded, key_prefix, client_name, timestamp) = raw  # fmt: skip
+        return cls(
+            user_id=target.user_id,
+            server_id=target.server_id,
+            server_name=target.server_name,
+            tool_id=target.tool_id,
+            tool_name=target.tool_name,
+            source="mcp",
+            method=target.method,
+            path=target.path,
+            status_code=status_code,
+            duration_ms=duration_ms,
+            upstream_ms=upstream_ms,
+            request_bytes=request_bytes,
+            response_bytes=response_bytes,
+            error_code=error_code,
+            key_prefix=key_prefix,
+            client_name=client_name[:200],
+            created_at=datetime.fromtimestamp(timestamp, UTC),
+            succeeded=succeeded,
+            id=uuid7(int(timestamp * 1000)),
+        )
+
+    @classmethod
     def for_call(
         cls,
         target: CallTarget,
@@ -94,6 +121,10 @@ class CallRecord:
             succeeded=outcome.succeeded,
         )
 
+
+# What the gateway keeps of one tools/call until the flush makes a CallRecord of it: the
+# target, the outcome's numbers, the key prefix, the client's name and time.time().
+RawCall = tuple[CallTarget, int | None, int, int | None, int, int, str, bool, str, str, float]
 
 RollupKey = tuple[str, str, date, str]
 
