@@ -27,7 +27,7 @@ from django.db import close_old_connections, connection
 
 from tools.calling import CallOutcome, CallTarget
 
-from .writer import CallRecord, RawCall, write_records
+from .writer import CallRecord, RawCall, raw_call, write_records
 
 logger = logging.getLogger(__name__)
 
@@ -73,21 +73,7 @@ class Recorder:
         and data compete for the CPU caches), so the CallRecord, its id and its datetime
         are made by the flush, in one tight loop per batch (`CallRecord.from_raw`).
         """
-        self.record(
-            (
-                target,
-                outcome.status_code,
-                outcome.duration_ms,
-                outcome.upstream_ms,
-                outcome.request_bytes,
-                outcome.response_bytes,
-                outcome.error_code,
-                outcome.succeeded,
-                key_prefix,
-                client_name,
-                time.time(),
-            )
-        )
+        self.record(raw_call(target, outcome, key_prefix, client_name))
 
     def record(self, rec: CallRecord | RawCall) -> None:
         """Queue REC for writing; never blocks on I/O."""

@@ -10,6 +10,7 @@ retry never counts twice.
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ class CallRecord:
     id: uuid.UUID = field(default_factory=uuid7)
 
     @classmethod
-    def from_raw(cls, raw: RawCall) -> CallRecord:
+    def from_raw(cls, raw: RawCall, *, source: Source = "mcp") -> CallRecord:
         """The record of a call the gateway queued as a RawCall (see Recorder.record_call)."""
         (target, status_code, duration_ms, upstream_ms, request_bytes, response_bytes,
          error_code, succeeded, key_prefix, client_name, timestamp) = raw  # fmt: skip
@@ -73,7 +74,7 @@ class CallRecord:
             server_name=target.server_name,
             tool_id=target.tool_id,
             tool_name=target.tool_name,
-            source="mcp",
+            source=source,
             method=target.method,
             path=target.path,
             status_code=status_code,
@@ -100,31 +101,31 @@ class CallRecord:
         client_name: str = "",
     ) -> CallRecord:
         """The record of one call made through tools.calling (MCP tools/call or tool test)."""
-        return cls(
-            user_id=target.user_id,
-            server_id=target.server_id,
-            server_name=target.server_name,
-            tool_id=target.tool_id,
-            tool_name=target.tool_name,
-            source=source,
-            method=target.method,
-            path=target.path,
-            status_code=outcome.status_code,
-            duration_ms=outcome.duration_ms,
-            upstream_ms=outcome.upstream_ms,
-            request_bytes=outcome.request_bytes,
-            response_bytes=outcome.response_bytes,
-            error_code=outcome.error_code,
-            key_prefix=key_prefix,
-            client_name=client_name[:200],
-            created_at=datetime.now(UTC),
-            succeeded=outcome.succeeded,
-        )
+        return cls.from_raw(raw_call(target, outcome, key_prefix, client_name), source=source)
 
 
 # What the gateway keeps of one tools/call until the flush makes a CallRecord of it: the
 # target, the outcome's numbers, the key prefix, the client's name and time.time().
 RawCall = tuple[CallTarget, int | None, int, int | None, int, int, str, bool, str, str, float]
+
+
+def raw_call(
+    target: CallTarget, outcome: CallOutcome, key_prefix: str, client_name: str
+) -> RawCall:
+    return (
+        target,
+        outcome.status_code,
+        outcome.duration_ms,
+        outcome.upstream_ms,
+        outcome.request_bytes,
+        outcome.response_bytes,
+        outcome.error_code,
+        outcome.succeeded,
+        key_prefix,
+        client_name,
+        time.time(),
+    )
+
 
 RollupKey = tuple[str, str, date, str]
 
