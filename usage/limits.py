@@ -65,9 +65,9 @@ class UserState:
     plan: PlanInfo
     period_calls: int
     loaded_at: float
-    admitted_since: int = field(default=0)
-    mcp_limit: ratelimit.Limit | None = None
+    mcp_limit: ratelimit.Limit
     """The user's per-minute limit on MCP requests, made once per load (the call path's)."""
+    admitted_since: int = field(default=0)
 
     def calls(self) -> int:
         return self.period_calls + self.admitted_since
@@ -193,7 +193,6 @@ async def admit_mcp(
     if (
         state is not None
         and not public
-        and state.mcp_limit is not None
         and time.monotonic() - state.loaded_at < _cache_seconds()
         and (not tool_call or tool_call_refusal(state) is None)
         and ratelimit.take_leased(state.mcp_limit.key)
@@ -202,10 +201,7 @@ async def admit_mcp(
             state.admitted_since += 1
         return None
     state = await auser_state(user_id)
-    user_limit = state.mcp_limit or ratelimit.Limit(
-        f"mcp:u:{user_id}", state.plan.requests_per_minute
-    )
-    limits = [user_limit]
+    limits = [state.mcp_limit]
     if public:
         limits.append(ratelimit.Limit(f"mcp:ip:{client_ip}", _public_ip_rpm()))
     if tool_call:
