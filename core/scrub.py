@@ -125,7 +125,7 @@ class Scrubber:
         if self._prefix is None:
             return value
         try:
-            flat = json.dumps(value, ensure_ascii=False)
+            flat = json.dumps(value)
         except (TypeError, ValueError):
             flat = None
         # One scan of the whole document decides whether any string needs a look: the usual
