@@ -8,6 +8,7 @@ import asyncio
 import base64
 import html
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
@@ -43,7 +44,7 @@ ECHO_SCHEMA = {
     },
     "required": ["headers", "query"],
 }
-EVERY_CREDENTIAL = [{"headerKey": [], "queryKey": [], "basicAuth": []}]
+EVERY_CREDENTIAL: list[dict[str, list[str]]] = [{"headerKey": [], "queryKey": [], "basicAuth": []}]
 
 
 def document() -> dict[str, Any]:
@@ -124,7 +125,12 @@ def unicode_json(value: Any) -> str:
     return json.dumps(value)
 
 
-ENCODERS = {"php": php_json, "go": go_json, "unicode": unicode_json, "python": json.dumps}
+ENCODERS: dict[str, Callable[[Any], str]] = {
+    "php": php_json,
+    "go": go_json,
+    "unicode": unicode_json,
+    "python": json.dumps,
+}
 
 
 def spellings(secret: str) -> set[str]:
@@ -269,6 +275,7 @@ def test_no_escaped_echo_of_a_secret_is_stored_or_shown_in_the_admin(
     for test in ToolTest.objects.all():
         stored = [test.result, test.request, test.response, test.error_message]
         seen += [json.dumps(stored, ensure_ascii=False), json.dumps(stored)]
+        assert test.response is not None and test.result is not None
         seen.append(test.response["bodyPreview"])
         assert "[REDACTED]" in test.response["bodyPreview"]
         assert test.result["structuredContent"]["query"]["api_key"] == "[REDACTED]"
@@ -286,15 +293,16 @@ def test_a_secret_straddling_the_preview_cut_is_not_shown_in_part(
     answer = run_tool_test(alice_client, server, "padded", style)
 
     assert answer["status"] == "succeeded"
-    test = ToolTest.objects.get()
-    preview = test.response["bodyPreview"]
-    assert test.response["truncated"] is True
+    response = ToolTest.objects.get().response
+    assert response is not None
+    preview = response["bodyPreview"]
+    assert response["truncated"] is True
     assert len(preview.encode()) <= PREVIEW_BYTES
     assert preview.startswith("x" * (PREVIEW_BYTES - 10))
     # Not even the first characters of the key: it was replaced whole before the cut.
     spelled = ENCODERS[style](HEADER_KEY)[1:-1]
     assert spelled[:3] not in preview[PREVIEW_BYTES - 10 :]
-    page = operator.get(f"/admin/tooltests/tooltest/{test.id}/change/")
+    page = operator.get(f"/admin/tooltests/tooltest/{ToolTest.objects.get().id}/change/")
     assert spelled[:8] not in page.content.decode()
     assert html.escape(spelled[:8]) not in page.content.decode()
 
