@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core import outbound
 from specs.engine import ArgumentError, build_request
-from tools.results import error_result, scrub, to_call_result
+from tools.results import body_preview, error_result, scrub, to_call_result
 
 PREVIEW_BYTES = 4096
 REDACTED = "[REDACTED]"
@@ -224,7 +224,9 @@ async def _send(
         max_text_chars=max_text_chars,
         secrets=auth.secrets,
     )
-    preview = scrub(response.content[:PREVIEW_BYTES], auth.secrets).decode("utf-8", "replace")
+    preview = body_preview(
+        response.content, auth.secrets, limit=PREVIEW_BYTES, truncated=response.truncated
+    )
     return CallOutcome(
         result=result,
         status_code=response.status_code,

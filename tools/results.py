@@ -11,7 +11,10 @@ Results are plain JSON dicts with MCP's camelCase keys (`content`, `structuredCo
 - Upstream 4xx/5xx become `isError: true` results with the status and a readable excerpt.
 - A tool that declares an output schema gets structured content that conforms to it, or an
   `isError` result saying why not: MCP clients reject a successful result without it.
-- Known secret values are scrubbed from everything before it is returned.
+- Known secret values are scrubbed from everything before it is returned, in every spelling
+  (core.scrub): the raw text before it is parsed or shown, then each parsed string, keys too.
+  A secret inside structured content becomes the string "[REDACTED]", so the content keeps
+  the types the tool's output schema promises.
 """
 
 from __future__ import annotations
@@ -22,18 +25,16 @@ import http
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any, overload
-from urllib.parse import quote, quote_plus
 
 import jsonschema
 from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
-__all__ = ["RESPONSE_URI", "error_result", "scrub", "to_call_result"]
+from core.scrub import Scrubber, scrubber_for
+
+__all__ = ["RESPONSE_URI", "body_preview", "error_result", "scrub", "to_call_result"]
 
 RESPONSE_URI = "specgate://response"
-REDACTED = "[REDACTED]"
-# Shorter "secrets" would match ordinary text all over a response; real keys are far longer.
-MIN_SECRET_LENGTH = 4
 ERROR_EXCERPT_CHARS = 2_000
 ERROR_MESSAGE_CHARS = 500
 SCHEMA_ERROR_CHARS = 300
@@ -108,23 +109,23 @@ def _result_for(
 ) -> dict[str, Any]:
     if status_code is None:
         return error_result("The upstream API sent no response.")
-    forms = _secret_forms(secrets)
-    body = _scrub_bytes(body, forms)
+    scrubber = scrubber_for(secrets)
     media_type, charset = _content_type(headers)
     if status_code >= 400:
-        return _upstream_error(status_code, media_type, charset, body, truncated, forms)
+        return _upstream_error(status_code, media_type, charset, body, truncated, scrubber)
     if not body:
         empty = f"The upstream API responded {_status_line(status_code)} with an empty body."
         return _finish([_text_block(empty, truncated, max_text_chars)], None, output_schema)
     if _is_json(media_type):
-        text = _scrub_text(_decode(body, charset), forms)
-        return _json_result(text, media_type, truncated, output_schema, max_text_chars)
+        text = _scrubbed_text(body, charset, truncated, scrubber)
+        return _json_result(text, media_type, truncated, output_schema, max_text_chars, scrubber)
     if _is_textual(media_type, body):
-        text = _scrub_text(_decode(body, charset), forms)
+        text = _scrubbed_text(body, charset, truncated, scrubber)
         if output_schema is not None and _looks_like_json(text):
             # A mislabelled JSON body still satisfies a tool that promised structured output.
-            return _json_result(text, None, truncated, output_schema, max_text_chars)
+            return _json_result(text, None, truncated, output_schema, max_text_chars, scrubber)
         return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
+    body = scrubber.scrub_bytes(body)
     return _binary_result(media_type or "application/octet-stream", body, truncated, output_schema)
 
 
@@ -138,47 +139,26 @@ def scrub(value: str, secrets: Iterable[str]) -> str: ...
 @overload
 def scrub(value: bytes, secrets: Iterable[str]) -> bytes: ...
 def scrub(value: str | bytes, secrets: Iterable[str]) -> str | bytes:
-    """Replace known secret values, and their URL-encoded, JSON-escaped and base64 forms."""
-    forms = _secret_forms(secrets)
+    """VALUE with the secrets replaced in every spelling (see core.scrub)."""
+    scrubber = scrubber_for(secrets)
     if isinstance(value, bytes):
-        return _scrub_bytes(value, forms)
-    return _scrub_text(value, forms)
+        return scrubber.scrub_bytes(value)
+    return scrubber.scrub(value)
 
 
-# --- Secrets -----------------------------------------------------------------------------------
+def body_preview(body: bytes, secrets: Iterable[str], *, limit: int, truncated: bool) -> str:
+    """The first LIMIT bytes of an upstream body as text, scrubbed first and then cut.
+
+    `truncated` says the body was itself cut at the size cap, so it may end mid-secret.
+    """
+    return scrubber_for(secrets).preview(body, limit, cut_short=truncated)
 
 
-def _secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
-    forms: set[str] = set()
-    for secret in secrets:
-        if len(secret) < MIN_SECRET_LENGTH:
-            continue
-        raw = secret.encode()
-        encoded = [
-            secret,
-            quote(secret, safe=""),
-            quote(secret),
-            quote_plus(secret),
-            json.dumps(secret)[1:-1],
-            base64.b64encode(raw).decode(),
-            base64.urlsafe_b64encode(raw).decode(),
-        ]
-        forms.update(encoded)
-        forms.update(form.rstrip("=") for form in encoded[-2:])
-    # Longest first, so a form that contains another is replaced whole.
-    return tuple(sorted(forms, key=len, reverse=True))
-
-
-def _scrub_bytes(value: bytes, forms: tuple[str, ...]) -> bytes:
-    for form in forms:
-        value = value.replace(form.encode(), REDACTED.encode())
-    return value
-
-
-def _scrub_text(value: str, forms: tuple[str, ...]) -> str:
-    for form in forms:
-        value = value.replace(form, REDACTED)
-    return value
+def _scrubbed_text(body: bytes, charset: str | None, truncated: bool, scrubber: Scrubber) -> str:
+    text = scrubber.scrub(_decode(body, charset))
+    # A body cut at the size cap may end partway through a secret, which no whole-secret
+    # pattern sees.
+    return scrubber.trim_partial(text) if truncated else text
 
 
 # --- Content types -----------------------------------------------------------------------------
@@ -254,6 +234,7 @@ def _json_result(
     truncated: bool,
     output_schema: dict[str, Any] | None,
     max_text_chars: int,
+    scrubber: Scrubber,
 ) -> dict[str, Any]:
     if truncated:
         # A cut-off document cannot parse; the truncation note says why there is no structure.
@@ -265,6 +246,9 @@ def _json_result(
             return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
         note = f"[Error: the upstream declared {media_type} but the body is not valid JSON.]"
         return {"content": [_text_block(text, truncated, max_text_chars, [note])], "isError": True}
+    # The text was scrubbed in every spelling already; each parsed string is checked again,
+    # so no escape the text scrub does not know can carry a secret into structured content.
+    value = scrubber.scrub_json(value)
     structured = value if isinstance(value, dict) else {"result": value}
     return _finish([_text_block(text, truncated, max_text_chars)], structured, output_schema)
 
@@ -363,12 +347,16 @@ def _upstream_error(
     charset: str | None,
     body: bytes,
     truncated: bool,
-    forms: tuple[str, ...],
+    scrubber: Scrubber,
 ) -> dict[str, Any]:
     lines = [f"The upstream API responded with HTTP {_status_line(status_code)}."]
     if body and (_is_json(media_type) or _is_textual(media_type, body)):
-        text = _scrub_text(_decode(body, charset), forms).strip()
-        message = _json_message(text) if _is_json(media_type) or _looks_like_json(text) else None
+        text = _scrubbed_text(body, charset, truncated, scrubber).strip()
+        message = (
+            _json_message(text, scrubber)
+            if _is_json(media_type) or _looks_like_json(text)
+            else None
+        )
         if message:
             lines.append(f"Message: {message}")
         excerpt = text[:ERROR_EXCERPT_CHARS]
@@ -379,9 +367,9 @@ def _upstream_error(
     return error_result("\n".join(lines))
 
 
-def _json_message(text: str) -> str | None:
+def _json_message(text: str, scrubber: Scrubber) -> str | None:
     try:
-        value = json.loads(text)
+        value = scrubber.scrub_json(json.loads(text))
     except ValueError:
         return None
     message = _find_message(value, depth=0)

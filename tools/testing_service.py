@@ -22,6 +22,7 @@ from jsonschema.exceptions import SchemaError
 from accounts.models import User
 from core.errors import NotFound, ValidationFailed
 from core.http import upstream_options
+from core.scrub import scrubber_for
 from core.text import first_unstorable
 from credentials.injection import known_secrets, provider
 from servers.models import Server
@@ -32,7 +33,7 @@ from usage.writer import CallRecord
 
 from .calling import CallOutcome, CallTarget, execute_call
 from .models import Tool
-from .results import error_result, scrub
+from .results import error_result
 
 logger = logging.getLogger(__name__)
 
@@ -190,10 +191,13 @@ def _status_of(outcome: CallOutcome) -> str:
 
 
 def _store(test: ToolTest, outcome: CallOutcome, *, secrets: tuple[str, ...]) -> None:
+    # Every string, keys included, in every spelling: the call scrubbed what it showed with the
+    # credentials it sent; this adds every other secret of the server.
+    scrubber = scrubber_for(secrets)
     test.status = _status_of(outcome)
-    test.result = _scrubbed(outcome.result, secrets)
-    test.request = _scrubbed(outcome.request, secrets) or None
-    test.response = _scrubbed(outcome.response, secrets)
+    test.result = scrubber.scrub_json(outcome.result)
+    test.request = scrubber.scrub_json(outcome.request) or None
+    test.response = scrubber.scrub_json(outcome.response)
     test.status_code = outcome.status_code
     test.upstream_ms = outcome.upstream_ms
     if test.status == "error":
@@ -214,19 +218,6 @@ def _store(test: ToolTest, outcome: CallOutcome, *, secrets: tuple[str, ...]) ->
             "updated_at",
         ]
     )
-
-
-def _scrubbed(value: Any, secrets: tuple[str, ...]) -> Any:
-    """VALUE with known secret values replaced in every string, keys included."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if isinstance(value, dict):
-        return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(item, secrets) for item in value]
-    return value
 
 
 def _first_text(result: dict[str, Any]) -> str:
