@@ -1,7 +1,24 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+"""Users and personal API tokens in the admin.
 
+Deactivating a user is an action that runs `accounts.services.user_deactivate`, the same
+shutdown a Clerk `user.deleted` event triggers; `is_active` and revocation times are never
+edited by hand, so nothing can be switched back on behind the services' back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .login_throttle import ThrottledAdminLoginForm
 from .models import ApiToken, User
+
+admin.site.login_form = ThrottledAdminLoginForm
 
 
 @admin.register(User)
@@ -10,7 +27,15 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["email", "clerk_id", "first_name", "last_name", "is_active", "created_at"]
     list_filter = ["is_active", "is_staff"]
     search_fields = ["email", "clerk_id", "first_name", "last_name"]
-    readonly_fields = ["id", "created_at", "updated_at", "last_login", "deactivated_at"]
+    readonly_fields = [
+        "id",
+        "clerk_id",
+        "is_active",
+        "created_at",
+        "updated_at",
+        "last_login",
+        "deactivated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["id", "clerk_id", "email", "first_name", "last_name"]}),
         (
@@ -21,6 +46,25 @@ class UserAdmin(BaseUserAdmin):
     ]
     add_fieldsets = [(None, {"fields": ["clerk_id", "email", "password1", "password2"]})]
     filter_horizontal = []
+    actions = ["deactivate"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The Clerk id is the user's identity: set once, when an operator account is added.
+        return list(self.readonly_fields) if obj is not None else []
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        services.user_delete(user=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            services.user_delete(user=user)
+
+    @admin.action(description="Deactivate selected users (disable servers, revoke keys)")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        users = list(queryset.filter(is_active=True))
+        for user in users:
+            services.user_deactivate(user=user)
+        self.message_user(request, f"{len(users)} user(s) deactivated", messages.SUCCESS)
 
 
 @admin.register(ApiToken)
@@ -36,8 +80,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ]
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix", "user__email", "user__clerk_id"]
-    readonly_fields = ["id", "user", "name", "prefix", "created_at", "expires_at", "last_used_at"]
-    exclude = ["token_hash"]
+    fields = (
+        "id",
+        "user",
+        "name",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    readonly_fields = fields
+    actions = ["revoke"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        count = services.api_tokens_revoke(tokens=queryset)
+        self.message_user(request, f"{count} token(s) revoked", messages.SUCCESS)

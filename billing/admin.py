@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from . import services
 from .models import BillingAccount, MeterReport
 
 
@@ -40,6 +41,10 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        if "budget_cap" in form.changed_data:
+            services.budget_cap_set(user=obj.user, budget_cap=form.cleaned_data["budget_cap"])
 
 
 @admin.register(MeterReport)

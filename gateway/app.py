@@ -97,14 +97,24 @@ class McpApp:
         if slug is None:
             await _respond(send, 404, b"Not Found", (b"content-type", b"text/plain"))
             return
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-        }
-        if not self.hosts.allows(headers.get("host")):
+        raw_headers = scope["headers"]
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
+        # A repeated header collapsed into one entry above: then every Host (and Origin) the
+        # request carries must pass, whichever one a proxy or framework would have picked.
+        repeated = len(headers) != len(raw_headers)
+        if not self.hosts.allows(headers.get("host")) or (
+            repeated and not all(self.hosts.allows(host) for host in _values(raw_headers, b"host"))
+        ):
             body = encode_error(None, INVALID_REQUEST, "Invalid Host header")
             await _respond(send, 421, body, _JSON)
             return
         origin = headers.get("origin")
+        if repeated and not all(
+            self.origins.allows(value) for value in _values(raw_headers, b"origin")
+        ):
+            body = encode_error(None, INVALID_REQUEST, "Invalid Origin header")
+            await _respond(send, 403, body, _JSON)
+            return
         if origin is not None and not self.origins.allows(origin):
             body = encode_error(None, INVALID_REQUEST, "Invalid Origin header")
             await _respond(send, 403, body, _JSON)
@@ -370,6 +380,10 @@ class OriginPolicy:
             origin.startswith(prefix) and origin[len(prefix) :].isdecimal()
             for prefix in self.any_port
         )
+
+
+def _values(raw_headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in raw_headers if key == name]
 
 
 def _split_host(host: str) -> tuple[str, str]:

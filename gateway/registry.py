@@ -5,7 +5,14 @@ and serves every request from that snapshot. Every GENERATION_CHECK_SECONDS it
 compares the server's generation token in the shared cache with the one it
 loaded under; services publish a new token on every change
 (`gateway.invalidation.server_changed`), so changes reach every worker within
-a few seconds without a database read per call.
+a few seconds without a database read per call. A snapshot older than
+GATEWAY_SNAPSHOT_MAX_AGE_SECONDS is reloaded at its next check all the same, so
+a write that bypassed the services (a raw `QuerySet.update()`) shows up too.
+
+Slugs that do not exist are remembered as well (a client retrying a wrong URL
+must not cost a query per request), but only the most recent
+MISSING_CACHE_MAX of them: clients choose these slugs, servers' own are bounded
+by the database.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -35,6 +43,7 @@ from gateway.invalidation import (
 )
 from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
 from servers.models import AccessKey, Server
+from servers.services import SLUG_PATTERN
 from tools.calling import CallTarget, CredentialProvider, execute_call
 from tools.models import Tool
 from usage import limits
@@ -43,6 +52,7 @@ from usage.recorder import CallRecord, recorder
 logger = logging.getLogger(__name__)
 
 KEY_USE_WRITE_INTERVAL_SECONDS = 60.0
+MISSING_CACHE_MAX = 4096
 _UNKNOWN = object()
 """The generation of a snapshot loaded while the shared cache was unreachable: matches none."""
 
@@ -54,11 +64,12 @@ class ServerRef:
     keys: dict[str, tuple[str, str]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     runtime: ServerRuntime | None
     generation: Any
     checked_at: float
+    loaded_at: float
 
 
 @usable_connection
@@ -131,6 +142,8 @@ def _touch_keys(uses: dict[str, datetime]) -> None:
 class DjangoRegistry:
     def __init__(self, provider: CredentialProvider | None = None) -> None:
         self._entries: dict[str, _Entry] = {}
+        # Slugs that named no servable server, least recently asked first.
+        self._missing: OrderedDict[str, _Entry] = OrderedDict()
         self._provider = provider
         self._key_written: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -139,25 +152,45 @@ class DjangoRegistry:
     def forget(self) -> None:
         """Drop every cached server (tests; a worker never needs it)."""
         self._entries.clear()
+        self._missing.clear()
+
+    def cached_counts(self) -> tuple[int, int]:
+        """(servers cached, unknown slugs remembered)."""
+        return len(self._entries), len(self._missing)
 
     async def get_server(self, slug: str) -> ServerRuntime | None:
         entry = self._entries.get(slug)
+        if entry is None:
+            entry = self._missing.get(slug)
+            if entry is None and not SLUG_PATTERN.match(slug):
+                return None  # no server can have this slug: nothing to look up
         now = time.monotonic()
         if entry is not None and now - entry.checked_at < GENERATION_CHECK_SECONDS:
             return entry.runtime
         # One check per slug at a time: the requests that arrive meanwhile wait for its result
         # instead of all reloading the same server from the database.
         async with keyed_lock(f"gateway:{slug}"):
-            entry = self._entries.get(slug)
+            entry = self._entries.get(slug) or self._missing.get(slug)
             if entry is not None and time.monotonic() - entry.checked_at < GENERATION_CHECK_SECONDS:
                 return entry.runtime
             return await self._refresh(slug, entry)
+
+    def check_now(self, slug: str) -> None:
+        """Make the next request for SLUG re-check its server (tests skip the check interval)."""
+        entry = self._entries.get(slug) or self._missing.get(slug)
+        if entry is not None:
+            entry.checked_at = -GENERATION_CHECK_SECONDS
 
     async def _refresh(self, slug: str, entry: _Entry | None) -> ServerRuntime | None:
         now = time.monotonic()
         # Read the token before the rows: a change published during the load is seen next time.
         generation = await self._generation(slug)
-        if entry is not None and generation is not _UNKNOWN and generation == entry.generation:
+        if (
+            entry is not None
+            and generation is not _UNKNOWN
+            and generation == entry.generation
+            and now - entry.loaded_at < settings.GATEWAY_SNAPSHOT_MAX_AGE_SECONDS
+        ):
             entry.checked_at = now
             return entry.runtime
         try:
@@ -170,8 +203,19 @@ class DjangoRegistry:
             logger.warning("Cannot reload server %s; serving the cached copy", slug)
             entry.checked_at = now
             return entry.runtime
-        self._entries[slug] = _Entry(runtime=runtime, generation=generation, checked_at=now)
+        self._store(slug, _Entry(runtime, generation, checked_at=now, loaded_at=now))
         return runtime
+
+    def _store(self, slug: str, entry: _Entry) -> None:
+        if entry.runtime is not None:
+            self._missing.pop(slug, None)
+            self._entries[slug] = entry
+            return
+        self._entries.pop(slug, None)
+        self._missing[slug] = entry
+        self._missing.move_to_end(slug)
+        while len(self._missing) > MISSING_CACHE_MAX:
+            self._missing.popitem(last=False)
 
     async def _generation(self, slug: str) -> Any:
         try:

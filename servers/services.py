@@ -223,3 +223,42 @@ def access_key_revoke(*, server: Server, key_id: Any) -> None:
         if not revoked:
             raise NotFound("Access key not found")
         server_touch(server=server)
+
+
+def server_check_update(*, server: Server, changes: dict[str, Any]) -> None:
+    """Raise what `server_update` would refuse for CHANGES, without writing anything.
+
+    For forms that must show the refusal beside the field (the admin) before saving.
+    """
+    if "slug" in changes and changes["slug"] != server.slug:
+        if not SLUG_PATTERN.match(changes["slug"]):
+            raise ValidationFailed(
+                "Invalid slug",
+                details={"slug": ["Use lowercase letters, digits and inner hyphens (1-64)."]},
+            )
+        _check_slug_free(changes["slug"], exclude=server.pk)
+    if "base_url" in changes:
+        _absolute_http_url(changes["base_url"], "base_url")
+
+
+def access_keys_revoke(*, keys: Iterable[AccessKey]) -> int:
+    """Revoke every key given that is not revoked yet; the count revoked. Revoking is final."""
+    revoked = 0
+    with transaction.atomic():
+        for key in keys:
+            if key.revoked_at is not None:
+                continue
+            access_key_revoke(server=key.server, key_id=key.pk)
+            revoked += 1
+    return revoked
+
+
+def access_keys_delete(*, keys: Iterable[AccessKey]) -> int:
+    """Delete keys outright (revoking keeps the record; this is for cleaning up)."""
+    with transaction.atomic():
+        keys = list(keys)
+        servers = {key.server_id: key.server for key in keys}
+        AccessKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
+        for server in servers.values():
+            server_touch(server=server)
+    return len(keys)

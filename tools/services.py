@@ -190,3 +190,19 @@ def _free_suffixed(base: str, taken: set[str]) -> str:
 
 def _placeholder() -> str:
     return f"{_PLACEHOLDER}{uuid.uuid4().hex}"
+
+
+def tools_delete(*, tools: Iterable[Tool]) -> int:
+    """Delete tools (a spec re-sync does not bring them back); their servers are told."""
+    with transaction.atomic():
+        tools = list(tools)
+        servers = {tool.server_id: tool.server for tool in tools}
+        Tool.objects.filter(pk__in=[tool.pk for tool in tools]).delete()
+        for server in servers.values():
+            server_touch(server=server)
+    return len(tools)
+
+
+def tool_check_name(*, tool: Tool, name: str) -> None:
+    """Raise what `tool_update` would refuse for NAME, without writing anything."""
+    _check_name(server=tool.server, tool=tool, name=name)

@@ -10,15 +10,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.apps import apps
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import ApiToken, User
-from billing.tasks import cancel_subscription
-from gateway.invalidation import server_changed
-from servers.models import AccessKey, Server
+from accounts import services as accounts_services
+from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -52,36 +48,10 @@ def user_upsert(event: dict[str, Any]) -> None:
 
 
 def user_deactivate(event: dict[str, Any]) -> None:
-    """user.deleted: deactivate, disable servers, revoke keys and tokens, drop credentials."""
+    """user.deleted: shut the account down (see `accounts.services.user_deactivate`)."""
     user = User.objects.filter(clerk_id=str(event["data"]["id"])).first()
-    if user is None:
-        return
-    now = timezone.now()
-    with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(is_active=False, updated_at=now)
-        User.objects.filter(pk=user.pk, deactivated_at__isnull=True).update(deactivated_at=now)
-        servers = Server.objects.filter(user=user)
-        slugs = list(servers.values_list("slug", flat=True))
-        servers.filter(status="active").update(
-            status="disabled", config_version=F("config_version") + 1, updated_at=now
-        )
-        AccessKey.objects.filter(server__user=user, revoked_at__isnull=True).update(
-            revoked_at=now, updated_at=now
-        )
-        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
-            revoked_at=now, updated_at=now
-        )
-        _delete_credentials(user)
-        server_changed(*slugs)
-        transaction.on_commit(lambda: cancel_subscription.delay(str(user.pk)))
-
-
-def _delete_credentials(user: User) -> None:
-    try:
-        credential_model = apps.get_model("credentials", "Credential")
-    except LookupError:
-        return
-    credential_model.objects.filter(server__user=user).delete()
+    if user is not None:
+        accounts_services.user_deactivate(user=user)
 
 
 HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
