@@ -8,6 +8,7 @@ variable is documented in README.md.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import sys
@@ -43,10 +44,8 @@ def _private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         if path.stat().st_mode & 0o077:
-            try:
+            with contextlib.suppress(PermissionError):  # not ours to change: the owner decides
                 path.chmod(0o600)
-            except PermissionError:  # not ours to change: the owner decides
-                pass
 
 
 DEBUG = env_bool("DEBUG", False)
