@@ -8,6 +8,7 @@ variable is documented in README.md.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import sys
@@ -32,7 +33,20 @@ from core.env import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Owner only: it holds the generated secrets, the local issuer's key and the SQLite database.
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_file(path: Path) -> None:
+    """Create PATH empty and readable by its owner only; take group/world access off an
+    existing one. SQLite creates its -wal and -shm files with the database file's mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            with contextlib.suppress(PermissionError):  # not ours to change: the owner decides
+                path.chmod(0o600)
+
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY") or secret_in_file(DATA_DIR / "secret_key")
@@ -134,6 +148,15 @@ else:
             "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
         }
     }
+_sqlite_name = str(DATABASES["default"].get("NAME") or "")
+if (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    and _sqlite_name not in ("", ":memory:")
+    and not _sqlite_name.startswith("file:")
+    and Path(_sqlite_name).parent.is_dir()
+):
+    # Before Django's first connection creates it with the umask's mode (usually 0644).
+    _private_file(Path(_sqlite_name))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -7,10 +7,18 @@ what the walkthrough says over HTTP and with the official MCP client: token, spe
 credential, access key, tools/list and tools/call, logs, usage. The MCP Inspector CLI step
 runs when scripts/install-node-tools.sh has installed it (required under CI=true).
 Everything it started is stopped, also on failure; exit status 1 names the failed step.
+
+    .venv/bin/python scripts/walkthrough.py --base-url URL --token TOKEN
+
+does the same steps against a Specgate already running at URL (it starts only the upstream,
+so that Specgate must allow a loopback upstream: OUTBOUND_ALLOWED_NETWORKS=127.0.0.1/32),
+with TOKEN as the session token. scripts/shipped_check.py runs them this way, through
+`walk`, against the shipped topology.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -23,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -190,15 +199,19 @@ def wait_for_log(api: httpx2.Client, seconds: float = 20.0) -> dict[str, Any]:
         time.sleep(0.5)
 
 
-def walkthrough(work: Path, stack: ExitStack) -> None:
-    port, upstream_port = free_port(), free_port()
-    base_url, upstream_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{upstream_port}"
-    env = specgate_env(work / "data", port)
+@dataclass
+class Walked:
+    """What the walkthrough made, for checks that go on from there."""
 
-    step(f"Start Specgate: scripts/run.sh (PORT={port}, OUTBOUND_ALLOWED_NETWORKS=127.0.0.1/32)")
-    specgate_log = work / "specgate.log"
-    specgate = stack.enter_context(started(["scripts/run.sh"], env, specgate_log))
+    api: httpx2.Client
+    server: dict[str, Any]
+    access_key: str
+    upstream_url: str
 
+
+def start_upstream(work: Path, env: dict[str, str], stack: ExitStack) -> tuple[str, Path]:
+    upstream_port = free_port()
+    upstream_url = f"http://127.0.0.1:{upstream_port}"
     step(f"Start the example upstream: examples/upstream/server.py --port {upstream_port}")
     upstream_log = work / "upstream.log"
     upstream = stack.enter_context(
@@ -209,23 +222,53 @@ def walkthrough(work: Path, stack: ExitStack) -> None:
     keyed = httpx2.get(probe, headers={"X-API-KEY": DEMO_API_KEY})
     check(expect_json(keyed, 200)["name"] == "Welcome Email", f"upstream answered {keyed.text}")
     print("    upstream answers 401 without the key and 200 with it")
+    return upstream_url, upstream_log
 
+
+def mint_with(python: Path, env: dict[str, str]) -> Callable[[str], str]:
+    """`PYTHON manage.py create_token EMAIL` in ENV: the way the walkthrough gets a token."""
+
+    def mint(email: str) -> str:
+        minted = subprocess.run(
+            [str(python), "manage.py", "create_token", email],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        check(minted.returncode == 0, f"create_token failed: {minted.stderr}")
+        return minted.stdout.strip()
+
+    return mint
+
+
+def walkthrough(work: Path, stack: ExitStack) -> None:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = specgate_env(work / "data", port)
+
+    step(f"Start Specgate: scripts/run.sh (PORT={port}, OUTBOUND_ALLOWED_NETWORKS=127.0.0.1/32)")
+    specgate_log = work / "specgate.log"
+    specgate = stack.enter_context(started(["scripts/run.sh"], env, specgate_log))
+    upstream_url, upstream_log = start_upstream(work, env, stack)
     wait_until(
         lambda: httpx2.get(f"{base_url}/healthz").status_code == 200,
         specgate, specgate_log, "Specgate", STARTUP_SECONDS,
     )  # fmt: skip
     print(f"    {base_url}/healthz is up")
+    walk(base_url, upstream_url, upstream_log, mint_with(PYTHON, env), stack)
 
-    step("Create a token: .venv/bin/python manage.py create_token you@example.com")
-    minted = subprocess.run(
-        [str(PYTHON), "manage.py", "create_token", "you@example.com"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    check(minted.returncode == 0, f"create_token failed: {minted.stderr}")
+
+def walk(
+    base_url: str,
+    upstream_url: str,
+    upstream_log: Path,
+    mint_token: Callable[[str], str],
+    stack: ExitStack,
+) -> Walked:
+    """docs/walkthrough.md from its token step on, against the Specgate at BASE_URL."""
+    step("Create a token: manage.py create_token you@example.com")
     api = stack.enter_context(
         httpx2.Client(
             base_url=base_url,
-            headers={"Authorization": f"Bearer {minted.stdout.strip()}"},
+            headers={"Authorization": f"Bearer {mint_token('you@example.com')}"},
             timeout=60,
         )
     )
@@ -303,16 +346,33 @@ def walkthrough(work: Path, stack: ExitStack) -> None:
     usage = expect(api.get("/api/usage"), 200)
     check(usage["succeeded"] >= 1 and usage["periodCalls"] >= 1, f"usage {usage}")
     print(f"    {usage['periodCalls']} call(s) this period on plan {usage['plan']['name']}")
+    return Walked(api=api, server=server, access_key=access_key, upstream_url=upstream_url)
+
+
+def against_running(work: Path, stack: ExitStack, base_url: str, token: str) -> None:
+    env = {name: value for name, value in os.environ.items()}
+    upstream_url, upstream_log = start_upstream(work, env, stack)
+    expect_json(httpx2.get(f"{base_url.rstrip('/')}/healthz"), 200)
+    walk(base_url.rstrip("/"), upstream_url, upstream_log, lambda _email: token, stack)
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base-url", help="walk through a Specgate already running here")
+    parser.add_argument("--token", help="its session token (with --base-url)")
+    args = parser.parse_args()
+    if bool(args.base_url) != bool(args.token):
+        parser.error("--base-url and --token go together")
     started_at = time.monotonic()
     # A CI timeout sends SIGTERM: unwind, so the processes started here are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="specgate-walkthrough-"))
     try:
         with ExitStack() as stack:
-            walkthrough(work, stack)
+            if args.base_url:
+                against_running(work, stack, args.base_url, args.token)
+            else:
+                walkthrough(work, stack)
     except (StepFailed, httpx2.HTTPError, subprocess.TimeoutExpired) as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1

@@ -43,7 +43,11 @@ def test_app_services_share_the_documented_variables():
 
 def test_commands_use_the_real_entry_points():
     services = compose()["services"]
-    assert "config.asgi:application" in services["web"]["command"]
+    # exec: gunicorn, not the shell, gets docker stop's SIGTERM and shuts down gracefully.
+    assert (
+        "exec gunicorn -c config/gunicorn.py config.asgi:application"
+        in (services["web"]["command"])
+    )
     assert services["worker"]["command"].startswith("celery -A config worker")
     assert services["beat"]["command"].startswith("celery -A config beat")
 
@@ -54,3 +58,31 @@ def test_every_variable_is_read_by_settings_and_documented_in_the_readme():
     for name in DOCUMENTED:
         assert re.search(rf'"{name}"', settings_source), f"settings.py does not read {name}"
         assert f"`{name}`" in readme, f"README.md does not document {name}"
+
+
+INSTALL = "scripts/install-requirements.sh"
+
+
+def test_the_dockerfile_installs_through_the_one_install_script():
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    copied = next(i for i, line in enumerate(lines) if line.startswith("COPY") and INSTALL in line)
+    (run,) = [i for i, line in enumerate(lines) if line.startswith("RUN") and INSTALL in line]
+    assert copied < run
+    assert lines[run].endswith(f"{INSTALL} python runtime")
+    assert not [line for line in lines if "pip install" in line], "install only through the script"
+
+
+def test_setup_and_the_shipped_stage_install_through_the_same_script():
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    stage = (ROOT / "scripts" / "shipped_topology.sh").read_text()
+    assert f'{INSTALL} .venv/bin/python "$kind"' in setup
+    assert f'{INSTALL} "$work/venv/bin/python" runtime' in stage
+    for path in [ROOT / ".ci" / "run", *sorted((ROOT / "scripts").glob("*.sh"))]:
+        if path.name != "install-requirements.sh":
+            assert "pip install -r" not in path.read_text(), path
+
+
+def test_ci_runs_the_readme_test_command_then_the_shipped_topology():
+    ci = (ROOT / ".ci" / "run").read_text()
+    run_2 = ci.index("scripts/test.sh -p no:cacheprovider")
+    assert ci.index("scripts/shipped_topology.sh\n") > run_2
