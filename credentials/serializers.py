@@ -4,6 +4,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.fields import BlankAsNull
+
 from .models import Credential
 
 # The secret fields each type needs; they are encrypted together and never serialised back.
@@ -70,18 +72,9 @@ class CredentialCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class BlankAsNull(serializers.CharField):
-    """An optional text column shown as null when empty."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(read_only=True, allow_null=True, **kwargs)
-
-    def to_representation(self, value: str) -> str | None:  # type: ignore[override]
-        return value or None
-
-
 class CredentialSerializer(serializers.ModelSerializer):
     serverId = serializers.UUIDField(source="server_id", read_only=True)
+    name = BlankAsNull(help_text="null when none was given.")
     scheme = BlankAsNull(help_text="The spec's security scheme; null when it declares none.")
     in_ = BlankAsNull(source="location", help_text="Only for a spec without security schemes.")
     paramName = BlankAsNull(source="param_name")

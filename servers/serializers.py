@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from core.fields import BlankAsNull
+
 from .models import AccessKey, Server
 from .services import SLUG_PATTERN
 
@@ -49,6 +51,7 @@ class ServerUpdateSerializer(serializers.Serializer):
 
 class ServerSerializer(serializers.ModelSerializer):
     specId = serializers.UUIDField(source="spec_id", read_only=True)
+    description = BlankAsNull()
     baseUrl = serializers.CharField(source="base_url", read_only=True)
     mcpUrl = serializers.SerializerMethodField()
     toolCount = serializers.IntegerField(source="tool_count", read_only=True)

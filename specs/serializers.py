@@ -5,6 +5,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import BlankAsNull
+
 from .models import Spec, SpecOperation
 
 SOURCE_FIELDS = ("content", "document", "url")
@@ -60,6 +62,7 @@ class SpecUpdateSerializer(_SpecInputSerializer):
 
 class SpecOperationSerializer(serializers.ModelSerializer):
     operationId = serializers.SerializerMethodField()
+    summary = BlankAsNull()
 
     class Meta:
         model = SpecOperation
@@ -70,8 +73,11 @@ class SpecOperationSerializer(serializers.ModelSerializer):
 
 
 class SpecListItemSerializer(serializers.ModelSerializer):
+    description = BlankAsNull()
+    title = BlankAsNull(help_text="info.title; null when the document has none.")
+    version = BlankAsNull(help_text="info.version; null when the document has none.")
     operationCount = serializers.IntegerField(source="operation_count", read_only=True)
-    sourceUrl = serializers.CharField(source="source_url", read_only=True)
+    sourceUrl = BlankAsNull(source="source_url", help_text="null unless imported from a URL.")
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 

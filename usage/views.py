@@ -28,9 +28,27 @@ def _query(name: str, kind: Any, description: str, **extra: Any) -> OpenApiParam
     return OpenApiParameter(name, kind, OpenApiParameter.QUERY, description=description, **extra)
 
 
-_RANGE_PARAMETERS = [
-    _query("from", OpenApiTypes.DATETIME, "ISO 8601 date or date-time (UTC when no offset)."),
-    _query("to", OpenApiTypes.DATETIME, "ISO 8601 date or date-time (UTC when no offset)."),
+_LOG_RANGE_PARAMETERS = [
+    _query(
+        "from",
+        OpenApiTypes.STR,
+        "ISO 8601 date or date-time (UTC when no offset); a date means the start of that day.",
+    ),
+    _query(
+        "to",
+        OpenApiTypes.STR,
+        "ISO 8601 date or date-time (UTC when no offset), inclusive: a date means the end of "
+        "that day, a time the end of that second.",
+    ),
+]
+_USAGE_RANGE_PARAMETERS = [
+    _query(
+        name,
+        OpenApiTypes.STR,
+        f"First/last UTC day ({name}; with the other bound): a date, or a date-time at midnight "
+        "UTC. Usage is kept per day, so any other time of day is refused (400).",
+    )
+    for name in ("from", "to")
 ]
 
 
@@ -41,11 +59,12 @@ class LogListView(GenericAPIView):
         query = LogQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
+        start, end = params.get("from"), params.get("to")
         filters = LogFilters(
             method=params.get("method"),
             status_code=params.get("statusCode"),
-            created_from=params.get("from"),
-            created_to=params.get("to"),
+            created_from=start.at if start else None,
+            created_before=end.until() if end else None,
             server_id=params.get("serverId"),
             tool_id=params.get("toolId"),
             source=params.get("source"),
@@ -58,7 +77,7 @@ class LogListView(GenericAPIView):
         parameters=[
             _query("method", OpenApiTypes.STR, "Upstream HTTP method.", enum=HTTP_METHODS),
             _query("statusCode", OpenApiTypes.INT, "Upstream HTTP status (100-599)."),
-            *_RANGE_PARAMETERS,
+            *_LOG_RANGE_PARAMETERS,
             _query("serverId", OpenApiTypes.UUID, "Only this server's calls."),
             _query("toolId", OpenApiTypes.UUID, "Only this tool's calls."),
             _query("source", OpenApiTypes.STR, "mcp (tools/call) or test.", enum=["mcp", "test"]),
@@ -125,7 +144,7 @@ class UsageView(GenericAPIView):
     @extend_schema(
         operation_id="usage_get",
         summary="Usage statistics: the current billing period, or whole UTC days from..to",
-        parameters=_RANGE_PARAMETERS,
+        parameters=_USAGE_RANGE_PARAMETERS,
         responses=UsageSerializer,
     )
     def get(self, request: Request) -> Response:
@@ -139,7 +158,7 @@ class UsageView(GenericAPIView):
             user=user,
             standing=standing,
             alerts=alerts,
-            first_day=start.astimezone(UTC).date() if start else None,
-            last_day=end.astimezone(UTC).date() if end else None,
+            first_day=start.at.astimezone(UTC).date() if start else None,
+            last_day=end.at.astimezone(UTC).date() if end else None,
         )
         return Response(UsageSerializer(_usage_body(report)).data)
