@@ -270,7 +270,9 @@ def test_delete_removes_tools_and_keys_and_keeps_logs_with_the_server_name(alice
         created_at=timezone.now(),
     )
 
-    assert alice_client.delete(f"/api/servers/{server['id']}").status_code == 204
+    deleted = alice_client.delete(f"/api/servers/{server['id']}")
+    assert deleted.status_code == 200
+    assert deleted.json() == {"success": True, "data": {"id": server["id"], "deleted": True}}
 
     assert alice_client.get(f"/api/servers/{server['id']}").status_code == 404
     assert not Tool.objects.filter(server_id=server["id"]).exists()
@@ -317,3 +319,24 @@ def test_it_validates_ownership(alice_client, bob_client):
         }
     assert bob_client.get("/api/servers").json()["data"] == []
     assert Server.objects.get(id=server["id"]).name == "Notes"
+
+
+@pytest.mark.django_db
+def test_fields_without_a_value_are_null_not_empty(alice_client):
+    spec = create_spec(alice_client)
+    server = alice_client.post(
+        "/api/servers", {"specId": spec["id"], "name": "Bare"}, format="json"
+    ).json()["data"]
+    credential = alice_client.post(
+        "/api/credentials",
+        {"serverId": server["id"], "type": "apiKey", "value": "k-1", "in": "header",
+         "paramName": "X-Key"},
+        format="json",
+    ).json()["data"]  # fmt: skip
+    cleared = alice_client.patch(
+        f"/api/servers/{server['id']}", {"description": ""}, format="json"
+    ).json()["data"]
+
+    assert (server["description"], cleared["description"]) == (None, None)
+    assert (spec["description"], spec["sourceUrl"]) == (None, None)
+    assert (credential["scheme"], credential["tokenUrl"]) == (None, None)
