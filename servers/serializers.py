@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import BlankAsNull
@@ -21,16 +24,29 @@ def _slug_field() -> serializers.RegexField:
     )
 
 
+BASE_URL_HELP = (
+    "An absolute http(s) URL with a host, a port (if any) from 1 to 65535, and no whitespace "
+    "or control characters."
+)
+
+
+@extend_schema_field(
+    {"type": "string", "maxLength": 2000, "pattern": r"^https?://[^\s/?#]+([/?#][!-~]*)?$"}
+)
+class BaseUrlField(serializers.CharField):
+    """Kept exactly as sent (never trimmed): the service refuses whitespace, not hides it."""
+
+
+def _base_url_field(**kwargs: Any) -> BaseUrlField:
+    return BaseUrlField(required=False, max_length=2000, trim_whitespace=False, **kwargs)
+
+
 class ServerCreateSerializer(serializers.Serializer):
     specId = serializers.UUIDField()
     name = serializers.CharField(max_length=200)
     slug = _slug_field()
     description = serializers.CharField(required=False, allow_blank=True)
-    baseUrl = serializers.CharField(
-        required=False,
-        max_length=2000,
-        help_text="Defaults to the spec's first server URL.",
-    )
+    baseUrl = _base_url_field(help_text=f"{BASE_URL_HELP} Defaults to the spec's first server URL.")
     operations = serializers.ListField(
         child=serializers.CharField(max_length=2100),
         required=False,
@@ -44,7 +60,7 @@ class ServerUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     slug = _slug_field()
     description = serializers.CharField(required=False, allow_blank=True)
-    baseUrl = serializers.CharField(required=False, max_length=2000)
+    baseUrl = _base_url_field(help_text=BASE_URL_HELP)
     status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
     visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
 
