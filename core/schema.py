@@ -8,6 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -32,6 +33,7 @@ ERROR_SCHEMA: dict[str, Any] = {
                         "METHOD_NOT_ALLOWED",
                         "PAYLOAD_TOO_LARGE",
                         "UNSUPPORTED_MEDIA_TYPE",
+                        "SERVICE_UNAVAILABLE",
                     ],
                 },
                 "message": {"type": "string"},
@@ -53,7 +55,8 @@ ERROR_DESCRIPTIONS = {
     "429": "Rate limit, quota or budget cap (RATE_LIMIT); see Retry-After",
     "500": "Unexpected error (INTERNAL_ERROR)",
     "502": "An upstream failed (UPSTREAM_ERROR)",
-    "503": "A dependency is unavailable (INTERNAL_ERROR)",
+    "503": "A dependency is down or a feature is not configured (SERVICE_UNAVAILABLE); "
+    "details.reason says which, and Retry-After is sent when it is transient",
 }
 
 
@@ -81,7 +84,53 @@ def envelope(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class EnvelopeAutoSchema(AutoSchema):
+# DRF's CharField refuses NUL characters, and a trimmed field that must not be blank refuses
+# whitespace alone: both are said as patterns, so a client can build valid input from the schema.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
+# What the API's URL fields take: an http(s) URL with a host and no whitespace.
+HTTP_URL_PATTERN = r"^https?://[^\s/?#@]+([/?#][!-~]*)?$"
+
+
+class DocumentingAutoSchema(AutoSchema):
+    """Says in the schema what the API enforces but drf-spectacular leaves out."""
+
+    _mapping: Any = None
+
+    def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
+        super()._insert_field_validators(field, schema)
+        if self._mapping != "request" or schema.get("type") != "string":
+            return
+        if isinstance(field, serializers.URLField) and schema.get("format") == "uri":
+            del schema["format"]
+            schema.setdefault("pattern", HTTP_URL_PATTERN)
+        elif isinstance(field, serializers.CharField) and not {"pattern", "format", "enum"} & set(
+            schema
+        ):
+            blank_refused = field.trim_whitespace and not field.allow_blank
+            schema["pattern"] = NOT_BLANK_PATTERN if blank_refused else NO_NUL_PATTERN
+
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        """A request serializer's `schema_extra` (rules between fields, e.g. a oneOf) is added."""
+        # What the field validators are mapped for: the patterns only describe input.
+        self._mapping = direction
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        extra = getattr(serializer, "schema_extra", None)
+        if direction == "request" and extra:
+            schema = {**schema, **extra}
+        return schema
+
+    def _get_request_for_media_type(
+        self, serializer: Any, direction: Any = "request"
+    ) -> tuple[Any, bool]:
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if isinstance(serializer, dict):
+            # A hand-written body schema: required when it requires anything.
+            required = bool(serializer.get("required") or serializer.get("oneOf"))
+        return schema, required
+
+
+class EnvelopeAutoSchema(DocumentingAutoSchema):
     def _error_ref(self) -> dict[str, Any]:
         component = ResolvedComponent(
             name="Error", type=ResolvedComponent.SCHEMA, schema=ERROR_SCHEMA, object="Error"

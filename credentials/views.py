@@ -13,7 +13,11 @@ from core.responses import DELETED, deleted
 from core.schema import error_responses
 
 from . import selectors, services
-from .serializers import CredentialCreateSerializer, CredentialSerializer
+from .serializers import (
+    CREDENTIAL_CREATE_SCHEMA,
+    CredentialCreateSerializer,
+    CredentialSerializer,
+)
 
 
 class CredentialListQuery(serializers.Serializer):
@@ -45,7 +49,7 @@ class CredentialListView(GenericAPIView):
     @extend_schema(
         operation_id="credentials_create",
         summary="Store an upstream credential for a server (encrypted; never shown again)",
-        request=CredentialCreateSerializer,
+        request={"application/json": CREDENTIAL_CREATE_SCHEMA},
         responses={201: CredentialSerializer, **error_responses(404, 409)},
         examples=[
             OpenApiExample(

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import BlankAsNull
+from core.schema import HTTP_URL_PATTERN
 
 from .models import AccessKey, Server
 from .services import SLUG_PATTERN
@@ -16,7 +17,7 @@ SLUG_HELP = "Lowercase letters, digits and hyphens, at most 64; part of the MCP 
 
 def _slug_field() -> serializers.RegexField:
     return serializers.RegexField(
-        SLUG_PATTERN,
+        SLUG_PATTERN.pattern,  # as text, so the schema states it
         required=False,
         max_length=64,
         help_text=SLUG_HELP,
@@ -30,9 +31,7 @@ BASE_URL_HELP = (
 )
 
 
-@extend_schema_field(
-    {"type": "string", "maxLength": 2000, "pattern": r"^https?://[^\s/?#]+([/?#][!-~]*)?$"}
-)
+@extend_schema_field({"type": "string", "maxLength": 2000, "pattern": HTTP_URL_PATTERN})
 class BaseUrlField(serializers.CharField):
     """Kept exactly as sent (never trimmed): the service refuses whitespace, not hides it."""
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,16 +12,26 @@ from .models import Spec, SpecOperation
 SOURCE_FIELDS = ("content", "document", "url")
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class DocumentField(serializers.JSONField):
+    pass
+
+
 class _SpecInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     content = serializers.CharField(
         required=False,
         trim_whitespace=False,
-        help_text="The document as JSON or YAML text.",
+        help_text="The document as JSON or YAML text: an OpenAPI 3.x or Swagger 2.0 document "
+        "with at least one operation (else 400 with a list of problems).",
     )
     # Any JSON value: the engine, not the serializer, says what a valid document is.
-    document = serializers.JSONField(required=False, help_text="The document as a JSON object.")
+    document = DocumentField(
+        required=False,
+        help_text="The document as a JSON object. It must be an OpenAPI 3.x or Swagger 2.0 "
+        "document with at least one operation (else 400 with a list of problems).",
+    )
 
     def _check_sources(self, attrs: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
         given = [name for name in allowed if attrs.get(name) is not None]
@@ -33,6 +43,10 @@ class _SpecInputSerializer(serializers.Serializer):
 
 
 class SpecCreateSerializer(_SpecInputSerializer):
+    schema_extra: ClassVar[dict[str, Any]] = {
+        "oneOf": [{"required": [name]} for name in SOURCE_FIELDS],
+        "description": "Exactly one of content, document or url.",
+    }
     url = serializers.URLField(
         required=False,
         max_length=2000,
@@ -54,6 +68,10 @@ class SpecCreateSerializer(_SpecInputSerializer):
 
 
 class SpecUpdateSerializer(_SpecInputSerializer):
+    schema_extra: ClassVar[dict[str, Any]] = {
+        "not": {"required": ["content", "document"]},
+        "description": "At most one of content or document (a new revision).",
+    }
     name = serializers.CharField(max_length=200, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,13 @@ from . import testing_service
 
 
 class ToolTestRunSerializer(serializers.Serializer):
-    arguments = serializers.DictField(required=False, default=dict)
+    arguments = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="The tool's arguments. They must match that tool's `inputSchema` (see GET "
+        "/api/servers/{id}/tools), which no static schema can state: a mismatch is 400 with "
+        "details naming each argument.",
+    )
 
 
 class ToolTestErrorSerializer(serializers.Serializer):

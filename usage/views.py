@@ -16,6 +16,7 @@ from .models import RequestLog
 from .selectors import LogFilters, Tally, UsageReport, logs_for_user, period_standing, usage_report
 from .serializers import (
     HTTP_METHODS,
+    MAX_USAGE_DAYS,
     LogQuerySerializer,
     RequestLogSerializer,
     UsageQuerySerializer,
@@ -28,27 +29,30 @@ def _query(name: str, kind: Any, description: str, **extra: Any) -> OpenApiParam
     return OpenApiParameter(name, kind, OpenApiParameter.QUERY, description=description, **extra)
 
 
+# A date (the start or end of that day) or a date-time, as the filters take them.
+_DATE_OR_DATE_TIME = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
 _LOG_RANGE_PARAMETERS = [
     _query(
         "from",
-        OpenApiTypes.STR,
+        _DATE_OR_DATE_TIME,
         "ISO 8601 date or date-time (UTC when no offset); a date means the start of that day.",
     ),
     _query(
         "to",
-        OpenApiTypes.STR,
+        _DATE_OR_DATE_TIME,
         "ISO 8601 date or date-time (UTC when no offset), inclusive: a date means the end of "
-        "that day, a time the end of that second.",
+        "that day, a time the end of that second. Not before `from`.",
     ),
 ]
 _USAGE_RANGE_PARAMETERS = [
     _query(
         name,
-        OpenApiTypes.STR,
-        f"First/last UTC day ({name}; with the other bound): a date, or a date-time at midnight "
-        "UTC. Usage is kept per day, so any other time of day is refused (400).",
+        {"type": "string", "format": "date"},
+        f"{label} UTC day. Give both `from` and `to` or neither; `from` not after `to`, at most "
+        f"{MAX_USAGE_DAYS} days. A date-time is taken only at midnight UTC: usage is kept per "
+        "day, so any other time is refused (400).",
     )
-    for name in ("from", "to")
+    for name, label in (("from", "First"), ("to", "Last"))
 ]
 
 
@@ -76,7 +80,11 @@ class LogListView(GenericAPIView):
         summary="List request logs, newest first",
         parameters=[
             _query("method", OpenApiTypes.STR, "Upstream HTTP method.", enum=HTTP_METHODS),
-            _query("statusCode", OpenApiTypes.INT, "Upstream HTTP status (100-599)."),
+            _query(
+                "statusCode",
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                "Upstream HTTP status (100-599).",
+            ),
             *_LOG_RANGE_PARAMETERS,
             _query("serverId", OpenApiTypes.UUID, "Only this server's calls."),
             _query("toolId", OpenApiTypes.UUID, "Only this tool's calls."),

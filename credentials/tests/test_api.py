@@ -160,16 +160,16 @@ def test_without_server_id_it_lists_all_of_the_users_credentials(
     other = server_from_document(
         user=alice, document=secured_document(f"{BASE}/token"), base_url=BASE
     )
-    bobs = server_from_document(
-        user=bob, document=secured_document(f"{BASE}/token"), base_url=BASE
-    )
+    bobs = server_from_document(user=bob, document=secured_document(f"{BASE}/token"), base_url=BASE)
     first = create(alice_client, secured, scheme="bearerAuth", type="bearer", value="tok-1234")
     second = create(alice_client, other, scheme="headerKey", type="apiKey", value="key-1234")
     third = create(alice_client, other, scheme="bearerAuth", type="bearer", value="tok-5678")
     create(bob_client, bobs, scheme="bearerAuth", type="bearer", value="tok-bob1")
 
     page = alice_client.get("/api/credentials?limit=2")
-    rest = alice_client.get(f"/api/credentials?limit=2&cursor={page.json()['pagination']['nextCursor']}")
+    rest = alice_client.get(
+        f"/api/credentials?limit=2&cursor={page.json()['pagination']['nextCursor']}"
+    )
 
     assert page.status_code == 200
     listed = [item["id"] for item in page.json()["data"] + rest.json()["data"]]

@@ -114,7 +114,10 @@ def test_it_overrides_and_resets_name_description_and_enabled(alice_client, serv
 def test_enabled_null_resets_a_tool_to_enabled(alice_client, server):
     tool = tools_of(alice_client, server["id"])["GET /notes"]
     url = f"/api/servers/{server['id']}/tools/{tool['id']}"
-    assert alice_client.patch(url, {"enabled": False}, format="json").json()["data"]["enabled"] is False
+    assert (
+        alice_client.patch(url, {"enabled": False}, format="json").json()["data"]["enabled"]
+        is False
+    )
 
     response = alice_client.patch(url, {"enabled": None}, format="json")
 

@@ -231,7 +231,12 @@ def broker_down() -> Iterator[None]:
 
     saved = {
         key: app.conf[key]
-        for key in ("task_always_eager", "broker_url", "task_publish_retry", "broker_connection_timeout")
+        for key in (
+            "task_always_eager",
+            "broker_url",
+            "task_publish_retry",
+            "broker_connection_timeout",
+        )
     }
     app.conf.update(
         task_always_eager=False,
