@@ -124,9 +124,13 @@ class DocumentingAutoSchema(AutoSchema):
         self, serializer: Any, direction: Any = "request"
     ) -> tuple[Any, bool]:
         schema, required = super()._get_request_for_media_type(serializer, direction)
-        if isinstance(serializer, dict):
-            # A hand-written body schema: required when it requires anything.
-            required = bool(serializer.get("required") or serializer.get("oneOf"))
+        # A hand-written schema, or a serializer whose fields are tied by a oneOf, needs a body
+        # when it requires anything.
+        extra = (
+            serializer if isinstance(serializer, dict) else getattr(serializer, "schema_extra", {})
+        )
+        if extra and (extra.get("required") or extra.get("oneOf")):
+            required = True
         return schema, required
 
 

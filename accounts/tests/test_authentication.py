@@ -173,9 +173,7 @@ def test_it_refuses_a_deactivated_user(jwks):
 @pytest.mark.django_db
 def test_a_jwks_outage_with_no_cached_keys_is_503_not_401(jwks):
     jwks.down = True
-    response = APIClient().get(
-        "/api/tokens", HTTP_AUTHORIZATION=f"Bearer {jwks.keys[0].token()}"
-    )
+    response = APIClient().get("/api/tokens", HTTP_AUTHORIZATION=f"Bearer {jwks.keys[0].token()}")
     assert response.status_code == 503
     assert response.json()["error"] == {
         "code": "SERVICE_UNAVAILABLE",

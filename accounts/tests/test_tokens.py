@@ -114,7 +114,9 @@ def test_a_token_cannot_outlive_the_session_token_that_minted_it(alice):
     capped = _expiry(session.post("/api/tokens", {"name": "a", "expiresAt": later}, format="json"))
     assert abs(capped - session_expiry) < timedelta(seconds=5)
     sooner = (timezone.now() + timedelta(seconds=60)).replace(microsecond=0)
-    kept = session.post("/api/tokens", {"name": "b", "expiresAt": sooner.isoformat()}, format="json")
+    kept = session.post(
+        "/api/tokens", {"name": "b", "expiresAt": sooner.isoformat()}, format="json"
+    )
     assert _expiry(kept) == sooner
     stored = ApiToken.objects.get(id=kept.json()["data"]["id"])
     assert stored.expires_at == sooner

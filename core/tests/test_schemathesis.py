@@ -34,6 +34,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
+from schemathesis.core.result import Err
 from schemathesis.generation import GenerationMode
 from svix.webhooks import Webhook
 
@@ -281,7 +282,7 @@ def test_api_workflows_conform_to_the_schema(world: dict[str, str]) -> None:
 # --- Documented inputs are accepted -------------------------------------------------------------
 
 POSITIVE_EXAMPLES = 30
-MAX_REFUSED_FRACTION = 0.2
+MAX_REFUSED_FRACTION = 0.1
 STRIPE_SECRET = "whsec_test_secret"  # what use_fake_stripe configures
 
 
@@ -321,7 +322,10 @@ def _follow_rules_in_words(case: schemathesis.Case, world: dict[str, str]) -> No
     query.pop("cursor", None)
     label = case.operation.label
     if label.endswith("/test"):
-        body["arguments"] = {"itemId": "1"}  # what the seeded tool's inputSchema asks for
+        # What the seeded tool's inputSchema asks for; without a body it would get none.
+        case.body, case.media_type = {**body, "arguments": {"itemId": "1"}}, "application/json"
+    if label in SIGNERS:
+        case.body = _storable(case.body)
     if "document" in body:
         body["document"] = UPSTREAM_SPEC
     if "content" in body:
@@ -335,6 +339,17 @@ def _follow_rules_in_words(case: schemathesis.Case, world: dict[str, str]) -> No
     if label == "POST /api/tokens" and body.get("expiresAt") is not None:
         body["expiresAt"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     _order_the_range(label, query)
+
+
+def _storable(value: Any) -> Any:
+    """The value without NUL characters, which no stored event may hold."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
 
 
 def _fit_the_credential_to_the_spec(body: dict[str, Any], world: dict[str, str]) -> None:
@@ -363,7 +378,12 @@ def _order_the_range(label: str, query: dict[str, Any]) -> None:
 
 
 def _operations() -> list[Any]:
-    return [result.ok() for result in schema.get_all_operations()]
+    operations = []
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()  # an operation the schema cannot describe is itself a failure
+        operations.append(result.ok())
+    return operations
 
 
 @pytest.mark.parametrize("operation", _operations(), ids=lambda operation: operation.label)
