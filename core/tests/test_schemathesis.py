@@ -11,6 +11,12 @@ refused with 400; signed hostile deliveries are in webhooks/tests/test_hostile_w
 Every URL a body carries is pointed at a loopback upstream, and name resolution is fenced to
 loopback, so nothing generated can reach the internet.
 
+A second test sends positive-mode requests only, per operation, and fails when more than a
+tenth of them are refused with 400: the schema must state the limits, enums, formats and
+required fields the API enforces. What it can only state in words (values that come from
+earlier responses or from stored data, tool arguments, rules tying fields together, webhook
+signatures) the test supplies, each with its reason in `_follow_rules_in_words` and `SIGNERS`.
+
 Deterministic: a fixed seed and derandomised generation, so CI runs the same cases every time.
 Run: .venv/bin/pytest core/tests/test_schemathesis.py -p no:warnings
 """
