@@ -13,9 +13,10 @@ loopback, so nothing generated can reach the internet.
 
 A second test sends positive-mode requests only, per operation, and fails when more than a
 tenth of them are refused with 400: the schema must state the limits, enums, formats and
-required fields the API enforces. What it can only state in words (values that come from
-earlier responses or from stored data, tool arguments, rules tying fields together, webhook
-signatures) the test supplies, each with its reason in `_follow_rules_in_words` and `SIGNERS`.
+required fields the API enforces. What it can only state in words (ids and cursors from earlier
+responses, values that depend on stored data, tool arguments, rules tying fields together,
+webhook signatures) the test supplies, each with its reason in `_follow_rules_in_words` and
+`SIGNERS`.
 
 Deterministic: a fixed seed and derandomised generation, so CI runs the same cases every time.
 Run: .venv/bin/pytest core/tests/test_schemathesis.py -p no:warnings
@@ -185,7 +186,16 @@ def world(
         f"/api/servers/{server['id']}/tools/{tool['id']}/test", {"arguments": {"itemId": "1"}}
     )
     token = post("/api/tokens", {"name": "fuzz"})
+    post("/api/tokens", {"name": "fuzz-2"})
+
+    def next_cursor(path: str) -> str:
+        cursor = alice_client.get(path, {"limit": 1}).json()["pagination"]["nextCursor"]
+        assert cursor, path
+        return str(cursor)
+
     return {
+        "cursor": next_cursor("/api/tokens"),
+        "tool_cursor": next_cursor(f"/api/servers/{server['id']}/tools"),
         "token": token["token"],
         "upstream": upstream.url,
         "spec_id": spec["id"],
@@ -324,9 +334,10 @@ def _follow_rules_in_words(case: schemathesis.Case, world: dict[str, str]) -> No
     or tie fields together in ways OpenAPI 3.0 cannot express. Everything else stays as
     generated, so the schema's limits, enums, formats and required fields are what is tested."""
     query, body = case.query or {}, case.body if isinstance(case.body, dict) else {}
-    # An opaque cursor only ever comes from a previous page's nextCursor.
-    query.pop("cursor", None)
     label = case.operation.label
+    if "cursor" in query:
+        # An opaque cursor only ever comes from a previous page's nextCursor: one is fetched.
+        query["cursor"] = world["tool_cursor" if label.endswith("/tools") else "cursor"]
     if label.endswith("/test"):
         # What the seeded tool's inputSchema asks for; without a body it would get none.
         case.body, case.media_type = {**body, "arguments": {"itemId": "1"}}, "application/json"
