@@ -60,6 +60,26 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "401": {
+        "WWW-Authenticate": {
+            "schema": {"type": "string"},
+            "description": 'Always sent: `Bearer realm="api"`, with `error="invalid_token"` when '
+            "a token was sent but refused.",
+        }
+    },
+    "429": {
+        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."},
+    },
+    "503": {
+        "Retry-After": {
+            "schema": {"type": "integer"},
+            "description": "Seconds to wait; sent when the condition is transient.",
+        }
+    },
+}
+
+
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     """Extra documented error responses for extend_schema(responses=...)."""
     return {
@@ -177,7 +197,8 @@ class EnvelopeAutoSchema(DocumentingAutoSchema):
         responses: dict[str, Any] = super()._get_response_bodies(direction)
         codes = ["400", "429", "500"]
         if self.get_auth():
-            codes.append("401")
+            # Any authenticated route answers 503 while the token issuer's keys are unreachable.
+            codes += ["401", "503"]
         if "{" in self.path:
             codes.append("404")
         if self.method in {"POST", "PUT", "PATCH"}:
@@ -185,6 +206,9 @@ class EnvelopeAutoSchema(DocumentingAutoSchema):
         error = {"application/json": {"schema": self._error_ref()}}
         for code in codes:
             responses.setdefault(code, {"description": ERROR_DESCRIPTIONS[code], "content": error})
+        for code, header in RESPONSE_HEADERS.items():
+            if code in responses:
+                responses[code].setdefault("headers", {}).update(header)
         return responses
 
 
