@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
@@ -31,8 +32,22 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+@dataclass(frozen=True)
+class TokenAuth:
+    """What `request.auth` holds: the token presented and when it stops being accepted."""
+
+    token: str
+    expires_at: datetime | None
+
+
+def token_expiry(request: Request) -> datetime | None:
+    """When the token that authenticated REQUEST expires (None: it does not)."""
+    auth = request.auth
+    return auth.expires_at if isinstance(auth, TokenAuth) else None
+
+
 class BearerAuthentication(BaseAuthentication):
-    def authenticate(self, request: Request) -> tuple[User, Any] | None:
+    def authenticate(self, request: Request) -> tuple[User, TokenAuth] | None:
         token = bearer_token(request)
         if token is None:
             if request.META.get("HTTP_AUTHORIZATION"):
@@ -42,12 +57,14 @@ class BearerAuthentication(BaseAuthentication):
             api_token = api_token_authenticate(secret=token)
             if api_token is None:
                 raise AuthFailed("Invalid or expired API token")
-            user = api_token.user
+            user, expires_at = api_token.user, api_token.expires_at
         else:
-            user = user_get_or_create_from_claims(claims=verify_session_token(token))
+            claims = verify_session_token(token)
+            user = user_get_or_create_from_claims(claims=claims)
+            expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
         if not user.is_active:
             raise AuthFailed("User is deactivated")
-        return user, token
+        return user, TokenAuth(token=token, expires_at=expires_at)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'

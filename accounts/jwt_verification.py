@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 ALGORITHMS = ["RS256"]
 UNKNOWN_KID_COOLDOWN_SECONDS = 5.0
+# Without usable keys every request retries the fetch, so a client may come back soon.
+JWKS_RETRY_AFTER_SECONDS = 5
 
 
 class JwksUnavailable(Exception):
@@ -99,7 +101,8 @@ class JwksCache:
                     if not usable:
                         raise ServiceUnavailable(
                             "Authentication is temporarily unavailable",
-                            details={"reason": "auth_unavailable"},
+                            reason="auth_unavailable",
+                            retry_after=JWKS_RETRY_AFTER_SECONDS,
                         ) from exc
             if kid not in self._keys:
                 raise AuthFailed("Token signed with an unknown key")

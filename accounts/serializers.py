@@ -10,7 +10,12 @@ from .models import ApiToken
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, trim_whitespace=True)
-    expiresAt = serializers.DateTimeField(required=False, allow_null=True)
+    expiresAt = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="In the future. Absent, null or past the expiry of the token making this "
+        "request: capped to that expiry (a token cannot outlive the token that minted it).",
+    )
 
     def validate_expiresAt(self, value: datetime | None) -> datetime | None:
         if value is not None and value <= timezone.now():

@@ -36,7 +36,12 @@ def user_get_or_create_from_claims(*, claims: dict[str, Any]) -> User:
         return User.objects.get(clerk_id=sub)
 
 
-def api_token_create(*, user: User, name: str, expires_at: datetime | None) -> tuple[ApiToken, str]:
+def api_token_create(
+    *, user: User, name: str, expires_at: datetime | None, not_after: datetime | None = None
+) -> tuple[ApiToken, str]:
+    """A new personal token; `not_after` (the minting token's expiry) caps its lifetime."""
+    if not_after is not None and (expires_at is None or expires_at > not_after):
+        expires_at = not_after
     secret = new_secret(API_TOKEN_PREFIX)
     token = ApiToken.objects.create(
         user=user,

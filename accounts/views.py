@@ -9,8 +9,10 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.responses import DELETED, deleted
+
 from . import services
-from .authentication import user_of
+from .authentication import token_expiry, user_of
 from .models import ApiToken
 from .serializers import ApiTokenCreatedSerializer, ApiTokenCreateSerializer, ApiTokenSerializer
 
@@ -43,6 +45,7 @@ class ApiTokenListView(GenericAPIView):
             user=user_of(request),
             name=payload.validated_data["name"],
             expires_at=payload.validated_data.get("expiresAt"),
+            not_after=token_expiry(request),
         )
         body = ApiTokenSerializer(token).data | {"token": secret}
         return Response(body, status=status.HTTP_201_CREATED)
@@ -52,8 +55,10 @@ class ApiTokenDetailView(GenericAPIView):
     serializer_class = ApiTokenSerializer
 
     @extend_schema(
-        operation_id="tokens_delete", summary="Revoke a personal API token", responses={204: None}
+        operation_id="tokens_delete",
+        summary="Revoke a personal API token",
+        responses={200: DELETED},
     )
     def delete(self, request: Request, token_id: UUID) -> Response:
         services.api_token_delete(user=user_of(request), token_id=token_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return deleted(token_id)

@@ -58,7 +58,7 @@ def plan_prices(plan_id: str) -> tuple[str, str]:
         raise ServiceUnavailable(
             f"Billing is not configured for the {plan_id} plan "
             f"(STRIPE_PRICE_{suffix} and STRIPE_METERED_PRICE_{suffix} must be set)",
-            details={"reason": "billing_not_configured"},
+            reason="billing_not_configured",
         )
     return flat, metered
 

@@ -27,7 +27,7 @@ def billing_configured() -> bool:
 def stripe_client() -> stripe.StripeClient:
     """A client for the configured account; 503 when Stripe is not configured."""
     if not billing_configured():
-        raise ServiceUnavailable(NOT_CONFIGURED, details={"reason": "billing_not_configured"})
+        raise ServiceUnavailable(NOT_CONFIGURED, reason="billing_not_configured")
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,

@@ -29,7 +29,7 @@ STATUS_CODES: dict[int, str] = {
     429: "RATE_LIMIT",
     500: "INTERNAL_ERROR",
     502: "UPSTREAM_ERROR",
-    503: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
 }
 
 DEFAULT_MESSAGES: dict[int, str] = {
@@ -121,10 +121,38 @@ class UpstreamFailed(ApiError):
     default_message = "Upstream failure"
 
 
-class ServiceUnavailable(ApiError):
-    status_code = 503
+class InternalError(ApiError):
+    status_code = 500
     code = "INTERNAL_ERROR"
+    default_message = "Internal server error"
+
+
+class ServiceUnavailable(ApiError):
+    """A dependency is down or a feature is not configured; `reason` says which.
+
+    `retry_after` (seconds) marks the condition as transient: it is sent as Retry-After and
+    `details.retryAfterSeconds`. A feature that is not configured gets neither.
+    """
+
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
     default_message = "Service temporarily unavailable"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reason: str,
+        retry_after: int | None = None,
+        **extra: Any,
+    ) -> None:
+        details: dict[str, Any] = {"reason": reason, **extra}
+        headers: dict[str, str] = {}
+        if retry_after is not None:
+            retry_after = max(1, int(retry_after))
+            details["retryAfterSeconds"] = retry_after
+            headers["Retry-After"] = str(retry_after)
+        super().__init__(message, details=details, headers=headers)
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -157,12 +185,31 @@ def _validation_details(detail: Any, prefix: str = "") -> dict[str, Any]:
     return fields
 
 
+def www_authenticate(authorization: str | None) -> str:
+    """The challenge of a 401: which error (RFC 6750) depends on what the client sent."""
+    challenge = 'Bearer realm="api"'
+    if not authorization:
+        return challenge
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return challenge + ', error="invalid_request"'
+    return challenge + ', error="invalid_token"'
+
+
+def _authorization_of(context: dict[str, Any]) -> str | None:
+    request = context.get("request")
+    return getattr(request, "META", {}).get("HTTP_AUTHORIZATION") if request else None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApiError):
+        headers = dict(exc.headers)
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = www_authenticate(_authorization_of(context))
         return Response(
             error_body(exc.code, exc.message, exc.details),
             status=exc.status_code,
-            headers=exc.headers,
+            headers=headers,
         )
     if isinstance(exc, Http404):
         return Response(error_body("NOT_FOUND", "Not found"), status=404)
@@ -185,7 +232,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(
             error_body("AUTH_ERROR", message or "Authentication required"),
             status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="api"'},
+            headers={"WWW-Authenticate": www_authenticate(_authorization_of(context))},
         )
     if isinstance(exc, drf.Throttled):
         wait = int(getattr(exc, "wait", None) or 1)

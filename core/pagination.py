@@ -138,7 +138,8 @@ class CursorPagination(BasePagination):
                 "name": "cursor",
                 "in": "query",
                 "required": False,
-                "description": "Opaque cursor from pagination.nextCursor.",
+                "description": "Opaque cursor: the previous page's pagination.nextCursor, "
+                "as it was given (anything else is 400).",
                 "schema": {"type": "string"},
             },
         ]

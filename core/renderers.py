@@ -24,6 +24,6 @@ class EnvelopeRenderer(JSONRenderer):
         already = isinstance(data, Enveloped) or (
             status >= 400 and isinstance(data, dict) and data.get("success") is False
         )
-        if not already and status != 204:
+        if not already:
             data = {"success": True, "data": data}
         return super().render(data, accepted_media_type, renderer_context)

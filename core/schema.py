@@ -8,6 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -32,6 +33,7 @@ ERROR_SCHEMA: dict[str, Any] = {
                         "METHOD_NOT_ALLOWED",
                         "PAYLOAD_TOO_LARGE",
                         "UNSUPPORTED_MEDIA_TYPE",
+                        "SERVICE_UNAVAILABLE",
                     ],
                 },
                 "message": {"type": "string"},
@@ -53,7 +55,28 @@ ERROR_DESCRIPTIONS = {
     "429": "Rate limit, quota or budget cap (RATE_LIMIT); see Retry-After",
     "500": "Unexpected error (INTERNAL_ERROR)",
     "502": "An upstream failed (UPSTREAM_ERROR)",
-    "503": "A dependency is unavailable (INTERNAL_ERROR)",
+    "503": "A dependency is down or a feature is not configured (SERVICE_UNAVAILABLE); "
+    "details.reason says which, and Retry-After is sent when it is transient",
+}
+
+
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "401": {
+        "WWW-Authenticate": {
+            "schema": {"type": "string"},
+            "description": 'Always sent: `Bearer realm="api"`, with `error="invalid_token"` when '
+            "a token was sent but refused.",
+        }
+    },
+    "429": {
+        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."},
+    },
+    "503": {
+        "Retry-After": {
+            "schema": {"type": "integer"},
+            "description": "Seconds to wait; sent when the condition is transient.",
+        }
+    },
 }
 
 
@@ -81,7 +104,57 @@ def envelope(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class EnvelopeAutoSchema(AutoSchema):
+# DRF's CharField refuses NUL characters, and a trimmed field that must not be blank refuses
+# whitespace alone: both are said as patterns, so a client can build valid input from the schema.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
+# What the API's URL fields take: an http(s) URL with a host and no whitespace.
+HTTP_URL_PATTERN = r"^https?://[^\s/?#@]+([/?#][!-~]*)?$"
+
+
+class DocumentingAutoSchema(AutoSchema):
+    """Says in the schema what the API enforces but drf-spectacular leaves out."""
+
+    _mapping: Any = None
+
+    def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
+        super()._insert_field_validators(field, schema)
+        if self._mapping != "request" or schema.get("type") != "string":
+            return
+        if isinstance(field, serializers.URLField) and schema.get("format") == "uri":
+            del schema["format"]
+            schema.setdefault("pattern", HTTP_URL_PATTERN)
+        elif isinstance(field, serializers.CharField) and not {"pattern", "format", "enum"} & set(
+            schema
+        ):
+            blank_refused = field.trim_whitespace and not field.allow_blank
+            schema["pattern"] = NOT_BLANK_PATTERN if blank_refused else NO_NUL_PATTERN
+
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        """A request serializer's `schema_extra` (rules between fields, e.g. a oneOf) is added."""
+        # What the field validators are mapped for: the patterns only describe input.
+        self._mapping = direction
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        extra = getattr(serializer, "schema_extra", None)
+        if direction == "request" and extra:
+            schema = {**schema, **extra}
+        return schema
+
+    def _get_request_for_media_type(
+        self, serializer: Any, direction: Any = "request"
+    ) -> tuple[Any, bool]:
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # A hand-written schema, or a serializer whose fields are tied by a oneOf, needs a body
+        # when it requires anything.
+        extra = (
+            serializer if isinstance(serializer, dict) else getattr(serializer, "schema_extra", {})
+        )
+        if extra and (extra.get("required") or extra.get("oneOf")):
+            required = True
+        return schema, required
+
+
+class EnvelopeAutoSchema(DocumentingAutoSchema):
     def _error_ref(self) -> dict[str, Any]:
         component = ResolvedComponent(
             name="Error", type=ResolvedComponent.SCHEMA, schema=ERROR_SCHEMA, object="Error"
@@ -124,7 +197,8 @@ class EnvelopeAutoSchema(AutoSchema):
         responses: dict[str, Any] = super()._get_response_bodies(direction)
         codes = ["400", "429", "500"]
         if self.get_auth():
-            codes.append("401")
+            # Any authenticated route answers 503 while the token issuer's keys are unreachable.
+            codes += ["401", "503"]
         if "{" in self.path:
             codes.append("404")
         if self.method in {"POST", "PUT", "PATCH"}:
@@ -132,6 +206,9 @@ class EnvelopeAutoSchema(AutoSchema):
         error = {"application/json": {"schema": self._error_ref()}}
         for code in codes:
             responses.setdefault(code, {"description": ERROR_DESCRIPTIONS[code], "content": error})
+        for code, header in RESPONSE_HEADERS.items():
+            if code in responses:
+                responses[code].setdefault("headers", {}).update(header)
         return responses
 
 

@@ -13,7 +13,11 @@ from servers.models import Server
 from .models import Credential
 
 
-def credential_list(*, user: User, server_id: Any) -> QuerySet[Credential]:
+def credential_list(*, user: User, server_id: Any | None = None) -> QuerySet[Credential]:
+    """The user's credentials, or one server's (404 when the server is not the user's)."""
+    credentials = Credential.objects.defer("ciphertext")
+    if server_id is None:
+        return credentials.filter(server__user=user)
     if not Server.objects.filter(user=user, id=server_id).exists():
         raise NotFound("Server not found")
-    return Credential.objects.filter(server_id=server_id).defer("ciphertext")
+    return credentials.filter(server_id=server_id)

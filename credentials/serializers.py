@@ -4,6 +4,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.fields import BlankAsNull
+from core.schema import NO_NUL_PATTERN, NOT_BLANK_PATTERN
+
 from .models import Credential
 
 # The secret fields each type needs; they are encrypted together and never serialised back.
@@ -70,18 +73,9 @@ class CredentialCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class BlankAsNull(serializers.CharField):
-    """An optional text column shown as null when empty."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(read_only=True, allow_null=True, **kwargs)
-
-    def to_representation(self, value: str) -> str | None:  # type: ignore[override]
-        return value or None
-
-
 class CredentialSerializer(serializers.ModelSerializer):
     serverId = serializers.UUIDField(source="server_id", read_only=True)
+    name = BlankAsNull(help_text="null when none was given.")
     scheme = BlankAsNull(help_text="The spec's security scheme; null when it declares none.")
     in_ = BlankAsNull(source="location", help_text="Only for a spec without security schemes.")
     paramName = BlankAsNull(source="param_name")
@@ -110,3 +104,83 @@ class CredentialSerializer(serializers.ModelSerializer):
         fields = super().get_fields()
         fields["in"] = fields.pop("in_")
         return fields
+
+
+def _string(max_length: int, description: str = "", **extra: Any) -> dict[str, Any]:
+    """A trimmed text field that must not be blank (secrets set their own pattern)."""
+    schema = {"type": "string", "minLength": 1, "maxLength": max_length, **extra}
+    schema.setdefault("pattern", NOT_BLANK_PATTERN)
+    return schema | ({"description": description} if description else {})
+
+
+def _variant(kind: str, secrets: dict[str, Any], *, with_scheme: bool = True, **extra: Any) -> dict:
+    properties: dict[str, Any] = {
+        "serverId": {"type": "string", "format": "uuid"},
+        "type": {"type": "string", "enum": [kind]},
+        "name": {"type": "string", "maxLength": 100, "pattern": NO_NUL_PATTERN},
+        **secrets,
+        **extra,
+    }
+    if with_scheme:
+        properties["scheme"] = {
+            **_string(
+                200,
+                "A securitySchemes name of the server's spec; may be left out when the "
+                "spec declares exactly one.",
+            ),
+            "nullable": True,
+        }
+    required = ["serverId", "type", *secrets, *(name for name in extra if name in PLACEMENT)]
+    return {
+        "type": "object",
+        "title": kind,
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+SECRET = _string(8192, writeOnly=True, pattern=NO_NUL_PATTERN)
+PLACEMENT = {
+    "in": {"type": "string", "enum": ["header", "query", "cookie"]},
+    "paramName": _string(200, "The header, query parameter or cookie name."),
+}
+# The body of POST /api/credentials as a schema can say it: one shape per type, each secret
+# field required, placement only for an apiKey of a spec without security schemes.
+CREDENTIAL_CREATE_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        _variant("apiKey", {"value": SECRET}),
+        _variant("apiKey", {"value": SECRET}, with_scheme=False, **PLACEMENT),
+        _variant("bearer", {"value": SECRET}),
+        _variant(
+            "basic",
+            {
+                "username": {
+                    "type": "string",
+                    "maxLength": 8192,
+                    "writeOnly": True,
+                    "pattern": r"^[^\x00:]*$",
+                },
+                "password": SECRET,
+            },
+        ),
+        _variant(
+            "oauth2ClientCredentials",
+            {"clientId": SECRET, "clientSecret": SECRET},
+            tokenUrl={
+                "type": "string",
+                "maxLength": 2000,
+                "pattern": r"^https?://[^\s/?#@]+([/?#][!-~]*)?$",
+                "description": "An http(s) URL; defaults to the one of the spec's scheme, and is "
+                "required when the spec names none.",
+            },
+            scopes={"type": "array", "maxItems": 100, "items": _string(200)},
+        ),
+    ],
+    "description": (
+        "One shape per `type`. `scheme` must name one of the server's spec's securitySchemes "
+        "(and is required when it declares several); for a spec that declares none, an apiKey "
+        "says where it goes with `in` and `paramName` instead. One credential per (server, "
+        "scheme): a second one is 409."
+    ),
+}

@@ -9,14 +9,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import user_of
+from core.responses import DELETED, deleted
 from core.schema import error_responses
 
 from . import selectors, services
-from .serializers import CredentialCreateSerializer, CredentialSerializer
+from .serializers import (
+    CREDENTIAL_CREATE_SCHEMA,
+    CredentialCreateSerializer,
+    CredentialSerializer,
+)
 
 
 class CredentialListQuery(serializers.Serializer):
-    serverId = serializers.UUIDField()
+    serverId = serializers.UUIDField(required=False)
 
 
 class CredentialListView(GenericAPIView):
@@ -24,15 +29,19 @@ class CredentialListView(GenericAPIView):
 
     @extend_schema(
         operation_id="credentials_list",
-        summary="List a server's upstream credentials (metadata only)",
-        parameters=[OpenApiParameter("serverId", UUID, required=True)],
+        summary="List the upstream credentials (metadata only), of all servers or of one",
+        parameters=[
+            OpenApiParameter(
+                "serverId", UUID, description="Only this server's credentials (404 if unknown)."
+            )
+        ],
         responses={200: CredentialSerializer(many=True), **error_responses(404)},
     )
     def get(self, request: Request) -> Response:
         query = CredentialListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         credentials = selectors.credential_list(
-            user=user_of(request), server_id=query.validated_data["serverId"]
+            user=user_of(request), server_id=query.validated_data.get("serverId")
         )
         page = self.paginate_queryset(credentials)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -40,7 +49,7 @@ class CredentialListView(GenericAPIView):
     @extend_schema(
         operation_id="credentials_create",
         summary="Store an upstream credential for a server (encrypted; never shown again)",
-        request=CredentialCreateSerializer,
+        request={"application/json": CREDENTIAL_CREATE_SCHEMA},
         responses={201: CredentialSerializer, **error_responses(404, 409)},
         examples=[
             OpenApiExample(
@@ -83,8 +92,8 @@ class CredentialDetailView(GenericAPIView):
     @extend_schema(
         operation_id="credentials_delete",
         summary="Delete an upstream credential",
-        responses={204: None, **error_responses(404)},
+        responses={200: DELETED, **error_responses(404)},
     )
     def delete(self, request: Request, credential_id: UUID) -> Response:
         services.credential_delete(user=user_of(request), credential_id=credential_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return deleted(credential_id)

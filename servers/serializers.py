@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from core.fields import BlankAsNull
+from core.schema import HTTP_URL_PATTERN
 
 from .models import AccessKey, Server
 from .services import SLUG_PATTERN
@@ -11,7 +17,7 @@ SLUG_HELP = "Lowercase letters, digits and hyphens, at most 64; part of the MCP 
 
 def _slug_field() -> serializers.RegexField:
     return serializers.RegexField(
-        SLUG_PATTERN,
+        SLUG_PATTERN.pattern,  # as text, so the schema states it
         required=False,
         max_length=64,
         help_text=SLUG_HELP,
@@ -19,16 +25,27 @@ def _slug_field() -> serializers.RegexField:
     )
 
 
+BASE_URL_HELP = (
+    "An absolute http(s) URL with a host, a port (if any) from 1 to 65535, and no whitespace "
+    "or control characters."
+)
+
+
+@extend_schema_field({"type": "string", "maxLength": 2000, "pattern": HTTP_URL_PATTERN})
+class BaseUrlField(serializers.CharField):
+    """Kept exactly as sent (never trimmed): the service refuses whitespace, not hides it."""
+
+
+def _base_url_field(**kwargs: Any) -> BaseUrlField:
+    return BaseUrlField(required=False, max_length=2000, trim_whitespace=False, **kwargs)
+
+
 class ServerCreateSerializer(serializers.Serializer):
     specId = serializers.UUIDField()
     name = serializers.CharField(max_length=200)
     slug = _slug_field()
     description = serializers.CharField(required=False, allow_blank=True)
-    baseUrl = serializers.CharField(
-        required=False,
-        max_length=2000,
-        help_text="Defaults to the spec's first server URL.",
-    )
+    baseUrl = _base_url_field(help_text=f"{BASE_URL_HELP} Defaults to the spec's first server URL.")
     operations = serializers.ListField(
         child=serializers.CharField(max_length=2100),
         required=False,
@@ -42,13 +59,14 @@ class ServerUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     slug = _slug_field()
     description = serializers.CharField(required=False, allow_blank=True)
-    baseUrl = serializers.CharField(required=False, max_length=2000)
+    baseUrl = _base_url_field(help_text=BASE_URL_HELP)
     status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
     visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
 
 
 class ServerSerializer(serializers.ModelSerializer):
     specId = serializers.UUIDField(source="spec_id", read_only=True)
+    description = BlankAsNull()
     baseUrl = serializers.CharField(source="base_url", read_only=True)
     mcpUrl = serializers.SerializerMethodField()
     toolCount = serializers.IntegerField(source="tool_count", read_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -121,16 +122,22 @@ def _is_absolute(url: str) -> bool:
 
 
 def _absolute_http_url(url: str, field_name: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed(
-            "Invalid base URL",
-            details={field_name: [f"{url!r} is not an absolute http(s) URL."]},
-        )
+    def invalid(problem: str) -> ValidationFailed:
+        return ValidationFailed("Invalid base URL", details={field_name: [problem]})
+
     if len(url) > 2000:
-        raise ValidationFailed(
-            "Invalid base URL", details={field_name: ["Must be at most 2000 characters."]}
-        )
+        raise invalid("Must be at most 2000 characters.")
+    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
+        raise invalid("Must not contain whitespace or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise invalid(f"{url!r} has an invalid port (1-65535).") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise invalid(f"{url!r} is not an absolute http(s) URL.")
+    if port == 0:
+        raise invalid(f"{url!r} has an invalid port (1-65535).")
     return url.rstrip("/")
 
 

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import user_of
+from core.responses import DELETED, deleted
 from core.schema import error_responses
 
 from . import selectors, services
@@ -98,12 +99,12 @@ class ServerDetailView(GenericAPIView):
     @extend_schema(
         operation_id="servers_delete",
         summary="Delete a server with its tools, keys and credentials",
-        responses={204: None},
+        responses={200: DELETED},
     )
     def delete(self, request: Request, server_id: UUID) -> Response:
         server = selectors.server_get(user=user_of(request), server_id=server_id)
         services.server_delete(server=server)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return deleted(server_id)
 
 
 class AccessKeyListView(GenericAPIView):
@@ -143,9 +144,9 @@ class AccessKeyDetailView(GenericAPIView):
     serializer_class = AccessKeySerializer
 
     @extend_schema(
-        operation_id="server_keys_delete", summary="Revoke an access key", responses={204: None}
+        operation_id="server_keys_delete", summary="Revoke an access key", responses={200: DELETED}
     )
     def delete(self, request: Request, server_id: UUID, key_id: UUID) -> Response:
         server = selectors.server_get(user=user_of(request), server_id=server_id)
         services.access_key_revoke(server=server, key_id=key_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return deleted(key_id)

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import BlankAsNull
+
 from .models import Spec, SpecOperation
 
 SOURCE_FIELDS = ("content", "document", "url")
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class DocumentField(serializers.JSONField):
+    pass
 
 
 class _SpecInputSerializer(serializers.Serializer):
@@ -16,10 +23,15 @@ class _SpecInputSerializer(serializers.Serializer):
     content = serializers.CharField(
         required=False,
         trim_whitespace=False,
-        help_text="The document as JSON or YAML text.",
+        help_text="The document as JSON or YAML text: an OpenAPI 3.x or Swagger 2.0 document "
+        "with at least one operation (else 400 with a list of problems).",
     )
     # Any JSON value: the engine, not the serializer, says what a valid document is.
-    document = serializers.JSONField(required=False, help_text="The document as a JSON object.")
+    document = DocumentField(
+        required=False,
+        help_text="The document as a JSON object. It must be an OpenAPI 3.x or Swagger 2.0 "
+        "document with at least one operation (else 400 with a list of problems).",
+    )
 
     def _check_sources(self, attrs: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
         given = [name for name in allowed if attrs.get(name) is not None]
@@ -31,6 +43,10 @@ class _SpecInputSerializer(serializers.Serializer):
 
 
 class SpecCreateSerializer(_SpecInputSerializer):
+    schema_extra: ClassVar[dict[str, Any]] = {
+        "oneOf": [{"required": [name]} for name in SOURCE_FIELDS],
+        "description": "Exactly one of content, document or url.",
+    }
     url = serializers.URLField(
         required=False,
         max_length=2000,
@@ -52,6 +68,10 @@ class SpecCreateSerializer(_SpecInputSerializer):
 
 
 class SpecUpdateSerializer(_SpecInputSerializer):
+    schema_extra: ClassVar[dict[str, Any]] = {
+        "not": {"required": ["content", "document"]},
+        "description": "At most one of content or document (a new revision).",
+    }
     name = serializers.CharField(max_length=200, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +80,7 @@ class SpecUpdateSerializer(_SpecInputSerializer):
 
 class SpecOperationSerializer(serializers.ModelSerializer):
     operationId = serializers.SerializerMethodField()
+    summary = BlankAsNull()
 
     class Meta:
         model = SpecOperation
@@ -70,8 +91,11 @@ class SpecOperationSerializer(serializers.ModelSerializer):
 
 
 class SpecListItemSerializer(serializers.ModelSerializer):
+    description = BlankAsNull()
+    title = BlankAsNull(help_text="info.title; null when the document has none.")
+    version = BlankAsNull(help_text="info.version; null when the document has none.")
     operationCount = serializers.IntegerField(source="operation_count", read_only=True)
-    sourceUrl = serializers.CharField(source="source_url", read_only=True)
+    sourceUrl = BlankAsNull(source="source_url", help_text="null unless imported from a URL.")
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 

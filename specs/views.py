@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import user_of
 from core.errors import ValidationFailed
+from core.responses import DELETED, deleted
 from core.schema import error_responses, or_raw
 
 from . import selectors, services
@@ -128,11 +129,11 @@ class SpecDetailView(GenericAPIView):
     @extend_schema(
         operation_id="specs_delete",
         summary="Delete a spec no server uses",
-        responses={204: None, **error_responses(409)},
+        responses={200: DELETED, **error_responses(409)},
     )
     def delete(self, request: Request, spec_id: UUID) -> Response:
         services.spec_delete(spec=selectors.spec_get(user=user_of(request), spec_id=spec_id))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return deleted(spec_id)
 
 
 class FirstRendererNegotiation(DefaultContentNegotiation):

@@ -8,7 +8,9 @@ from .services import NAME_RULE, TOOL_NAME
 
 
 class ToolUpdateSerializer(serializers.Serializer):
-    enabled = serializers.BooleanField(required=False)
+    enabled = serializers.BooleanField(
+        required=False, allow_null=True, help_text="null resets it to the generated value, true."
+    )
     name = serializers.CharField(
         required=False,
         allow_null=True,
@@ -23,6 +25,9 @@ class ToolUpdateSerializer(serializers.Serializer):
         max_length=10_000,
         help_text="null resets it to the generated description.",
     )
+
+    def validate_enabled(self, value: bool | None) -> bool:
+        return True if value is None else value
 
     def validate_name(self, value: str | None) -> str | None:
         if value is not None and not TOOL_NAME.match(value):

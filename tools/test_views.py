@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import user_of
-from core.errors import ServiceUnavailable, UpstreamFailed
+from core.errors import ApiError, InternalError, ServiceUnavailable, UpstreamFailed
 from core.schema import error_responses
 from tooltests.models import ToolTest
 
@@ -21,7 +21,13 @@ from . import testing_service
 
 
 class ToolTestRunSerializer(serializers.Serializer):
-    arguments = serializers.DictField(required=False, default=dict)
+    arguments = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="The tool's arguments. They must match that tool's `inputSchema` (see GET "
+        "/api/servers/{id}/tools), which no static schema can state: a mismatch is 400 with "
+        "details naming each argument.",
+    )
 
 
 class ToolTestErrorSerializer(serializers.Serializer):
@@ -129,7 +135,11 @@ class ToolTestDetailView(GenericAPIView):
         return Response(ToolTestSerializer(test).data)
 
 
-def _error_for(test: ToolTest) -> UpstreamFailed | ServiceUnavailable:
+# A test the worker could not be handed: the broker is down, worth retrying shortly.
+QUEUE_RETRY_AFTER_SECONDS = 5
+
+
+def _error_for(test: ToolTest) -> ApiError:
     details: dict[str, Any] = {
         "testId": str(test.id),
         "code": test.error_code,
@@ -137,4 +147,12 @@ def _error_for(test: ToolTest) -> UpstreamFailed | ServiceUnavailable:
     }
     if testing_service.is_upstream_error(test.error_code):
         return UpstreamFailed(test.error_message, details=details)
-    return ServiceUnavailable(test.error_message or None, details=details)
+    if test.error_code == "internal_error":
+        return InternalError(test.error_message or None, details=details)
+    retry_after = QUEUE_RETRY_AFTER_SECONDS if test.error_code == "queue_unavailable" else None
+    return ServiceUnavailable(
+        test.error_message or None,
+        reason=test.error_code or "unavailable",
+        retry_after=retry_after,
+        **details,
+    )

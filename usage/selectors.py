@@ -111,7 +111,7 @@ class LogFilters:
     method: str | None = None
     status_code: int | None = None
     created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_before: datetime | None = None
     server_id: Any = None
     tool_id: Any = None
     source: str | None = None
@@ -140,8 +140,8 @@ def logs_for_user(*, user: User, filters: LogFilters) -> QuerySet[RequestLog]:
         logs = logs.filter(source=filters.source)
     if filters.created_from is not None:
         logs = logs.filter(created_at__gte=filters.created_from)
-    if filters.created_to is not None:
-        logs = logs.filter(created_at__lte=filters.created_to)
+    if filters.created_before is not None:
+        logs = logs.filter(created_at__lt=filters.created_before)
     return logs
 
 

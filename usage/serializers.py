@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from rest_framework import serializers
+
+from core.fields import BlankAsNull
 
 from .models import RequestLog
 
@@ -12,12 +15,26 @@ HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRA
 MAX_USAGE_DAYS = 366
 
 
-def parse_moment(value: str) -> datetime:
+@dataclass(frozen=True)
+class Moment:
+    """A parsed `from`/`to`: the instant, and whether it was given as a bare date."""
+
+    at: datetime
+    date_only: bool
+
+    def until(self) -> datetime:
+        """The exclusive end of a `to`: a date covers its whole day, a time its whole second."""
+        if self.date_only:
+            return self.at + timedelta(days=1)
+        return self.at.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def parse_moment(value: str) -> Moment:
     """An ISO 8601 date or date-time; naive values and bare dates are UTC."""
     text = value.strip()
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
+            return Moment(datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC), True)
         # An unencoded "+01:00" offset arrives in a query string as " 01:00".
         text = re.sub(r"(T[\d:.]+) (\d{2}:?\d{2})$", r"\1+\2", text)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -25,17 +42,17 @@ def parse_moment(value: str) -> datetime:
         raise serializers.ValidationError(
             "Must be an ISO 8601 date or date-time, e.g. 2026-11-24T12:00:00Z."
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return Moment(moment if moment.tzinfo else moment.replace(tzinfo=UTC), False)
 
 
 class MomentField(serializers.Field):
-    def to_internal_value(self, data: Any) -> datetime:
+    def to_internal_value(self, data: Any) -> Moment:
         if not isinstance(data, str) or not data.strip():
             raise serializers.ValidationError("Must be an ISO 8601 date or date-time.")
         return parse_moment(data)
 
-    def to_representation(self, value: datetime) -> str:
-        return value.isoformat()
+    def to_representation(self, value: Moment) -> str:
+        return value.at.isoformat()
 
 
 class RangeQuerySerializer(serializers.Serializer):
@@ -49,7 +66,7 @@ class RangeQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start, end = attrs.get("from"), attrs.get("to")
-        if start is not None and end is not None and start > end:
+        if start is not None and end is not None and start.at > end.at:
             raise serializers.ValidationError({"to": ["Must not be before `from`."]})
         return attrs
 
@@ -74,6 +91,8 @@ class LogQuerySerializer(RangeQuerySerializer):
 
 
 class UsageQuerySerializer(RangeQuerySerializer):
+    """Usage is counted per UTC day, so a range names whole days: dates, or midnight UTC."""
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
         start, end = attrs.get("from"), attrs.get("to")
@@ -81,12 +100,23 @@ class UsageQuerySerializer(RangeQuerySerializer):
             raise serializers.ValidationError(
                 {"from" if start is None else "to": ["Give both `from` and `to`, or neither."]}
             )
-        if start is not None and end is not None:
-            days = (end.astimezone(UTC).date() - start.astimezone(UTC).date()).days + 1
-            if days > MAX_USAGE_DAYS:
-                raise serializers.ValidationError(
-                    {"to": [f"The range may span at most {MAX_USAGE_DAYS} days."]}
-                )
+        if start is None or end is None:
+            return attrs
+        errors = {
+            name: [
+                "Usage is kept per UTC day: give a date (2026-11-24) or midnight UTC "
+                "(2026-11-24T00:00:00Z), not a time of day."
+            ]
+            for name, moment in (("from", start), ("to", end))
+            if moment.at.astimezone(UTC).timetz() != time(0, tzinfo=UTC)
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        days = (end.at.astimezone(UTC).date() - start.at.astimezone(UTC).date()).days + 1
+        if days > MAX_USAGE_DAYS:
+            raise serializers.ValidationError(
+                {"to": [f"The range may span at most {MAX_USAGE_DAYS} days."]}
+            )
         return attrs
 
 
@@ -100,9 +130,9 @@ class RequestLogSerializer(serializers.ModelSerializer):
     upstreamMs = serializers.IntegerField(source="upstream_ms", allow_null=True, read_only=True)
     requestBytes = serializers.IntegerField(source="request_bytes", read_only=True)
     responseBytes = serializers.IntegerField(source="response_bytes", read_only=True)
-    errorCode = serializers.CharField(source="error_code", read_only=True)
-    keyPrefix = serializers.CharField(source="key_prefix", read_only=True)
-    clientName = serializers.CharField(source="client_name", read_only=True)
+    errorCode = BlankAsNull(source="error_code", help_text="null when the call succeeded.")
+    keyPrefix = BlankAsNull(source="key_prefix", help_text="null without an access key.")
+    clientName = BlankAsNull(source="client_name", help_text="null when the client gave none.")
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
 
     class Meta:

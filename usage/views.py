@@ -16,6 +16,7 @@ from .models import RequestLog
 from .selectors import LogFilters, Tally, UsageReport, logs_for_user, period_standing, usage_report
 from .serializers import (
     HTTP_METHODS,
+    MAX_USAGE_DAYS,
     LogQuerySerializer,
     RequestLogSerializer,
     UsageQuerySerializer,
@@ -28,9 +29,30 @@ def _query(name: str, kind: Any, description: str, **extra: Any) -> OpenApiParam
     return OpenApiParameter(name, kind, OpenApiParameter.QUERY, description=description, **extra)
 
 
-_RANGE_PARAMETERS = [
-    _query("from", OpenApiTypes.DATETIME, "ISO 8601 date or date-time (UTC when no offset)."),
-    _query("to", OpenApiTypes.DATETIME, "ISO 8601 date or date-time (UTC when no offset)."),
+# A date (the start or end of that day) or a date-time, as the filters take them.
+_DATE_OR_DATE_TIME = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
+_LOG_RANGE_PARAMETERS = [
+    _query(
+        "from",
+        _DATE_OR_DATE_TIME,
+        "ISO 8601 date or date-time (UTC when no offset); a date means the start of that day.",
+    ),
+    _query(
+        "to",
+        _DATE_OR_DATE_TIME,
+        "ISO 8601 date or date-time (UTC when no offset), inclusive: a date means the end of "
+        "that day, a time the end of that second. Not before `from`.",
+    ),
+]
+_USAGE_RANGE_PARAMETERS = [
+    _query(
+        name,
+        {"type": "string", "format": "date"},
+        f"{label} UTC day. Give both `from` and `to` or neither; `from` not after `to`, at most "
+        f"{MAX_USAGE_DAYS} days. A date-time is taken only at midnight UTC: usage is kept per "
+        "day, so any other time is refused (400).",
+    )
+    for name, label in (("from", "First"), ("to", "Last"))
 ]
 
 
@@ -41,11 +63,12 @@ class LogListView(GenericAPIView):
         query = LogQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
+        start, end = params.get("from"), params.get("to")
         filters = LogFilters(
             method=params.get("method"),
             status_code=params.get("statusCode"),
-            created_from=params.get("from"),
-            created_to=params.get("to"),
+            created_from=start.at if start else None,
+            created_before=end.until() if end else None,
             server_id=params.get("serverId"),
             tool_id=params.get("toolId"),
             source=params.get("source"),
@@ -57,8 +80,12 @@ class LogListView(GenericAPIView):
         summary="List request logs, newest first",
         parameters=[
             _query("method", OpenApiTypes.STR, "Upstream HTTP method.", enum=HTTP_METHODS),
-            _query("statusCode", OpenApiTypes.INT, "Upstream HTTP status (100-599)."),
-            *_RANGE_PARAMETERS,
+            _query(
+                "statusCode",
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                "Upstream HTTP status (100-599).",
+            ),
+            *_LOG_RANGE_PARAMETERS,
             _query("serverId", OpenApiTypes.UUID, "Only this server's calls."),
             _query("toolId", OpenApiTypes.UUID, "Only this tool's calls."),
             _query("source", OpenApiTypes.STR, "mcp (tools/call) or test.", enum=["mcp", "test"]),
@@ -125,7 +152,7 @@ class UsageView(GenericAPIView):
     @extend_schema(
         operation_id="usage_get",
         summary="Usage statistics: the current billing period, or whole UTC days from..to",
-        parameters=_RANGE_PARAMETERS,
+        parameters=_USAGE_RANGE_PARAMETERS,
         responses=UsageSerializer,
     )
     def get(self, request: Request) -> Response:
@@ -139,7 +166,7 @@ class UsageView(GenericAPIView):
             user=user,
             standing=standing,
             alerts=alerts,
-            first_day=start.astimezone(UTC).date() if start else None,
-            last_day=end.astimezone(UTC).date() if end else None,
+            first_day=start.at.astimezone(UTC).date() if start else None,
+            last_day=end.at.astimezone(UTC).date() if end else None,
         )
         return Response(UsageSerializer(_usage_body(report)).data)

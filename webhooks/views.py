@@ -11,9 +11,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -22,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from core.schema import NO_NUL_PATTERN, DocumentingAutoSchema
 from core.text import first_unstorable
 
 from .services import webhook_event_receive
@@ -30,6 +29,60 @@ STRIPE_TOLERANCE_SECONDS = 300
 
 RECEIVED = inline_serializer("WebhookReceived", {"received": serializers.BooleanField()})
 REFUSED = inline_serializer("WebhookRefused", {"error": serializers.CharField()})
+
+
+def _event_text(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NO_NUL_PATTERN}
+
+
+STORABLE = (
+    " No string anywhere in the event may hold a NUL character or an unpaired UTF-16 surrogate "
+    "(it could not be stored)."
+)
+STRIPE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "A Stripe event object." + STORABLE,
+    "properties": {"id": _event_text(255), "type": _event_text(100)},
+    "required": ["id", "type"],
+    "additionalProperties": True,
+}
+CLERK_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "A Clerk (svix) event." + STORABLE,
+    "properties": {"type": _event_text(100), "data": {"type": "object"}},
+    "required": ["type", "data"],
+    "additionalProperties": True,
+}
+
+
+def _signature_header(name: str, description: str, **schema: Any) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        {"type": "string", "minLength": 1, **schema},
+        OpenApiParameter.HEADER,
+        required=True,
+        description=description,
+    )
+
+
+STRIPE_HEADERS = [
+    _signature_header(
+        "Stripe-Signature",
+        "`t=<unix time>,v1=<hex HMAC-SHA256>` of `<t>.<raw body>` keyed with the endpoint's "
+        "signing secret (STRIPE_WEBHOOK_SECRET), as Stripe signs. A missing, wrong or stale "
+        f"signature (more than {STRIPE_TOLERANCE_SECONDS} s old) is 400 and nothing is stored.",
+    )
+]
+CLERK_HEADERS = [
+    _signature_header("svix-id", "The message id; deliveries are idempotent by it.", maxLength=255),
+    _signature_header("svix-timestamp", "Unix time of the delivery; stale ones are 400."),
+    _signature_header(
+        "svix-signature",
+        "`v1,<base64 HMAC-SHA256>` of `<svix-id>.<svix-timestamp>.<raw body>` keyed with the "
+        "decoded CLERK_WEBHOOK_SECRET (whsec_...), as Svix signs. A missing or wrong signature "
+        "is 400 and nothing is stored.",
+    ),
+]
 
 
 def refuse(message: str, status: int = 400) -> Response:
@@ -59,14 +112,15 @@ class WebhookView(APIView):
     renderer_classes = [JSONRenderer]
     # The signature covers the exact bytes, so the body is read raw, never parsed by DRF.
     parser_classes = []
-    schema = AutoSchema()
+    schema = DocumentingAutoSchema()
 
 
 class StripeWebhookView(WebhookView):
     @extend_schema(
         operation_id="webhooks_stripe",
         summary="Stripe events (verified with the Stripe-Signature header)",
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": STRIPE_EVENT},
+        parameters=STRIPE_HEADERS,
         responses={200: RECEIVED, 400: REFUSED, 503: REFUSED},
         auth=[],
     )
@@ -99,7 +153,8 @@ class ClerkWebhookView(WebhookView):
     @extend_schema(
         operation_id="webhooks_clerk",
         summary="Clerk user events (verified with the svix-* headers)",
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": CLERK_EVENT},
+        parameters=CLERK_HEADERS,
         responses={200: RECEIVED, 400: REFUSED, 503: REFUSED},
         auth=[],
     )

@@ -173,13 +173,14 @@ def test_it_refuses_a_deactivated_user(jwks):
 @pytest.mark.django_db
 def test_a_jwks_outage_with_no_cached_keys_is_503_not_401(jwks):
     jwks.down = True
-    status, body = call(jwks.keys[0].token())
-    assert status == 503
-    assert body["error"] == {
-        "code": "INTERNAL_ERROR",
+    response = APIClient().get("/api/tokens", HTTP_AUTHORIZATION=f"Bearer {jwks.keys[0].token()}")
+    assert response.status_code == 503
+    assert response.json()["error"] == {
+        "code": "SERVICE_UNAVAILABLE",
         "message": "Authentication is temporarily unavailable",
-        "details": {"reason": "auth_unavailable"},
+        "details": {"reason": "auth_unavailable", "retryAfterSeconds": 5},
     }
+    assert response["Retry-After"] == "5"
 
 
 @pytest.mark.django_db
@@ -229,8 +230,38 @@ def test_missing_and_malformed_headers_are_401_with_www_authenticate():
     client = APIClient()
     response = client.get("/api/tokens")
     assert response.status_code == 401
-    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert response.json()["error"]["code"] == "AUTH_ERROR"
     response = client.get("/api/tokens", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
     assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_request"'
     assert call("not-a-jwt")[0] == 401
+
+
+REFUSED_TOKENS = {
+    "not a jwt": lambda jwks: "not-a-jwt",
+    "expired": lambda jwks: jwks.keys[0].token(exp=int(time.time()) - 600),
+    "unknown key": lambda jwks: KeyPair("stranger").token(),
+    "wrong issuer": lambda jwks: jwks.keys[0].token(iss="https://evil.example.test"),
+    "unknown personal token": lambda jwks: "sgp_" + "x" * 40,
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", REFUSED_TOKENS)
+def test_a_refused_token_is_401_with_an_invalid_token_challenge(jwks, kind):
+    token = REFUSED_TOKENS[kind](jwks)
+    response = APIClient().get("/api/specs", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "AUTH_ERROR"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'
+
+
+@pytest.mark.django_db
+def test_a_deactivated_user_gets_the_invalid_token_challenge_too(jwks):
+    User.objects.create_user(clerk_id="user_2abc", is_active=False)
+    response = APIClient().post(
+        "/api/servers", {}, format="json", HTTP_AUTHORIZATION=f"Bearer {jwks.keys[0].token()}"
+    )
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'

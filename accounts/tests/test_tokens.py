@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts import local_issuer
 from accounts.models import ApiToken
 from core.secrets import hash_secret
 
@@ -49,7 +50,9 @@ def test_expired_and_deleted_tokens_are_refused(alice_client, alice):
     )
     assert client.get("/api/tokens").status_code == 401
     ApiToken.objects.filter(id=created["id"]).update(expires_at=None)
-    assert alice_client.delete(f"/api/tokens/{created['id']}").status_code == 204
+    deleted = alice_client.delete(f"/api/tokens/{created['id']}")
+    assert deleted.status_code == 200
+    assert deleted.json() == {"success": True, "data": {"id": created["id"], "deleted": True}}
     assert client.get("/api/tokens").status_code == 401
 
 
@@ -87,3 +90,50 @@ def test_create_token_prints_only_a_token_that_authenticates(capsys):
     from accounts.models import User
 
     assert User.objects.filter(email__iexact="dana@example.com").count() == 1
+
+
+def _session_client(user, lifetime_seconds: int) -> APIClient:
+    client = APIClient()
+    token = local_issuer.mint_token(user.email, lifetime_seconds=lifetime_seconds)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def _expiry(response) -> datetime:
+    assert response.status_code == 201, response.content
+    return datetime.fromisoformat(response.json()["data"]["expiresAt"].replace("Z", "+00:00"))
+
+
+@pytest.mark.django_db
+def test_a_token_cannot_outlive_the_session_token_that_minted_it(alice):
+    session = _session_client(alice, lifetime_seconds=300)
+    session_expiry = timezone.now() + timedelta(seconds=300)
+    no_expiry = _expiry(session.post("/api/tokens", {"name": "forever"}, format="json"))
+    assert abs(no_expiry - session_expiry) < timedelta(seconds=5)
+    later = (timezone.now() + timedelta(days=30)).isoformat()
+    capped = _expiry(session.post("/api/tokens", {"name": "a", "expiresAt": later}, format="json"))
+    assert abs(capped - session_expiry) < timedelta(seconds=5)
+    sooner = (timezone.now() + timedelta(seconds=60)).replace(microsecond=0)
+    kept = session.post(
+        "/api/tokens", {"name": "b", "expiresAt": sooner.isoformat()}, format="json"
+    )
+    assert _expiry(kept) == sooner
+    stored = ApiToken.objects.get(id=kept.json()["data"]["id"])
+    assert stored.expires_at == sooner
+
+
+@pytest.mark.django_db
+def test_a_personal_token_caps_the_tokens_it_mints_only_when_it_expires(alice_client):
+    in_a_minute = (timezone.now() + timedelta(minutes=1)).replace(microsecond=0)
+    parent = alice_client.post(
+        "/api/tokens", {"name": "parent", "expiresAt": in_a_minute.isoformat()}, format="json"
+    ).json()["data"]
+    child_client = APIClient()
+    child_client.credentials(HTTP_AUTHORIZATION=f"Bearer {parent['token']}")
+    child = child_client.post("/api/tokens", {"name": "child"}, format="json")
+    assert _expiry(child) == in_a_minute
+
+    ApiToken.objects.filter(id=parent["id"]).update(expires_at=None)
+    unbounded = child_client.post("/api/tokens", {"name": "free"}, format="json")
+    assert unbounded.status_code == 201
+    assert unbounded.json()["data"]["expiresAt"] is None

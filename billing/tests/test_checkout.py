@@ -123,8 +123,10 @@ def test_it_says_billing_is_not_configured(alice_client, settings):
 
     assert response.status_code == 503
     error = response.json()["error"]
-    assert error["details"]["reason"] == "billing_not_configured"
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["details"] == {"reason": "billing_not_configured"}
     assert "not configured" in error["message"]
+    assert "Retry-After" not in response  # not transient: retrying will not help
 
 
 def test_it_says_a_plan_without_prices_is_not_configured(fake_stripe, alice_client, settings):
@@ -133,6 +135,7 @@ def test_it_says_a_plan_without_prices_is_not_configured(fake_stripe, alice_clie
     response = alice_client.post(CHECKOUT, {"planId": "pro"}, format="json")
 
     assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert "STRIPE_METERED_PRICE_PRO" in response.json()["error"]["message"]
 
 

@@ -146,12 +146,37 @@ def test_it_lists_a_servers_credentials_newest_first(alice_client, secured):
     assert response.json()["pagination"]["hasMore"] is False
 
 
-@pytest.mark.parametrize("query", ["", "?serverId=", "?serverId=not-a-uuid"])
+@pytest.mark.parametrize("query", ["?serverId=not-a-uuid", "?serverId=42"])
 def test_listing_needs_a_valid_server_id(alice_client, query):
     response = alice_client.get(f"/api/credentials{query}")
 
     assert response.status_code == 400
     assert "serverId" in response.json()["error"]["details"]
+
+
+def test_without_server_id_it_lists_all_of_the_users_credentials(
+    alice, alice_client, bob, bob_client, secured
+):
+    other = server_from_document(
+        user=alice, document=secured_document(f"{BASE}/token"), base_url=BASE
+    )
+    bobs = server_from_document(user=bob, document=secured_document(f"{BASE}/token"), base_url=BASE)
+    first = create(alice_client, secured, scheme="bearerAuth", type="bearer", value="tok-1234")
+    second = create(alice_client, other, scheme="headerKey", type="apiKey", value="key-1234")
+    third = create(alice_client, other, scheme="bearerAuth", type="bearer", value="tok-5678")
+    create(bob_client, bobs, scheme="bearerAuth", type="bearer", value="tok-bob1")
+
+    page = alice_client.get("/api/credentials?limit=2")
+    rest = alice_client.get(
+        f"/api/credentials?limit=2&cursor={page.json()['pagination']['nextCursor']}"
+    )
+
+    assert page.status_code == 200
+    listed = [item["id"] for item in page.json()["data"] + rest.json()["data"]]
+    ids = [r.json()["data"]["id"] for r in (third, second, first)]
+    assert listed == ids
+    assert rest.json()["pagination"] == {"nextCursor": None, "hasMore": False}
+    assert [c["id"] for c in bob_client.get("/api/credentials").json()["data"]] != ids
 
 
 def test_another_users_server_and_credentials_are_not_found(alice_client, bob_client, secured):
@@ -171,7 +196,11 @@ def test_it_deletes_a_credential(alice_client, secured):
 
     response = alice_client.delete(f"/api/credentials/{created.json()['data']['id']}")
 
-    assert response.status_code == 204
+    assert response.status_code == 200
+    assert response.json() == {
+        "success": True,
+        "data": {"id": created.json()["data"]["id"], "deleted": True},
+    }
     assert Credential.objects.count() == 0
     assert (
         alice_client.delete(f"/api/credentials/{created.json()['data']['id']}").status_code == 404

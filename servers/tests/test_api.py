@@ -270,7 +270,9 @@ def test_delete_removes_tools_and_keys_and_keeps_logs_with_the_server_name(alice
         created_at=timezone.now(),
     )
 
-    assert alice_client.delete(f"/api/servers/{server['id']}").status_code == 204
+    deleted = alice_client.delete(f"/api/servers/{server['id']}")
+    assert deleted.status_code == 200
+    assert deleted.json() == {"success": True, "data": {"id": server["id"], "deleted": True}}
 
     assert alice_client.get(f"/api/servers/{server['id']}").status_code == 404
     assert not Tool.objects.filter(server_id=server["id"]).exists()
@@ -317,3 +319,87 @@ def test_it_validates_ownership(alice_client, bob_client):
         }
     assert bob_client.get("/api/servers").json()["data"] == []
     assert Server.objects.get(id=server["id"]).name == "Notes"
+
+
+@pytest.mark.django_db
+def test_fields_without_a_value_are_null_not_empty(alice_client):
+    spec = create_spec(alice_client)
+    server = alice_client.post(
+        "/api/servers", {"specId": spec["id"], "name": "Bare"}, format="json"
+    ).json()["data"]
+    credential = alice_client.post(
+        "/api/credentials",
+        {"serverId": server["id"], "type": "apiKey", "value": "k-1", "in": "header",
+         "paramName": "X-Key"},
+        format="json",
+    ).json()["data"]  # fmt: skip
+    cleared = alice_client.patch(
+        f"/api/servers/{server['id']}", {"description": ""}, format="json"
+    ).json()["data"]
+
+    assert (server["description"], cleared["description"]) == (None, None)
+    assert (spec["description"], spec["sourceUrl"]) == (None, None)
+    assert (credential["scheme"], credential["tokenUrl"]) == (None, None)
+
+
+BAD_BASE_URLS = {
+    "ftp scheme": ("ftp://files.example/pub", "is not an absolute http(s) URL"),
+    "no scheme": ("files.example/pub", "is not an absolute http(s) URL"),
+    "no host": ("http:///path", "is not an absolute http(s) URL"),
+    "port too large": ("https://api.example:65536/v1", "invalid port"),
+    "port zero": ("https://api.example:0/v1", "invalid port"),
+    "port not a number": ("https://api.example:http/v1", "invalid port"),
+    "space in the path": ("https://api.example/v 1", "whitespace or control characters"),
+    "trailing newline": ("https://api.example/v1\n", "whitespace or control characters"),
+    "leading space": (" https://api.example/v1", "whitespace or control characters"),
+    "tab in the host": ("https://api\t.example", "whitespace or control characters"),
+    "NUL": ("https://api.example/\x00", "Null characters are not allowed"),
+    "DEL": ("https://api.example/\x7f", "whitespace or control characters"),
+    "no-break space": ("https://api.example/\u00a0", "whitespace or control characters"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", BAD_BASE_URLS)
+def test_base_url_is_validated_on_create_and_update(alice_client, kind):
+    base_url, problem = BAD_BASE_URLS[kind]
+    spec = create_spec(alice_client)
+    server = create_server(alice_client, spec["id"])
+
+    created = alice_client.post(
+        "/api/servers", {"specId": spec["id"], "name": "x", "baseUrl": base_url}, format="json"
+    )
+    updated = alice_client.patch(
+        f"/api/servers/{server['id']}", {"baseUrl": base_url}, format="json"
+    )
+
+    for response in (created, updated):
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["code"] == "VALIDATION_ERROR"
+        assert list(error["details"]) == ["baseUrl"]
+        assert problem in error["details"]["baseUrl"][0]
+    assert Server.objects.get().base_url == "https://notes.example/v1"
+
+
+@pytest.mark.django_db
+def test_a_spec_server_url_with_whitespace_is_not_taken_as_the_base_url(alice_client):
+    spec = create_spec(
+        alice_client, with_servers(notes_document(), [{"url": "https://a b.example"}])
+    )
+
+    response = alice_client.post("/api/servers", {"specId": spec["id"], "name": "x"}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["baseUrl"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:65535", "https://API.example:443/v1/", "https://[::1]:8080/x"]
+)
+def test_valid_base_urls_are_kept(alice_client, base_url):
+    spec = create_spec(alice_client)
+    created = create_server(alice_client, spec["id"], baseUrl=base_url)
+
+    assert created["baseUrl"] == base_url.rstrip("/")

@@ -43,7 +43,9 @@ def test_a_revoked_key_disappears_from_the_list(alice_client, server):
     kept = alice_client.post(url, {"name": "kept"}, format="json").json()["data"]
     revoked = alice_client.post(url, {"name": "revoked"}, format="json").json()["data"]
 
-    assert alice_client.delete(f"{url}/{revoked['id']}").status_code == 204
+    deleted = alice_client.delete(f"{url}/{revoked['id']}")
+    assert deleted.status_code == 200
+    assert deleted.json() == {"success": True, "data": {"id": revoked["id"], "deleted": True}}
 
     assert [key["id"] for key in alice_client.get(url).json()["data"]] == [kept["id"]]
     assert AccessKey.objects.get(id=revoked["id"]).revoked_at is not None

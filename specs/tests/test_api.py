@@ -58,7 +58,7 @@ def test_it_imports_the_committed_real_world_spec_end_to_end(alice_client, alice
     assert data["warnings"] == []
     assert data["revision"] == 1
     assert data["sha256"] == hashlib.sha256(text.encode()).hexdigest()
-    assert data["sourceUrl"] == ""
+    assert (data["sourceUrl"], data["description"]) == (None, None)
     spec = Spec.objects.get(id=data["id"], user=alice)
     assert spec.original_media_type == "application/yaml"
     assert spec.operations.count() == 38
@@ -391,8 +391,10 @@ def test_delete_is_refused_while_servers_use_the_spec(alice_client):
     assert response.status_code == 409
     assert response.json()["error"]["details"] == {"serverIds": [server["id"]]}
 
-    assert alice_client.delete(f"/api/servers/{server['id']}").status_code == 204
-    assert alice_client.delete(f"/api/specs/{spec['id']}").status_code == 204
+    assert alice_client.delete(f"/api/servers/{server['id']}").status_code == 200
+    deleted = alice_client.delete(f"/api/specs/{spec['id']}")
+    assert deleted.status_code == 200
+    assert deleted.json() == {"success": True, "data": {"id": spec["id"], "deleted": True}}
     assert not SpecOperation.objects.filter(spec_id=spec["id"]).exists()
     assert alice_client.get(f"/api/specs/{spec['id']}").status_code == 404
 

@@ -111,6 +111,23 @@ def test_it_overrides_and_resets_name_description_and_enabled(alice_client, serv
 
 
 @pytest.mark.django_db
+def test_enabled_null_resets_a_tool_to_enabled(alice_client, server):
+    tool = tools_of(alice_client, server["id"])["GET /notes"]
+    url = f"/api/servers/{server['id']}/tools/{tool['id']}"
+    assert (
+        alice_client.patch(url, {"enabled": False}, format="json").json()["data"]["enabled"]
+        is False
+    )
+
+    response = alice_client.patch(url, {"enabled": None}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["enabled"] is True
+    detail = alice_client.get(f"/api/servers/{server['id']}").json()["data"]
+    assert detail["enabledToolCount"] == detail["toolCount"]
+
+
+@pytest.mark.django_db
 def test_resetting_a_name_that_a_custom_name_took_gets_a_suffix(alice_client, server):
     tools = tools_of(alice_client, server["id"])
     base = f"/api/servers/{server['id']}/tools"

@@ -222,3 +222,50 @@ def test_a_tool_test_is_a_tool_call_refused_at_the_quota(alice_client, items, up
     assert error["details"]["reason"] == "quota"
     assert len(upstream.requests) == calls_upstream
     reset_local_state()
+
+
+@pytest.fixture
+def broker_down() -> Iterator[None]:
+    """Tasks go to a Redis broker on a port where nothing listens, without retrying."""
+    from config.celery import app
+
+    saved = {
+        key: app.conf[key]
+        for key in (
+            "task_always_eager",
+            "broker_url",
+            "task_publish_retry",
+            "broker_connection_timeout",
+        )
+    }
+    app.conf.update(
+        task_always_eager=False,
+        broker_url="redis://127.0.0.1:9/0",
+        task_publish_retry=False,
+        broker_connection_timeout=1,
+    )
+    _forget_broker_connections(app)
+    yield
+    app.conf.update(saved)
+    _forget_broker_connections(app)
+
+
+def _forget_broker_connections(app) -> None:
+    """Celery keeps its producer pool for the broker it first used; a new URL needs a new one."""
+    app.pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def test_a_queue_outage_is_503_service_unavailable_with_retry_after(
+    alice_client, items, broker_down
+):
+    response = alice_client.post(run_url(items, "getItem"), {"arguments": {"id": 1}}, format="json")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["details"]["reason"] == "queue_unavailable"
+    assert error["details"]["retryAfterSeconds"] == 5
+    assert ToolTest.objects.get(id=error["details"]["testId"]).status == "error"

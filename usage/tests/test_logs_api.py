@@ -84,6 +84,42 @@ def test_it_filters(alice_client, mixed_logs, query, expected):
     assert ids(response) == [mixed_logs[name] for name in expected]
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["to=2026-11-20", "from=2026-11-20&to=2026-11-20", "from=2026-11-20T00:00:00Z&to=2026-11-20"],
+)
+def test_a_date_only_to_covers_the_whole_day(alice_client, mixed_logs, query):
+    response = alice_client.get(f"/api/logs?{query}")
+
+    assert response.status_code == 200
+    assert len(ids(response)) == 5
+
+
+def test_a_date_only_to_stops_at_the_end_of_that_day(alice_client, alice_tool):
+    late = make_record(alice_tool, created_at=datetime(2026, 11, 20, 23, 59, 59, 999999, UTC))
+    next_day = make_record(alice_tool, created_at=datetime(2026, 11, 21, tzinfo=UTC))
+    write_records([late, next_day])
+
+    assert ids(alice_client.get("/api/logs?to=2026-11-20")) == [str(late.id)]
+
+
+def test_a_to_time_includes_that_whole_second(alice_client, alice_tool):
+    inside = make_record(alice_tool, created_at=T0 + timedelta(milliseconds=999))
+    after = make_record(alice_tool, created_at=T0 + timedelta(seconds=1))
+    write_records([inside, after])
+
+    assert ids(alice_client.get("/api/logs?to=2026-11-20T12:00:00Z")) == [str(inside.id)]
+
+
+def test_fields_without_a_value_are_null_not_empty(alice_client, alice_tool):
+    bare = make_record(alice_tool, error_code="", key_prefix="", client_name="")
+    write_records([bare])
+
+    item = alice_client.get("/api/logs").json()["data"][0]
+
+    assert (item["errorCode"], item["keyPrefix"], item["clientName"]) == (None, None, None)
+
+
 def test_it_filters_by_server_and_tool(alice_client, alice_tool, mixed_logs):
     other_tool = mixed_logs["other_tool"]
 

@@ -148,6 +148,31 @@ def test_it_rejects_bad_ranges(alice_client, query, field):
     assert list(response.json()["error"]["details"]) == [field]
 
 
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ("?from=2026-01-01T10:00:00Z&to=2026-01-02", ["from"]),
+        ("?from=2026-01-01&to=2026-01-02T23:59:59Z", ["to"]),
+        ("?from=2026-01-01T00:00:00%2B01:00&to=2026-01-02T00:00:00.5Z", ["from", "to"]),
+    ],
+)
+def test_a_time_other_than_midnight_is_refused_not_rounded(alice_client, query, fields):
+    response = alice_client.get(f"/api/usage{query}")
+
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    assert list(details) == fields
+    assert all("per UTC day" in details[field][0] for field in fields)
+
+
+def test_midnight_utc_with_an_offset_is_a_whole_day(alice_client, alice_tool):
+    write_records([make_record(alice_tool, created_at=datetime(2026, 1, 11, 8, tzinfo=UTC))])
+
+    data = usage(alice_client, "?from=2026-01-11T01:00:00%2B01:00&to=2026-01-11T00:00:00Z")
+
+    assert (data["fromDate"], data["toDate"], data["total"]) == ("2026-01-11", "2026-01-11", 1)
+
+
 def test_bob_never_sees_alices_usage(bob_client, alice_tool):
     write_records([make_record(alice_tool) for _ in range(3)])
 
