@@ -505,12 +505,13 @@ def test_external_references_are_not_followed_but_accepted_as_anything():
     messages = {(w["pointer"], w["message"]) for w in result.warnings}
     assert (
         "/paths/~1a/post/parameters/0",
-        "External reference 'https://127.0.0.1:9/params.yaml#/Limit' is not followed. "
-        "The parameter is left out.",
+        "External reference 'https://127.0.0.1:9/params.yaml#/Limit' is not followed: only "
+        "references inside the document (#/…) are used. The parameter is left out.",
     ) in messages
     assert (
         "/paths/~1a/post/requestBody/content/application~1json/schema/properties/b",
-        "External reference 'other.yaml#/B' is not fetched; any value is accepted.",
+        "External reference 'other.yaml#/B' is not followed: only references inside the "
+        "document (#/…) are used. An empty object (for a schema: any value) stands in for it.",
     ) in messages
 
 
