@@ -35,6 +35,10 @@ _SWAGGER_PARAMETER_KEYWORDS = (
     "exclusiveMinimum", "maxLength", "minLength", "pattern", "maxItems", "minItems",
     "uniqueItems", "enum", "multipleOf", "x-nullable", "description",
 )  # fmt: skip
+# The characters a header value can carry (see request.HEADER_VALUE), as a JSON Schema
+# pattern (ECMA-262 and Python agree on it) so a model knows before it calls.
+HEADER_VALUE_PATTERN = "^[\\t\\x20-\\x7e]*$"
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 
@@ -137,6 +141,13 @@ class OperationBuilder:
         if parameter.get("in") not in locations:
             self._warn(pointer, f"Parameter location {parameter.get('in')!r} is not supported.")
             return None
+        if parameter["in"] in ("header", "cookie") and not _TOKEN.fullmatch(parameter["name"]):
+            self._warn(
+                pointer,
+                f"{parameter['name']!r} cannot be sent as a {parameter['in']} name; "
+                "the parameter is left out.",
+            )
+            return None
         header = parameter["name"].lower() if parameter["in"] == "header" else ""
         # OpenAPI 3 says these headers are ignored; Swagger 2.0 often declares auth this way.
         if header in _IGNORED_HEADERS and not (self._swagger and header == "authorization"):
@@ -228,6 +239,8 @@ class OperationBuilder:
                 mapping.update(self._style(parameter, location, pointer))
         if location == "query" and not self._swagger and "contentType" not in mapping:
             mapping["allowReserved"] = parameter.get("allowReserved") is True
+        if location == "header" and "contentType" not in mapping:
+            schema = _sendable_in_header(schema)
         schema = _describe(schema, text(parameter.get("description")))
         if parameter.get("deprecated") is True and isinstance(schema, dict):
             schema["deprecated"] = True
@@ -521,6 +534,19 @@ def _part_mapping(name: str, schema: Any, encoding: Any) -> dict[str, Any]:
     ):
         mapping["binary"] = True
     return mapping
+
+
+def _sendable_in_header(schema: Any) -> Any:
+    """The schema, with strings limited to what a header value can carry."""
+    if schema is True:
+        return {"pattern": HEADER_VALUE_PATTERN}
+    if not isinstance(schema, dict):
+        return schema
+    if "pattern" not in schema:
+        return {**schema, "pattern": HEADER_VALUE_PATTERN}
+    if schema["pattern"] == HEADER_VALUE_PATTERN:
+        return schema
+    return {**schema, "allOf": [*schema.get("allOf", []), {"pattern": HEADER_VALUE_PATTERN}]}
 
 
 def _describe(schema: Any, description: str) -> Any:

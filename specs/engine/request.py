@@ -17,6 +17,15 @@ _DELIMITERS = {"spaceDelimited": " ", "pipeDelimited": "|", "tabDelimited": "\t"
 # stay encoded because sending them raw would change the meaning of the query string.
 _RESERVED_SAFE = ":/?[]@!$'()*+,;"
 _FORBIDDEN_IN_HEADERS = re.compile(r"[\r\n\x00]")
+# What an HTTP header value can carry: visible ASCII, spaces and tabs (RFC 9110 field-vchar
+# without obs-text, which clients refuse to encode). Leading and trailing blanks are not part
+# of a value (RFC 9110 5.5), so they are trimmed before this check.
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+# RFC 9110 token: what a header or cookie name may be.
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# RFC 6265 cookie-octet, except "%", which is only sent as is in a value that needs no encoding.
+_COOKIE_OCTETS = "!#$&'()*+-./:<=>?@[]^_`{|}~"
+_COOKIE_VALUE = re.compile(r"[!#$%&'()*+\-./0-9:<=>?@A-Z\[\]^_`a-z{|}~]*")
 
 
 @dataclass
@@ -81,9 +90,9 @@ def _build_request(
         elif location == "query":
             query.extend(_query_pairs(target, value))
         elif location == "header":
-            headers.append((target["name"], _header_value(target, value)))
+            headers.append((target["name"], _header_value(argument, target, value)))
         elif location == "cookie":
-            cookies.extend(_cookie_pairs(target, value))
+            cookies.extend(_cookie_pairs(argument, target, value))
         elif location == "body":
             whole_body.append(value)
         else:
@@ -235,9 +244,13 @@ def _deep_pairs(value: Any, prefix: str = "") -> list[tuple[str, str]]:
 # -- headers and cookies --------------------------------------------------------------------
 
 
-def _header_value(target: dict[str, Any], value: Any) -> str:
+def _header_value(argument: str, target: dict[str, Any], value: Any) -> str:
+    name = target["name"]
+    if not TOKEN.fullmatch(name):
+        raise ArgumentError(f"Header name {name!r} (argument {argument!r}) cannot be sent.")
     if "contentType" in target:
-        text = _json(value)
+        # JSON escapes keep any text sendable: "\u00e9" means the same as "é".
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
     else:
         items = _items(value)
         if isinstance(items, str):
@@ -247,29 +260,50 @@ def _header_value(target: dict[str, Any], value: Any) -> str:
             text = ",".join(f"{k}{sep}{v}" for k, v in items)
         else:
             text = ",".join(items)  # type: ignore[arg-type]
-    if _FORBIDDEN_IN_HEADERS.search(text):
-        raise ArgumentError(f"Header {target['name']!r} must not contain CR, LF or NUL.")
+    text = text.strip(" \t")
+    if not HEADER_VALUE.fullmatch(text):
+        bad = next(char for char in text if not HEADER_VALUE.fullmatch(char))
+        raise ArgumentError(
+            f"Argument {argument!r} is sent in the {name!r} header, which can only carry "
+            f"printable ASCII characters, spaces and tabs; {bad!r} cannot be sent."
+        )
     return text
 
 
-def _cookie_pairs(target: dict[str, Any], value: Any) -> list[tuple[str, str]]:
+def _cookie_pairs(argument: str, target: dict[str, Any], value: Any) -> list[tuple[str, str]]:
+    """Cookie name/value pairs; values outside RFC 6265's cookie-octets are percent-encoded.
+
+    A value (or, for an array or object, each item) made only of cookie-octets is sent as it
+    is; any other is sent as UTF-8 percent-encoding, "%" included, which the frameworks that
+    decode cookie values turn back into the original text. Names must be RFC 9110 tokens.
+    """
     name = target["name"]
     items = _items(_json(value) if "contentType" in target else value)
     if isinstance(items, str):
-        pairs = [(name, items)]
+        pairs = [(name, _cookie_text(items))]
     elif items and isinstance(items[0], tuple):
+        encoded = [(k, _cookie_text(v)) for k, v in items]
         if target.get("explode"):
-            pairs = list(items)
+            pairs = encoded
         else:
-            pairs = [(name, ",".join(part for kv in items for part in kv))]
+            pairs = [(name, ",".join(part for k, v in encoded for part in (_cookie_text(k), v)))]
     elif target.get("explode"):
-        pairs = [(name, item) for item in items]  # type: ignore[misc]
+        pairs = [(name, _cookie_text(item)) for item in items]  # type: ignore[arg-type]
     else:
-        pairs = [(name, ",".join(items))]  # type: ignore[arg-type]
-    for cookie_name, text in pairs:
-        if _FORBIDDEN_IN_HEADERS.search(text + cookie_name) or ";" in text:
-            raise ArgumentError(f"Cookie {name!r} must not contain CR, LF, NUL or ';'.")
+        pairs = [(name, ",".join(_cookie_text(item) for item in items))]  # type: ignore[arg-type]
+    for cookie_name, _ in pairs:
+        if not TOKEN.fullmatch(cookie_name):
+            raise ArgumentError(
+                f"Argument {argument!r}: {cookie_name!r} cannot be a cookie name (only "
+                "letters, digits and !#$%&'*+-.^_`|~ can)."
+            )
     return pairs
+
+
+def _cookie_text(text: str) -> str:
+    if _COOKIE_VALUE.fullmatch(text):
+        return text
+    return quote(text, safe=_COOKIE_OCTETS)
 
 
 # -- bodies ---------------------------------------------------------------------------------
