@@ -50,6 +50,9 @@ class _Argument:
     schema: Any
     required: bool
     mapping: dict[str, Any]
+    # A field an optional body's schema requires: needed only when the body is sent.
+    required_in_body: bool = False
+    property_name: str = ""
 
 
 @dataclass
@@ -204,6 +207,9 @@ class OperationBuilder:
         input_schema["properties"] = properties
         if required:
             input_schema["required"] = required
+        when_sent = _required_when_body_sent(body_arguments)
+        if when_sent:
+            input_schema["dependentRequired"] = when_sent
         if body is not None and body.pop("closed", False):
             # Every argument is a declared property, so the body's closedness carries over.
             input_schema["additionalProperties"] = False
@@ -239,6 +245,8 @@ class OperationBuilder:
                 mapping.update(self._style(parameter, location, pointer))
         if location == "query" and not self._swagger and "contentType" not in mapping:
             mapping["allowReserved"] = parameter.get("allowReserved") is True
+        if location == "query" and parameter.get("allowEmptyValue") is True:
+            mapping["allowEmptyValue"] = True
         if location == "header" and "contentType" not in mapping:
             schema = _sendable_in_header(schema)
         schema = _describe(schema, text(parameter.get("description")))
@@ -247,6 +255,8 @@ class OperationBuilder:
         if "example" in parameter and isinstance(schema, dict) and "examples" not in schema:
             schema["examples"] = [parameter["example"]]
         required = location == "path" or parameter.get("required") is True
+        if required and location in PARAMETER_LOCATIONS and "contentType" not in mapping:
+            schema = _not_empty(schema, empty_string_allowed=mapping.get("allowEmptyValue", False))
         return _Argument(name, location, schema, required, mapping)
 
     def _parameter_schema(
@@ -395,13 +405,16 @@ class OperationBuilder:
                 continue
             schema = self._schemas.convert(node, REQUEST, node_pointer, refs)
             field_required = required and name in shape.required
+            required_in_body = not required and name in shape.required
             if encoding == "json":
                 mapping: dict[str, Any] = {"in": "bodyField", "name": name}
             elif encoding == "form":
                 mapping = _form_mapping(name, encodings.get(name))
             else:
                 mapping = _part_mapping(name, schema, encodings.get(name))
-            arguments.append(_Argument(name, "body", schema, field_required, mapping))
+            arguments.append(
+                _Argument(name, "body", schema, field_required, mapping, required_in_body)
+            )
         body["closed"] = shape.closed
         return body, arguments
 
@@ -536,6 +549,32 @@ def _part_mapping(name: str, schema: Any, encoding: Any) -> dict[str, Any]:
     return mapping
 
 
+def _not_empty(schema: Any, *, empty_string_allowed: bool) -> Any:
+    """A required parameter's schema, refusing the values that would send nothing.
+
+    An empty array or object is undefined in RFC 6570 and so left out of the request, and an
+    empty string is not a path segment nor (without allowEmptyValue) a query value: the
+    parameter would be missing. The keywords only apply to their own types.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    declared = schema.get("type")
+    types = set(declared) if isinstance(declared, list) else {declared}
+    extra: dict[str, int] = {}
+    if "array" in types:
+        extra["minItems"] = 1
+    if "object" in types:
+        extra["minProperties"] = 1
+    if "string" in types and not empty_string_allowed:
+        extra["minLength"] = 1
+    kept = {
+        key: value
+        for key, value in extra.items()
+        if not (isinstance(schema.get(key), int) and schema[key] >= value)
+    }
+    return {**schema, **kept} if kept else schema
+
+
 def _sendable_in_header(schema: Any) -> Any:
     """The schema, with strings limited to what a header value can carry."""
     if schema is True:
@@ -572,12 +611,14 @@ def _name_arguments(
     by_wire: dict[str, tuple[str, _Argument]] = {}
     for argument in parameters:
         name = unique_name(argument_name(argument.wire_name), taken, argument.location)
+        argument.property_name = name
         taken.add(name)
         named.append((name, argument))
         by_wire.setdefault(argument.wire_name, (name, argument))
     for argument in body_fields:
         wanted = argument_name(argument.wire_name)
         name = unique_name(wanted, taken, "body")
+        argument.property_name = name
         taken.add(name)
         if name != wanted and argument.mapping["in"] != "body" and wanted in by_wire:
             other_name, other = by_wire[wanted]
@@ -596,6 +637,22 @@ def _name_arguments(
     required = [name for name, argument in named if argument.required]
     mapping = {name: argument.mapping for name, argument in named}
     return properties, required, mapping
+
+
+def _required_when_body_sent(fields: list[_Argument]) -> dict[str, list[str]]:
+    """For an optional body: once any of its fields is given, the ones its schema requires.
+
+    The body is sent as soon as one field is given, and then it must be a body the schema
+    accepts, so each field depends on the required ones (``dependentRequired``).
+    """
+    needed = [field.property_name for field in fields if field.required_in_body]
+    if not needed:
+        return {}
+    return {
+        field.property_name: [name for name in needed if name != field.property_name]
+        for field in fields
+        if any(name != field.property_name for name in needed)
+    }
 
 
 def _prefix_description(schema: Any, note: str) -> Any:

@@ -7,7 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from .errors import ArgumentError
 
@@ -79,12 +79,15 @@ def _build_request(
     body_fields: list[tuple[dict[str, Any], Any]] = []
     whole_body: list[Any] = []
     targets = op_mapping.get("arguments", {})
+    body_mapping = op_mapping.get("body")
     for argument in op_mapping.get("order") or list(targets):
-        if argument not in arguments or arguments[argument] is None:
+        if argument not in arguments:
             continue
         target = targets[argument]
         value = arguments[argument]
         location = target["in"]
+        if _absent(target, value, body_mapping):
+            continue
         if location == "path":
             path_values[target["name"]] = _path_value(target, value)
         elif location == "query":
@@ -97,17 +100,38 @@ def _build_request(
             whole_body.append(value)
         else:
             body_fields.append((target, value))
-    body, content_type = _body(op_mapping.get("body"), body_fields, whole_body, boundary)
+    body, content_type = _body(body_mapping, body_fields, whole_body, boundary)
+    path, template_query = _fill_path(path_template, path_values)
+    encoded_query = [encoded for _, _, encoded in query]
     return RequestPlan(
         method=method.upper(),
-        path=_fill_path(path_template, path_values),
-        query=[(name, raw) for name, raw, _ in query],
+        path=path,
+        query=[*template_query, *((name, raw) for name, raw, _ in query)],
         headers=headers,
         cookies=cookies,
         body=body,
         content_type=content_type,
-        query_string="&".join(encoded for _, _, encoded in query),
+        query_string="&".join([*_encoded_pairs(template_query), *encoded_query]),
     )
+
+
+def _absent(target: dict[str, Any], value: Any, body: dict[str, Any] | None) -> bool:
+    """Whether a value means "not given": it is then left out of the request.
+
+    ``None`` is left out, except in a JSON body, where null is a value and is sent. An empty
+    array or object is undefined in RFC 6570 (which OpenAPI's styles follow) and cannot be a
+    form field or a multipart part, so it is left out too; a JSON body sends it. An empty
+    query string is left out unless the parameter allows empty values.
+    """
+    location = target["in"]
+    json_body = body is not None and body.get("encoding") == "json"
+    if value is None:
+        return not (location in ("bodyField", "body") and json_body)
+    if value in ([], {}) and location not in ("body", "bodyField"):
+        return True
+    if value in ([], {}) and location == "bodyField" and not json_body:
+        return True
+    return value == "" and location == "query" and not target.get("allowEmptyValue")
 
 
 # -- values ---------------------------------------------------------------------------------
@@ -177,7 +201,15 @@ def _path_value(target: dict[str, Any], value: Any) -> str:
     return ",".join(values)
 
 
-def _fill_path(template: str, values: dict[str, str]) -> str:
+def _fill_path(template: str, values: dict[str, str]) -> tuple[str, list[tuple[str, str]]]:
+    """The path to send and the query pairs written into the template itself.
+
+    OpenAPI appends the path to the server URL, so in ``/#X-Amz-Target=Service.Action`` what
+    follows ``#`` is a fragment (never sent) and in ``/search?type=all`` what follows ``?`` is
+    query; neither is percent-encoded into the path.
+    """
+    template, _, _ = template.partition("#")
+    template, has_query, literal_query = template.partition("?")
     pieces: list[str] = []
     position = 0
     for match in _PATH_VARIABLE.finditer(template):
@@ -192,7 +224,13 @@ def _fill_path(template: str, values: dict[str, str]) -> str:
     if any(segment in (".", "..") for segment in path.split("/")):
         # quote() leaves dots alone; a value of "." or ".." would climb out of the route.
         raise ArgumentError("A path parameter must not be '.' or '..'.")
-    return path if path.startswith("/") else "/" + path
+    path = path if path.startswith("/") else "/" + path
+    pairs = parse_qsl(literal_query, keep_blank_values=True) if has_query else []
+    return path, pairs
+
+
+def _encoded_pairs(pairs: list[tuple[str, str]]) -> list[str]:
+    return [f"{_pct(name)}={_pct(value)}" if value else _pct(name) for name, value in pairs]
 
 
 # -- query ----------------------------------------------------------------------------------
@@ -317,6 +355,9 @@ def _body(
 ) -> tuple[bytes | None, str | None]:
     if body is None or (not fields and not whole and not body.get("required")):
         return None, None
+    if whole and body["encoding"] in ("form", "multipart") and isinstance(whole[0], dict):
+        # A whole form body: its empty members are left out like empty field arguments.
+        whole = [{k: v for k, v in whole[0].items() if v is not None and v not in ([], {})}]
     media_type = body["mediaType"]
     encoding = body["encoding"]
     if encoding == "json":

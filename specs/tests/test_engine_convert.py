@@ -176,7 +176,10 @@ def test_it_merges_path_level_parameters_and_the_operation_wins():
     assert get.input_schema == {
         "$schema": DIALECT,
         "type": "object",
-        "properties": {"bookId": {"type": "string"}, "verbose": {"type": "boolean"}},
+        "properties": {
+            "bookId": {"type": "string", "minLength": 1},
+            "verbose": {"type": "boolean"},
+        },
         "required": ["bookId"],
     }
     assert get.mapping == {
@@ -562,7 +565,7 @@ def test_dangling_references_are_warned_about():
 def test_an_undeclared_path_variable_becomes_a_string_argument():
     result = convert(openapi({"/a/{id}": {"get": {"responses": ok()}}}), validate=False)
     tool = only(result)
-    assert tool.input_schema["properties"] == {"id": {"type": "string"}}
+    assert tool.input_schema["properties"] == {"id": {"type": "string", "minLength": 1}}
     assert tool.input_schema["required"] == ["id"]
 
 
