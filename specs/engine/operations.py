@@ -39,6 +39,10 @@ _SWAGGER_PARAMETER_KEYWORDS = (
 # pattern (ECMA-262 and Python agree on it) so a model knows before it calls.
 HEADER_VALUE_PATTERN = "^[\\t\\x20-\\x7e]*$"
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_WHOLE_OBJECT_KEYWORDS = (
+    "oneOf", "anyOf", "not", "if", "patternProperties", "minProperties", "maxProperties",
+    "dependentRequired", "dependentSchemas", "dependencies",
+)  # fmt: skip
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 
@@ -66,6 +70,11 @@ class BuiltOperation:
 def is_json_media_type(media_type: str) -> bool:
     essence = media_type.split(";", 1)[0].strip().lower()
     return essence == "application/json" or essence.endswith("+json") or essence == "*/*"
+
+
+def is_xml_media_type(media_type: str) -> bool:
+    essence = media_type.split(";", 1)[0].strip().lower()
+    return essence in ("application/xml", "text/xml") or essence.endswith("+xml")
 
 
 def _media_rank(media_type: str) -> int:
@@ -395,6 +404,18 @@ class OperationBuilder:
     ) -> tuple[dict[str, Any], list[_Argument]]:
         encoding = body_encoding(media_type)
         body = {"mediaType": media_type, "encoding": encoding, "required": required}
+        if is_xml_media_type(media_type):
+            # The JSON value a model would give cannot be turned into the XML the schema means
+            # without its xml object mapping (names, attributes, wrapping, namespaces): the
+            # caller writes the document and it is sent as given.
+            self._warn(
+                pointer,
+                f"The request body is XML ({media_type}); the tool takes it as one XML "
+                "document string argument, sent as given.",
+            )
+            note = f"The request body: an XML document ({media_type}) as text."
+            schema = {"type": "string", "description": f"{note} {description}".strip()}
+            return body, [_Argument("body", "body", schema, required, {"in": "body"})]
         shape = self._object_shape(source, pointer, 0, set()) if encoding != "raw" else None
         if shape is None:
             schema = _describe(self._schemas.convert(source, REQUEST, pointer, refs), description)
@@ -426,7 +447,8 @@ class OperationBuilder:
         if not isinstance(node, dict) or depth > 16 or pointer in seen:
             return None
         seen = seen | {pointer}
-        if any(k in node for k in ("oneOf", "anyOf", "not", "if", "patternProperties")):
+        # Constraints on the object as a whole cannot be said of separate arguments.
+        if any(k in node for k in _WHOLE_OBJECT_KEYWORDS):
             return None
         declared = node.get("type", "object")
         if declared != "object" and declared != ["object"]:

@@ -230,3 +230,51 @@ def test_required_path_and_query_strings_say_they_cannot_be_empty():
     assert properties["e"] == {"type": "string"}
     assert not accepted(op, {"id": "", "q": "x", "e": ""})
     assert build(op, {"id": "7", "q": "x", "e": ""}).query_string == "q=x&e="
+
+
+# 3. XML bodies
+
+
+def test_an_xml_body_is_one_xml_document_argument_sent_as_given_with_a_warning():
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "T", "version": "1"},
+        "paths": {
+            "/roles": {
+                "post": {
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "text/xml": {
+                                "schema": {
+                                    "type": "object",
+                                    "xml": {"name": "CreateRole"},
+                                    "properties": {"RoleName": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+    }
+    result = convert(document)
+    [op] = result.operations
+    assert op.input_schema["properties"] == {
+        "body": {
+            "type": "string",
+            "description": "The request body: an XML document (text/xml) as text.",
+        }
+    }
+    assert op.input_schema["required"] == ["body"]
+    assert result.warnings == [
+        {
+            "pointer": "/paths/~1roles/post/requestBody/content/text~1xml/schema",
+            "message": "The request body is XML (text/xml); the tool takes it as one XML document "
+            "string argument, sent as given.",
+        }
+    ]
+    xml = "<CreateRole><RoleName>é</RoleName></CreateRole>"
+    plan = build_request(op.mapping, op.method, op.path, {"body": xml})
+    assert (plan.body, plan.content_type) == (xml.encode(), "text/xml")
