@@ -137,6 +137,10 @@ def generate_arguments(schema: dict[str, Any], count: int, seed: int) -> list[An
     return list(unique.values())
 
 
+def _at_least(length: int) -> Any:
+    return lambda text: len(text) >= length
+
+
 class SchemaValues:
     """Random instances of a JSON Schema 2020-12 (the subset tool schemas use).
 
@@ -290,16 +294,23 @@ class SchemaValues:
         from hypothesis import HealthCheck, find, settings
         from hypothesis import strategies as st
 
+        quiet = settings(
+            database=None,
+            derandomize=True,
+            max_examples=200,
+            suppress_health_check=list(HealthCheck),
+        )
+        wanted = self.rng.randint(low, max(low, min(high, low + 8)))
         try:
             strategy = st.from_regex(pattern).filter(lambda text: low <= len(text) <= high)
-            quiet = settings(
-                database=None, max_examples=200, suppress_health_check=list(HealthCheck)
-            )
-            return find(
-                strategy, lambda text: len(text) >= self.rng.randint(low, high), settings=quiet
-            )
-        except Exception:
+        except Exception:  # not a Python regular expression
             return "x" * max(low, 1)
+        for shortest in (wanted, 0):
+            try:
+                return str(find(strategy, _at_least(shortest), settings=quiet))
+            except Exception:
+                continue
+        return "x" * max(low, 1)
 
     def _array(self, schema: dict[str, Any], depth: int) -> list[Any]:
         low = schema.get("minItems", 0) if isinstance(schema.get("minItems"), int) else 0
