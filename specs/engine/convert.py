@@ -13,7 +13,7 @@ from .errors import SpecError
 from .loader import check_structure
 from .naming import assign_tool_names, base_tool_name
 from .operations import HTTP_METHODS, BuiltOperation, OperationBuilder
-from .refs import RefError, follow, join_pointer
+from .refs import RefError, follow, join_pointer, without_external_refs
 from .schemas import REQUEST, RESPONSE, SchemaConverter
 from .validation import FULL_VALIDATION_CONTAINERS, validate_document
 
@@ -94,6 +94,9 @@ def convert(
     containers = check_structure(document, max_containers=MAX_CONTAINERS)
     warn = _Warnings()
     fmt = doc.detect_format(document, warn)
+    # Before anything reads it: what is validated, converted and stored has no reference
+    # to anything outside the document.
+    document = without_external_refs(document, warn)
     paths = document.get("paths", {})
     if not isinstance(paths, dict):
         raise SpecError(

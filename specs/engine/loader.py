@@ -95,10 +95,26 @@ def load_document(raw: bytes | str, *, max_bytes: int = 20 * 1024 * 1024) -> dic
         raise SpecError("The document is empty.")
     document = _parse(text)
     if not isinstance(document, dict):
-        kind = type(document).__name__ if document is not None else "null"
-        raise SpecError(f"The document root must be a mapping (an object), not {kind}.")
+        raise SpecError(
+            f"The document root must be a mapping (an object), not {json_kind(document)}."
+        )
     check_structure(document, max_containers=max(len(text), MIN_EXPANSION_BUDGET))
     return document
+
+
+def json_kind(value: Any) -> str:
+    """What a parsed value is, in the words of JSON (for messages), not Python's type name."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else "a value"
 
 
 def _decode(raw: bytes | str, max_bytes: int) -> str:

@@ -35,6 +35,14 @@ _SWAGGER_PARAMETER_KEYWORDS = (
     "exclusiveMinimum", "maxLength", "minLength", "pattern", "maxItems", "minItems",
     "uniqueItems", "enum", "multipleOf", "x-nullable", "description",
 )  # fmt: skip
+# The characters a header value can carry (see request.HEADER_VALUE), as a JSON Schema
+# pattern (ECMA-262 and Python agree on it) so a model knows before it calls.
+HEADER_VALUE_PATTERN = "^[\\t\\x20-\\x7e]*$"
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_WHOLE_OBJECT_KEYWORDS = (
+    "oneOf", "anyOf", "not", "if", "patternProperties", "minProperties", "maxProperties",
+    "dependentRequired", "dependentSchemas", "dependencies",
+)  # fmt: skip
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 
@@ -46,6 +54,9 @@ class _Argument:
     schema: Any
     required: bool
     mapping: dict[str, Any]
+    # A field an optional body's schema requires: needed only when the body is sent.
+    required_in_body: bool = False
+    property_name: str = ""
 
 
 @dataclass
@@ -59,6 +70,11 @@ class BuiltOperation:
 def is_json_media_type(media_type: str) -> bool:
     essence = media_type.split(";", 1)[0].strip().lower()
     return essence == "application/json" or essence.endswith("+json") or essence == "*/*"
+
+
+def is_xml_media_type(media_type: str) -> bool:
+    essence = media_type.split(";", 1)[0].strip().lower()
+    return essence in ("application/xml", "text/xml") or essence.endswith("+xml")
 
 
 def _media_rank(media_type: str) -> int:
@@ -137,6 +153,13 @@ class OperationBuilder:
         if parameter.get("in") not in locations:
             self._warn(pointer, f"Parameter location {parameter.get('in')!r} is not supported.")
             return None
+        if parameter["in"] in ("header", "cookie") and not _TOKEN.fullmatch(parameter["name"]):
+            self._warn(
+                pointer,
+                f"{parameter['name']!r} cannot be sent as a {parameter['in']} name; "
+                "the parameter is left out.",
+            )
+            return None
         header = parameter["name"].lower() if parameter["in"] == "header" else ""
         # OpenAPI 3 says these headers are ignored; Swagger 2.0 often declares auth this way.
         if header in _IGNORED_HEADERS and not (self._swagger and header == "authorization"):
@@ -193,6 +216,9 @@ class OperationBuilder:
         input_schema["properties"] = properties
         if required:
             input_schema["required"] = required
+        when_sent = _required_when_body_sent(body_arguments)
+        if when_sent:
+            input_schema["dependentRequired"] = when_sent
         if body is not None and body.pop("closed", False):
             # Every argument is a declared property, so the body's closedness carries over.
             input_schema["additionalProperties"] = False
@@ -228,12 +254,18 @@ class OperationBuilder:
                 mapping.update(self._style(parameter, location, pointer))
         if location == "query" and not self._swagger and "contentType" not in mapping:
             mapping["allowReserved"] = parameter.get("allowReserved") is True
+        if location == "query" and parameter.get("allowEmptyValue") is True:
+            mapping["allowEmptyValue"] = True
+        if location == "header" and "contentType" not in mapping:
+            schema = _sendable_in_header(schema)
         schema = _describe(schema, text(parameter.get("description")))
         if parameter.get("deprecated") is True and isinstance(schema, dict):
             schema["deprecated"] = True
         if "example" in parameter and isinstance(schema, dict) and "examples" not in schema:
             schema["examples"] = [parameter["example"]]
         required = location == "path" or parameter.get("required") is True
+        if required and location in PARAMETER_LOCATIONS and "contentType" not in mapping:
+            schema = _not_empty(schema, empty_string_allowed=mapping.get("allowEmptyValue", False))
         return _Argument(name, location, schema, required, mapping)
 
     def _parameter_schema(
@@ -372,6 +404,18 @@ class OperationBuilder:
     ) -> tuple[dict[str, Any], list[_Argument]]:
         encoding = body_encoding(media_type)
         body = {"mediaType": media_type, "encoding": encoding, "required": required}
+        if is_xml_media_type(media_type):
+            # The JSON value a model would give cannot be turned into the XML the schema means
+            # without its xml object mapping (names, attributes, wrapping, namespaces): the
+            # caller writes the document and it is sent as given.
+            self._warn(
+                pointer,
+                f"The request body is XML ({media_type}); the tool takes it as one XML "
+                "document string argument, sent as given.",
+            )
+            note = f"The request body: an XML document ({media_type}) as text."
+            schema = {"type": "string", "description": f"{note} {description}".strip()}
+            return body, [_Argument("body", "body", schema, required, {"in": "body"})]
         shape = self._object_shape(source, pointer, 0, set()) if encoding != "raw" else None
         if shape is None:
             schema = _describe(self._schemas.convert(source, REQUEST, pointer, refs), description)
@@ -382,13 +426,16 @@ class OperationBuilder:
                 continue
             schema = self._schemas.convert(node, REQUEST, node_pointer, refs)
             field_required = required and name in shape.required
+            required_in_body = not required and name in shape.required
             if encoding == "json":
                 mapping: dict[str, Any] = {"in": "bodyField", "name": name}
             elif encoding == "form":
                 mapping = _form_mapping(name, encodings.get(name))
             else:
                 mapping = _part_mapping(name, schema, encodings.get(name))
-            arguments.append(_Argument(name, "body", schema, field_required, mapping))
+            arguments.append(
+                _Argument(name, "body", schema, field_required, mapping, required_in_body)
+            )
         body["closed"] = shape.closed
         return body, arguments
 
@@ -400,7 +447,8 @@ class OperationBuilder:
         if not isinstance(node, dict) or depth > 16 or pointer in seen:
             return None
         seen = seen | {pointer}
-        if any(k in node for k in ("oneOf", "anyOf", "not", "if", "patternProperties")):
+        # Constraints on the object as a whole cannot be said of separate arguments.
+        if any(k in node for k in _WHOLE_OBJECT_KEYWORDS):
             return None
         declared = node.get("type", "object")
         if declared != "object" and declared != ["object"]:
@@ -523,6 +571,45 @@ def _part_mapping(name: str, schema: Any, encoding: Any) -> dict[str, Any]:
     return mapping
 
 
+def _not_empty(schema: Any, *, empty_string_allowed: bool) -> Any:
+    """A required parameter's schema, refusing the values that would send nothing.
+
+    An empty array or object is undefined in RFC 6570 and so left out of the request, and an
+    empty string is not a path segment nor (without allowEmptyValue) a query value: the
+    parameter would be missing. The keywords only apply to their own types.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    declared = schema.get("type")
+    types = set(declared) if isinstance(declared, list) else {declared}
+    extra: dict[str, int] = {}
+    if "array" in types:
+        extra["minItems"] = 1
+    if "object" in types:
+        extra["minProperties"] = 1
+    if "string" in types and not empty_string_allowed:
+        extra["minLength"] = 1
+    kept = {
+        key: value
+        for key, value in extra.items()
+        if not (isinstance(schema.get(key), int) and schema[key] >= value)
+    }
+    return {**schema, **kept} if kept else schema
+
+
+def _sendable_in_header(schema: Any) -> Any:
+    """The schema, with strings limited to what a header value can carry."""
+    if schema is True:
+        return {"pattern": HEADER_VALUE_PATTERN}
+    if not isinstance(schema, dict):
+        return schema
+    if "pattern" not in schema:
+        return {**schema, "pattern": HEADER_VALUE_PATTERN}
+    if schema["pattern"] == HEADER_VALUE_PATTERN:
+        return schema
+    return {**schema, "allOf": [*schema.get("allOf", []), {"pattern": HEADER_VALUE_PATTERN}]}
+
+
 def _describe(schema: Any, description: str) -> Any:
     if not description:
         return schema
@@ -546,12 +633,14 @@ def _name_arguments(
     by_wire: dict[str, tuple[str, _Argument]] = {}
     for argument in parameters:
         name = unique_name(argument_name(argument.wire_name), taken, argument.location)
+        argument.property_name = name
         taken.add(name)
         named.append((name, argument))
         by_wire.setdefault(argument.wire_name, (name, argument))
     for argument in body_fields:
         wanted = argument_name(argument.wire_name)
         name = unique_name(wanted, taken, "body")
+        argument.property_name = name
         taken.add(name)
         if name != wanted and argument.mapping["in"] != "body" and wanted in by_wire:
             other_name, other = by_wire[wanted]
@@ -570,6 +659,22 @@ def _name_arguments(
     required = [name for name, argument in named if argument.required]
     mapping = {name: argument.mapping for name, argument in named}
     return properties, required, mapping
+
+
+def _required_when_body_sent(fields: list[_Argument]) -> dict[str, list[str]]:
+    """For an optional body: once any of its fields is given, the ones its schema requires.
+
+    The body is sent as soon as one field is given, and then it must be a body the schema
+    accepts, so each field depends on the required ones (``dependentRequired``).
+    """
+    needed = [field.property_name for field in fields if field.required_in_body]
+    if not needed:
+        return {}
+    return {
+        field.property_name: [name for name in needed if name != field.property_name]
+        for field in fields
+        if any(name != field.property_name for name in needed)
+    }
 
 
 def _prefix_description(schema: Any, note: str) -> Any:

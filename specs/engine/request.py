@@ -7,7 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from .errors import ArgumentError
 
@@ -17,6 +17,15 @@ _DELIMITERS = {"spaceDelimited": " ", "pipeDelimited": "|", "tabDelimited": "\t"
 # stay encoded because sending them raw would change the meaning of the query string.
 _RESERVED_SAFE = ":/?[]@!$'()*+,;"
 _FORBIDDEN_IN_HEADERS = re.compile(r"[\r\n\x00]")
+# What an HTTP header value can carry: visible ASCII, spaces and tabs (RFC 9110 field-vchar
+# without obs-text, which clients refuse to encode). Leading and trailing blanks are not part
+# of a value (RFC 9110 5.5), so they are trimmed before this check.
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+# RFC 9110 token: what a header or cookie name may be.
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# RFC 6265 cookie-octet, except "%", which is only sent as is in a value that needs no encoding.
+_COOKIE_OCTETS = "!#$&'()*+-./:<=>?@[]^_`{|}~"
+_COOKIE_VALUE = re.compile(r"[!#$%&'()*+\-./0-9:<=>?@A-Z\[\]^_`a-z{|}~]*")
 
 
 @dataclass
@@ -70,35 +79,59 @@ def _build_request(
     body_fields: list[tuple[dict[str, Any], Any]] = []
     whole_body: list[Any] = []
     targets = op_mapping.get("arguments", {})
+    body_mapping = op_mapping.get("body")
     for argument in op_mapping.get("order") or list(targets):
-        if argument not in arguments or arguments[argument] is None:
+        if argument not in arguments:
             continue
         target = targets[argument]
         value = arguments[argument]
         location = target["in"]
+        if _absent(target, value, body_mapping):
+            continue
         if location == "path":
             path_values[target["name"]] = _path_value(target, value)
         elif location == "query":
             query.extend(_query_pairs(target, value))
         elif location == "header":
-            headers.append((target["name"], _header_value(target, value)))
+            headers.append((target["name"], _header_value(argument, target, value)))
         elif location == "cookie":
-            cookies.extend(_cookie_pairs(target, value))
+            cookies.extend(_cookie_pairs(argument, target, value))
         elif location == "body":
             whole_body.append(value)
         else:
             body_fields.append((target, value))
-    body, content_type = _body(op_mapping.get("body"), body_fields, whole_body, boundary)
+    body, content_type = _body(body_mapping, body_fields, whole_body, boundary)
+    path, template_query = _fill_path(path_template, path_values)
+    encoded_query = [encoded for _, _, encoded in query]
     return RequestPlan(
         method=method.upper(),
-        path=_fill_path(path_template, path_values),
-        query=[(name, raw) for name, raw, _ in query],
+        path=path,
+        query=[*template_query, *((name, raw) for name, raw, _ in query)],
         headers=headers,
         cookies=cookies,
         body=body,
         content_type=content_type,
-        query_string="&".join(encoded for _, _, encoded in query),
+        query_string="&".join([*_encoded_pairs(template_query), *encoded_query]),
     )
+
+
+def _absent(target: dict[str, Any], value: Any, body: dict[str, Any] | None) -> bool:
+    """Whether a value means "not given": it is then left out of the request.
+
+    ``None`` is left out, except in a JSON body, where null is a value and is sent. An empty
+    array or object is undefined in RFC 6570 (which OpenAPI's styles follow) and cannot be a
+    form field or a multipart part, so it is left out too; a JSON body sends it. An empty
+    query string is left out unless the parameter allows empty values.
+    """
+    location = target["in"]
+    json_body = body is not None and body.get("encoding") == "json"
+    if value is None:
+        return not (location in ("bodyField", "body") and json_body)
+    if value in ([], {}) and location not in ("body", "bodyField"):
+        return True
+    if value in ([], {}) and location == "bodyField" and not json_body:
+        return True
+    return value == "" and location == "query" and not target.get("allowEmptyValue")
 
 
 # -- values ---------------------------------------------------------------------------------
@@ -168,7 +201,15 @@ def _path_value(target: dict[str, Any], value: Any) -> str:
     return ",".join(values)
 
 
-def _fill_path(template: str, values: dict[str, str]) -> str:
+def _fill_path(template: str, values: dict[str, str]) -> tuple[str, list[tuple[str, str]]]:
+    """The path to send and the query pairs written into the template itself.
+
+    OpenAPI appends the path to the server URL, so in ``/#X-Amz-Target=Service.Action`` what
+    follows ``#`` is a fragment (never sent) and in ``/search?type=all`` what follows ``?`` is
+    query; neither is percent-encoded into the path.
+    """
+    template, _, _ = template.partition("#")
+    template, has_query, literal_query = template.partition("?")
     pieces: list[str] = []
     position = 0
     for match in _PATH_VARIABLE.finditer(template):
@@ -183,7 +224,13 @@ def _fill_path(template: str, values: dict[str, str]) -> str:
     if any(segment in (".", "..") for segment in path.split("/")):
         # quote() leaves dots alone; a value of "." or ".." would climb out of the route.
         raise ArgumentError("A path parameter must not be '.' or '..'.")
-    return path if path.startswith("/") else "/" + path
+    path = path if path.startswith("/") else "/" + path
+    pairs = parse_qsl(literal_query, keep_blank_values=True) if has_query else []
+    return path, pairs
+
+
+def _encoded_pairs(pairs: list[tuple[str, str]]) -> list[str]:
+    return [f"{_pct(name)}={_pct(value)}" if value else _pct(name) for name, value in pairs]
 
 
 # -- query ----------------------------------------------------------------------------------
@@ -235,9 +282,13 @@ def _deep_pairs(value: Any, prefix: str = "") -> list[tuple[str, str]]:
 # -- headers and cookies --------------------------------------------------------------------
 
 
-def _header_value(target: dict[str, Any], value: Any) -> str:
+def _header_value(argument: str, target: dict[str, Any], value: Any) -> str:
+    name = target["name"]
+    if not TOKEN.fullmatch(name):
+        raise ArgumentError(f"Header name {name!r} (argument {argument!r}) cannot be sent.")
     if "contentType" in target:
-        text = _json(value)
+        # JSON escapes keep any text sendable: "\u00e9" means the same as "é".
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
     else:
         items = _items(value)
         if isinstance(items, str):
@@ -247,29 +298,50 @@ def _header_value(target: dict[str, Any], value: Any) -> str:
             text = ",".join(f"{k}{sep}{v}" for k, v in items)
         else:
             text = ",".join(items)  # type: ignore[arg-type]
-    if _FORBIDDEN_IN_HEADERS.search(text):
-        raise ArgumentError(f"Header {target['name']!r} must not contain CR, LF or NUL.")
+    text = text.strip(" \t")
+    if not HEADER_VALUE.fullmatch(text):
+        bad = next(char for char in text if not HEADER_VALUE.fullmatch(char))
+        raise ArgumentError(
+            f"Argument {argument!r} is sent in the {name!r} header, which can only carry "
+            f"printable ASCII characters, spaces and tabs; {bad!r} cannot be sent."
+        )
     return text
 
 
-def _cookie_pairs(target: dict[str, Any], value: Any) -> list[tuple[str, str]]:
+def _cookie_pairs(argument: str, target: dict[str, Any], value: Any) -> list[tuple[str, str]]:
+    """Cookie name/value pairs; values outside RFC 6265's cookie-octets are percent-encoded.
+
+    A value (or, for an array or object, each item) made only of cookie-octets is sent as it
+    is; any other is sent as UTF-8 percent-encoding, "%" included, which the frameworks that
+    decode cookie values turn back into the original text. Names must be RFC 9110 tokens.
+    """
     name = target["name"]
     items = _items(_json(value) if "contentType" in target else value)
     if isinstance(items, str):
-        pairs = [(name, items)]
+        pairs = [(name, _cookie_text(items))]
     elif items and isinstance(items[0], tuple):
+        encoded = [(k, _cookie_text(v)) for k, v in items]
         if target.get("explode"):
-            pairs = list(items)
+            pairs = encoded
         else:
-            pairs = [(name, ",".join(part for kv in items for part in kv))]
+            pairs = [(name, ",".join(part for k, v in encoded for part in (_cookie_text(k), v)))]
     elif target.get("explode"):
-        pairs = [(name, item) for item in items]  # type: ignore[misc]
+        pairs = [(name, _cookie_text(item)) for item in items]  # type: ignore[arg-type]
     else:
-        pairs = [(name, ",".join(items))]  # type: ignore[arg-type]
-    for cookie_name, text in pairs:
-        if _FORBIDDEN_IN_HEADERS.search(text + cookie_name) or ";" in text:
-            raise ArgumentError(f"Cookie {name!r} must not contain CR, LF, NUL or ';'.")
+        pairs = [(name, ",".join(_cookie_text(item) for item in items))]  # type: ignore[arg-type]
+    for cookie_name, _ in pairs:
+        if not TOKEN.fullmatch(cookie_name):
+            raise ArgumentError(
+                f"Argument {argument!r}: {cookie_name!r} cannot be a cookie name (only "
+                "letters, digits and !#$%&'*+-.^_`|~ can)."
+            )
     return pairs
+
+
+def _cookie_text(text: str) -> str:
+    if _COOKIE_VALUE.fullmatch(text):
+        return text
+    return quote(text, safe=_COOKIE_OCTETS)
 
 
 # -- bodies ---------------------------------------------------------------------------------
@@ -283,6 +355,9 @@ def _body(
 ) -> tuple[bytes | None, str | None]:
     if body is None or (not fields and not whole and not body.get("required")):
         return None, None
+    if whole and body["encoding"] in ("form", "multipart") and isinstance(whole[0], dict):
+        # A whole form body: its empty members are left out like empty field arguments.
+        whole = [{k: v for k, v in whole[0].items() if v is not None and v not in ([], {})}]
     media_type = body["mediaType"]
     encoding = body["encoding"]
     if encoding == "json":

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .loader import json_kind
 from .refs import RefError, follow, is_missing, join_pointer, ref_pointer, resolve_pointer
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -278,8 +279,8 @@ class SchemaConverter:
             elif isinstance(name, str) and name in JSON_TYPES:
                 types.append(name)
             else:
-                shown = name if isinstance(name, (str, int, float, bool)) else type(name).__name__
-                self._warn(join_pointer(pointer, "type"), f"Unknown type {shown!r} is ignored.")
+                shown = repr(name) if isinstance(name, (str, int, float, bool)) else json_kind(name)
+                self._warn(join_pointer(pointer, "type"), f"Unknown type {shown} is ignored.")
         types = list(dict.fromkeys(types))
         if types:
             out["type"] = types[0] if len(types) == 1 and not isinstance(declared, list) else types

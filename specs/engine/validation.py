@@ -16,6 +16,8 @@ from functools import partial
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
+from jsonschema_path import SchemaPath
+from jsonschema_path.accessors import SchemaAccessor
 from lazy_object_proxy import Proxy
 from openapi_spec_validator import (
     OpenAPIV2SpecValidator,
@@ -24,18 +26,18 @@ from openapi_spec_validator import (
 )
 from openapi_spec_validator.schemas import schema_v2, schema_v30, schema_v31
 from openapi_spec_validator.schemas.backend.jsonschema import create_validator
-from referencing.exceptions import Unresolvable
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
+from referencing.jsonschema import DRAFT202012
 
-from .refs import join_pointer
+from .refs import join_pointer, without_external_refs
 
 FULL_VALIDATION_CONTAINERS = 8_000
 MAX_PROBLEMS = 50
-
-
-class _Offline:
-    # No resolver handlers: an external $ref must never make the validator fetch a URL or
-    # read a local file.
-    resolver_handlers: dict[str, Any] = {}
+VALIDATION_STOPPED = (
+    "Validation stopped early: part of the document does not have the shape OpenAPI requires "
+    "(the other warnings point at it)."
+)
 
 
 def _python_backend(schema: Any) -> Any:
@@ -44,15 +46,15 @@ def _python_backend(schema: Any) -> Any:
     return Proxy(partial(create_validator, schema))
 
 
-class _V2(_Offline, OpenAPIV2SpecValidator):
+class _V2(OpenAPIV2SpecValidator):
     schema_validator = _python_backend(schema_v2)
 
 
-class _V30(_Offline, OpenAPIV30SpecValidator):
+class _V30(OpenAPIV30SpecValidator):
     schema_validator = _python_backend(schema_v30)
 
 
-class _V31(_Offline, OpenAPIV31SpecValidator):
+class _V31(OpenAPIV31SpecValidator):
     schema_validator = _python_backend(schema_v31)
 
 
@@ -62,25 +64,54 @@ _VALIDATORS = {"swagger-2.0": _V2, "openapi-3.0": _V30, "openapi-3.1": _V31}
 def validate_document(
     document: dict[str, Any], fmt: str, *, max_problems: int = MAX_PROBLEMS
 ) -> list[dict[str, str]]:
-    """openapi-spec-validator's findings as ``{pointer, message}``, at most ``max_problems``."""
+    """openapi-spec-validator's findings as ``{pointer, message}``, at most ``max_problems``.
+
+    External references are reported and replaced before the validator sees the document,
+    and the validator's resolver refuses to retrieve anything, so validating never fetches a
+    URL or opens a file.
+    """
     problems: list[dict[str, str]] = []
+
+    def report(pointer: str, message: str) -> None:
+        problems.append({"pointer": pointer, "message": message})
+
+    document = without_external_refs(document, report)
     try:
         with warnings.catch_warnings():
             # The validator compiles spec patterns with Python's re and warns about ECMA-isms.
             warnings.simplefilter("ignore")
-            for error in _iter_errors(_VALIDATORS[fmt](document)):
-                problems.append({"pointer": _pointer(error), "message": _message(error)})
+            for error in _iter_errors(_VALIDATORS[fmt](offline_schema_path(document))):
+                report(_pointer(error), _message(error))
                 if len(problems) >= max_problems:
                     break
     except Unresolvable as exc:
-        problems.append({"pointer": "", "message": f"Reference cannot be resolved: {exc}"})
+        report("", _unresolvable_message(exc))
     except RecursionError:
-        problems.append({"pointer": "", "message": "The document is too deeply self-referencing."})
-    except Exception as exc:  # a validator bug must not make a document unusable
-        problems.append(
-            {"pointer": "", "message": f"The validator gave up: {type(exc).__name__}: {exc}"}
-        )
-    return problems
+        report("", "The document is too deeply self-referencing.")
+    except Exception:  # a validator bug must not make a document unusable
+        # It fails with KeyError, AssertionError, ... on some malformed documents; the
+        # exception says nothing a user can act on, the other findings do.
+        report("", VALIDATION_STOPPED)
+    return problems[:max_problems]
+
+
+def _refuse_retrieval(uri: str) -> Resource[Any]:
+    raise NoSuchResource(uri)
+
+
+def offline_schema_path(document: dict[str, Any]) -> SchemaPath:
+    """The document as the validator walks it, with a resolver that can never retrieve."""
+    registry: Registry[Any] = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+    registry = registry.with_resource("", DRAFT202012.create_resource(document))
+    return SchemaPath(SchemaAccessor(document, registry.resolver(base_uri="")))
+
+
+def _unresolvable_message(exc: Unresolvable) -> str:
+    # The library's own text quotes the whole document it searched; name the reference only.
+    ref = str(getattr(exc, "ref", "") or "")[:200]
+    if ref.startswith("/"):
+        ref = "#" + ref
+    return f"Reference {ref!r} does not resolve inside the document."
 
 
 def _iter_errors(validator: Any) -> Iterator[ValidationError]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import pytest
 
@@ -143,12 +144,15 @@ BILLION_LAUGHS = "\n".join(
             "[1, 2]",
             {
                 "pointer": "",
-                "message": "The document root must be a mapping (an object), not list.",
+                "message": "The document root must be a mapping (an object), not an array.",
             },
         ),
         (
             "just some text",
-            {"pointer": "", "message": "The document root must be a mapping (an object), not str."},
+            {
+                "pointer": "",
+                "message": "The document root must be a mapping (an object), not a string.",
+            },
         ),
         (
             '{"openapi": "4.0.0", "info": {"title": "x", "version": "1"}, "paths": {}}',
@@ -185,7 +189,7 @@ def test_a_non_object_document_is_a_400(alice_client):
     response = alice_client.post("/api/specs", {"document": ["not", "a", "spec"]}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["details"]["problems"][0]["message"] == (
-        "The document root must be a mapping (an object), not list."
+        "The document root must be a mapping (an object), not an array."
     )
 
 
@@ -210,6 +214,82 @@ def test_a_self_referencing_ref_imports_with_warnings(alice_client):
         "pointer": "/paths/~1a/get/parameters/0",
         "message": "Reference '#/components/parameters/P' is circular. The parameter is left out.",
     } in spec["warnings"]
+
+
+@pytest.mark.django_db
+def test_warnings_speak_to_the_user_without_exception_names(alice_client):
+    # The validator used to fail on these with KeyError: 'in' and quote the whole document
+    # for the dangling reference; the warnings said so verbatim.
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": "Odd", "version": "1"},
+        "paths": {
+            "/a/{x}": {
+                "get": {"parameters": [{"name": "x"}], "responses": {"200": {"description": "OK"}}}
+            },
+            "/b": {
+                "get": {
+                    "parameters": [{"$ref": "#/components/parameters/Missing"}],
+                    "responses": {"200": {"description": "OK"}},
+                }
+            },
+        },
+    }
+    spec = create_spec(alice_client, document)
+
+    text = json.dumps(spec["warnings"])
+    for internal in ("KeyError", "AssertionError", "Error:", "Traceback", "'openapi': '3.0.3'"):
+        assert internal not in text
+    assert {
+        "pointer": "",
+        "message": "Validation stopped early: part of the document does not have the shape "
+        "OpenAPI requires (the other warnings point at it).",
+    } in spec["warnings"]
+
+    dangling = create_spec(alice_client, {**document, "paths": {"/b": document["paths"]["/b"]}})
+    assert {
+        "pointer": "",
+        "message": "Reference '#/components/parameters/Missing' does not resolve inside the "
+        "document.",
+    } in dangling["warnings"]
+
+
+@pytest.mark.django_db
+def test_an_import_never_fetches_or_opens_what_a_ref_points_at(alice_client, tmp_path):
+    secret_file = tmp_path / "secret.json"
+    secret_file.write_text(json.dumps({"info": {"title": "FILE-SECRET-5d1e"}}))
+    answer = json.dumps({"a": {"type": "string", "default": "HTTP-SECRET-22c8"}}).encode()
+    with LoopbackServer(lambda request: (200, {"Content-Type": "application/json"}, answer)) as up:
+        refs = {
+            "http": f"{up.url}/x.json#/a",
+            "file": f"file://{secret_file}#/info/title",
+        }
+        document = {
+            "openapi": "3.0.3",
+            "info": {"title": "Refs", "version": "1"},
+            "paths": {
+                "/a": {
+                    "get": {
+                        "parameters": [
+                            {"name": "q", "in": "query", "schema": {"$ref": refs["http"]}}
+                        ],
+                        "responses": {"200": {"$ref": refs["file"]}},
+                    }
+                }
+            },
+        }
+        spec = create_spec(alice_client, document)
+        stored = alice_client.get(f"/api/specs/{spec['id']}/document").json()["data"]
+
+    assert up.requests == []
+    shown = json.dumps([spec, stored])
+    assert "SECRET" not in shown
+    assert refs["http"] not in json.dumps(stored)
+    assert [w["pointer"] for w in spec["warnings"]] == [
+        "/paths/~1a/get/parameters/0/schema",
+        "/paths/~1a/get/responses/200",
+    ]
+    assert all("is not followed" in w["message"] for w in spec["warnings"])
 
 
 @pytest.mark.django_db

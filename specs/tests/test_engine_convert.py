@@ -176,7 +176,10 @@ def test_it_merges_path_level_parameters_and_the_operation_wins():
     assert get.input_schema == {
         "$schema": DIALECT,
         "type": "object",
-        "properties": {"bookId": {"type": "string"}, "verbose": {"type": "boolean"}},
+        "properties": {
+            "bookId": {"type": "string", "minLength": 1},
+            "verbose": {"type": "boolean"},
+        },
         "required": ["bookId"],
     }
     assert get.mapping == {
@@ -505,12 +508,13 @@ def test_external_references_are_not_followed_but_accepted_as_anything():
     messages = {(w["pointer"], w["message"]) for w in result.warnings}
     assert (
         "/paths/~1a/post/parameters/0",
-        "External reference 'https://127.0.0.1:9/params.yaml#/Limit' is not followed. "
-        "The parameter is left out.",
+        "External reference 'https://127.0.0.1:9/params.yaml#/Limit' is not followed: only "
+        "references inside the document (#/…) are used. The parameter is left out.",
     ) in messages
     assert (
         "/paths/~1a/post/requestBody/content/application~1json/schema/properties/b",
-        "External reference 'other.yaml#/B' is not fetched; any value is accepted.",
+        "External reference 'other.yaml#/B' is not followed: only references inside the "
+        "document (#/…) are used. An empty object (for a schema: any value) stands in for it.",
     ) in messages
 
 
@@ -561,7 +565,7 @@ def test_dangling_references_are_warned_about():
 def test_an_undeclared_path_variable_becomes_a_string_argument():
     result = convert(openapi({"/a/{id}": {"get": {"responses": ok()}}}), validate=False)
     tool = only(result)
-    assert tool.input_schema["properties"] == {"id": {"type": "string"}}
+    assert tool.input_schema["properties"] == {"id": {"type": "string", "minLength": 1}}
     assert tool.input_schema["required"] == ["id"]
 
 

@@ -114,16 +114,78 @@ def test_headers_use_the_simple_style_and_refuse_line_breaks():
     assert plan.headers == [("color", "blue,black,brown")]
     exploded = build_request(one("header", "simple", True), "get", "/x", {"color": RGB})
     assert exploded.headers == [("color", "R=100,G=200")]
-    with pytest.raises(ArgumentError, match="CR, LF or NUL"):
+    with pytest.raises(ArgumentError, match=r"'\\r' cannot be sent"):
         build_request(mapping, "get", "/x", {"color": "a\r\nX-Evil: 1"})
 
 
-def test_cookies_use_the_form_style_and_refuse_injection():
+@pytest.mark.parametrize(
+    ("value", "bad"),
+    [("café", "é"), ("日本", "日"), ("tab\x7fdel", "\x7f"), ("a\x00b", "\x00"), ("x\ny", "\n")],
+)
+def test_a_header_value_that_cannot_be_sent_is_an_argument_error_naming_the_argument(value, bad):
+    mapping = {"arguments": {"xColor": {"in": "header", "name": "X-Color"}}, "body": None}
+    with pytest.raises(ArgumentError) as raised:
+        build_request(mapping, "get", "/x", {"xColor": value})
+    assert str(raised.value) == (
+        "Argument 'xColor' is sent in the 'X-Color' header, which can only carry printable "
+        f"ASCII characters, spaces and tabs; {bad!r} cannot be sent."
+    )
+
+
+def test_header_values_keep_inner_blanks_and_lose_outer_ones():
+    mapping = {"arguments": {"h": {"in": "header", "name": "X-H"}}, "body": None}
+    plan = build_request(mapping, "get", "/x", {"h": "  a b\tc~!  "})
+    assert plan.headers == [("X-H", "a b\tc~!")]
+    as_json = {
+        "arguments": {"h": {"in": "header", "name": "X-J", "contentType": "application/json"}}
+    }
+    plan = build_request(as_json, "get", "/x", {"h": {"city": "Zürich"}})
+    assert plan.headers == [("X-J", '{"city":"Z\\u00fcrich"}')]
+
+
+def test_a_header_name_that_is_not_a_token_is_refused():
+    mapping = {"arguments": {"h": {"in": "header", "name": "X Bad"}}, "body": None}
+    with pytest.raises(
+        ArgumentError, match="Header name 'X Bad' \\(argument 'h'\\) cannot be sent"
+    ):
+        build_request(mapping, "get", "/x", {"h": "v"})
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("plain-token_1.2", "plain-token_1.2"),
+        ("base64/abc+def==", "base64/abc+def=="),
+        ("50%", "50%"),
+        ("a; admin=1", "a%3B%20admin=1"),
+        ("a\r\nSet-Cookie: x", "a%0D%0ASet-Cookie:%20x"),
+        ('say "hi", \\ 100%', "say%20%22hi%22%2C%20%5C%20100%25"),
+        ("café", "caf%C3%A9"),
+    ],
+)
+def test_cookie_values_outside_cookie_octets_are_percent_encoded(value, sent):
+    plan = build_request(one("cookie", "form", False), "get", "/x", {"color": value})
+    assert plan.cookies == [("color", sent)]
+
+
+def test_cookies_use_the_form_style_and_encode_each_item():
     plan = build_request(one("cookie", "form", False), "get", "/x", {"color": COLORS})
     assert plan.cookies == [("color", "blue,black,brown")]
-    for bad in ("a\nb", "a; admin=1"):
-        with pytest.raises(ArgumentError):
-            build_request(one("cookie", "form", True), "get", "/x", {"color": bad})
+    plan = build_request(one("cookie", "form", False), "get", "/x", {"color": ["a b", "c,d"]})
+    assert plan.cookies == [("color", "a%20b,c%2Cd")]
+    plan = build_request(one("cookie", "form", True), "get", "/x", {"color": ["é", "x"]})
+    assert plan.cookies == [("color", "%C3%A9"), ("color", "x")]
+    plan = build_request(one("cookie", "form", True), "get", "/x", {"color": {"k": "v;1"}})
+    assert plan.cookies == [("k", "v%3B1")]
+
+
+@pytest.mark.parametrize("name", ["a=b", "a;b", "a b", "é", "a\nb", ""])
+def test_a_cookie_name_that_is_not_a_token_is_refused(name):
+    with pytest.raises(ArgumentError, match="cannot be a cookie name"):
+        build_request(one("cookie", "form", True), "get", "/x", {"color": {name: "v"}})
+    mapping = {"arguments": {"c": {"in": "cookie", "name": name, "style": "form"}}, "body": None}
+    with pytest.raises(ArgumentError, match="Argument 'c'"):
+        build_request(mapping, "get", "/x", {"c": "v"})
 
 
 def test_none_values_are_left_out():
@@ -255,3 +317,46 @@ def test_a_converted_mapping_round_trips_into_a_request():
     plan = build_request(operation.mapping, operation.method, operation.path, arguments)
     assert (plan.method, plan.path, plan.query_string) == ("PUT", "/pets/5", "dry=true")
     assert json.loads(plan.body or b"") == {"id": 6, "name": "Rex"}
+
+
+def test_header_parameters_tell_the_model_what_a_header_can_carry():
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "T", "version": "1"},
+        "paths": {
+            "/x": {
+                "get": {
+                    "parameters": [
+                        {"name": "X-A", "in": "header", "schema": {"type": "string"}},
+                        {
+                            "name": "X-B",
+                            "in": "header",
+                            "schema": {"type": "string", "pattern": "^b"},
+                        },
+                        {"name": "X-N", "in": "header", "schema": {"type": "integer"}},
+                        {
+                            "name": "X-J",
+                            "in": "header",
+                            "content": {"application/json": {"schema": {}}},
+                        },
+                        {"name": "Bad Name", "in": "header", "schema": {"type": "string"}},
+                        {"name": "bad;cookie", "in": "cookie", "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+    }
+    result = convert(document)
+    properties = result.operations[0].input_schema["properties"]
+    pattern = "^[\\t\\x20-\\x7e]*$"
+    assert properties == {
+        "X-A": {"type": "string", "pattern": pattern},
+        "X-B": {"type": "string", "pattern": "^b", "allOf": [{"pattern": pattern}]},
+        "X-N": {"type": "integer", "pattern": pattern},
+        "X-J": {},
+    }
+    assert {w["message"] for w in result.warnings} == {
+        "'Bad Name' cannot be sent as a header name; the parameter is left out.",
+        "'bad;cookie' cannot be sent as a cookie name; the parameter is left out.",
+    }

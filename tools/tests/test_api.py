@@ -56,7 +56,7 @@ def test_it_lists_tools_in_document_order_with_their_definitions(alice_client, s
         },
         "overridden": {"name": False, "description": False},
     }
-    assert delete["inputSchema"]["properties"] == {"id": {"type": "string"}}
+    assert delete["inputSchema"]["properties"] == {"id": {"type": "string", "minLength": 1}}
     assert delete["inputSchema"]["required"] == ["id"]
     assert body["data"][3]["operationId"] is None
 

@@ -1,0 +1,620 @@
+"""Round-trip fidelity: is every request a tool builds one the upstream's own spec accepts?
+
+    .venv/bin/python bench/fidelity.py                 # the committed specs (the CI slice)
+    .venv/bin/python bench/fidelity.py --corpus        # the corpus bench/corpus.py reads
+    .venv/bin/python bench/fidelity.py --corpus --sample 300 --max-operations 40 --json out.json
+
+For every operation (up to --max-operations per document) several argument sets are generated
+from the tool's input schema with hypothesis-jsonschema (fixed seed; only sets the tool schema
+accepts, as the gateway would refuse the others), the request is built with
+``specs.engine.build_request`` and validated against the original operation with openapi-core.
+Swagger 2.0 documents are validated against their OpenAPI 3.0 form
+(``specs.engine.upgrade.swagger_to_openapi30``).
+
+openapi-core 0.23 pins openapi-spec-validator < 0.9, which the runtime has moved past, so it
+lives in its own virtualenv (bench/.cache/fidelity-venv, pinned by requirements-fidelity.txt):
+this script builds the requests in the project's interpreter and runs itself there with
+``--validate`` to check them.
+
+Each operation is validated against a document holding only its own path (template query and
+fragment cut off, as a server sees the path), so the validator's path matching cannot pick a
+neighbouring template. Security is not checked (credentials are added by the gateway, not by
+the request builder). Failures that are the validator's or the spec's fault are set aside,
+each with its reason (see SET_ASIDE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / "bench" / ".cache" / "fidelity-venv"
+REQUIREMENTS = ROOT / "requirements-fidelity.txt"
+BASE = "https://fidelity.test"
+SEED = 20261130
+SLICE = [
+    *sorted((ROOT / "examples").glob("*.yaml")),
+    *sorted((ROOT / "examples").glob("*.json")),
+    *sorted((ROOT / "specs" / "tests" / "fixtures").glob("*.yaml")),
+    *sorted((ROOT / "gateway" / "tests").glob("*.yaml")),
+    *sorted((ROOT / "gateway" / "tests" / "conformance").glob("*.yaml")),
+]
+# Failures that are not the request builder's: (test on the error text, reason).
+SET_ASIDE = [
+    (
+        re.compile(r"Missing required header: (Accept|Content-Type|Authorization)\b", re.I),
+        "OpenAPI says header parameters named Accept, Content-Type and Authorization are "
+        "ignored, so they are not arguments and not sent; openapi-core still requires them.",
+    ),
+    (
+        re.compile(r"DeserializeError: \('deepObject'"),
+        "openapi-core 0.23's deepObject deserialiser raises 'not available' on the "
+        "filter[color]=red pairs the spec defines (its own test suite has no deepObject "
+        "query case); the pairs are what OpenAPI's style table gives.",
+    ),
+    (
+        re.compile(
+            r"MediaTypeDeserializeError|MediaTypeNotFound|Content for the following "
+            r"mimetype not found"
+        ),
+        "openapi-core has no deserialiser for the media type (XML, binary, vendor text types), "
+        "so it cannot read a body it has not been taught to parse.",
+    ),
+    (
+        re.compile(r"unknown format|FormatUnmarshalError|Format checker", re.I),
+        "openapi-core does not know the spec's custom format.",
+    ),
+    (
+        re.compile(r"re\.error|bad escape|look-behind|nothing to repeat|PatternError", re.I),
+        "The spec's pattern is not a valid Python regular expression (ECMA-262 only).",
+    ),
+]
+
+
+# -- phase 1: build (project interpreter) --------------------------------------------------
+
+
+def build_cases(
+    files: list[Path], *, max_operations: int, cases: int, seed: int
+) -> Iterator[dict[str, Any]]:
+    from specs.engine import SpecError, build_request, convert, load_document
+    from specs.engine.upgrade import swagger_to_openapi30
+
+    for number, file in enumerate(files, 1):
+        print(f"[{number}/{len(files)}] {file.name}", file=sys.stderr, flush=True)
+        try:
+            document = load_document(file.read_bytes())
+            result = convert(document, validate=False)
+        except (SpecError, OSError) as exc:
+            yield {"file": str(file), "skipped": f"not convertible: {exc}"[:200]}
+            continue
+        spec = result.normalized
+        if result.format == "swagger-2.0":
+            spec = swagger_to_openapi30(spec)
+        yield {"spec": str(file), "specBody": spec}
+        for operation in result.operations[:max_operations]:
+            for arguments in generate_arguments(operation.input_schema, cases, seed):
+                if isinstance(arguments, str):
+                    yield _case(file, result.format, operation, spec, generation=arguments)
+                    break
+                try:
+                    plan = build_request(
+                        operation.mapping, operation.method, operation.path, arguments
+                    )
+                except Exception as exc:  # an ArgumentError is a finding too
+                    yield _case(file, result.format, operation, spec, build_error=str(exc))
+                    continue
+                yield _case(file, result.format, operation, spec, plan=plan, arguments=arguments)
+
+
+def generate_arguments(schema: dict[str, Any], count: int, seed: int) -> list[Any]:
+    """Up to COUNT distinct argument sets the schema accepts, the same ones on every run."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+    rng = random.Random(f"{seed}:{json.dumps(schema, sort_keys=True, default=str)[:2000]}")
+    unique: dict[str, Any] = {}
+    attempts = 0
+    deadline = time.monotonic() + 5
+    while len(unique) < count and attempts < count * 20 and time.monotonic() < deadline:
+        attempts += 1
+        # The first attempt gives only what is required, later ones fill optional parts too.
+        arguments = SchemaValues(schema, rng, fill=min(1.0, (attempts - 1) / 3)).value(schema, 0)
+        try:
+            accepted = validator.is_valid(arguments)
+        except Exception as exc:  # e.g. an ECMA-262 pattern Python's re cannot compile
+            return [f"the tool schema cannot be checked in Python: {exc}"[:200]]
+        if accepted:
+            unique.setdefault(json.dumps(arguments, sort_keys=True), arguments)
+    if not unique:
+        return ["no argument set the tool schema accepts was found"]
+    return list(unique.values())
+
+
+def _at_least(length: int) -> Any:
+    return lambda text: len(text) >= length
+
+
+class SchemaValues:
+    """Random instances of a JSON Schema 2020-12 (the subset tool schemas use).
+
+    hypothesis-jsonschema would be the obvious choice, but its last release does not run with
+    the hypothesis this project pins. Instances are checked against the schema afterwards, so
+    this only has to be right often, not always.
+    """
+
+    FORMATS = {
+        "date-time": "2024-05-06T07:08:09Z",
+        "date": "2024-05-06",
+        "time": "07:08:09Z",
+        "email": "someone@example.com",
+        "uuid": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+        "uri": "https://example.com/x",
+        "url": "https://example.com/x",
+        "hostname": "example.com",
+        "ipv4": "192.0.2.1",
+        "ipv6": "2001:db8::1",
+        "byte": "aGVsbG8=",
+        "binary": "hello",
+        "int32": "1",
+        "int64": "1",
+    }
+
+    def __init__(
+        self, root: dict[str, Any], rng: random.Random, fill: float, budget: int = 500
+    ) -> None:
+        self.root = root
+        self.rng = rng
+        self.fill = fill
+        # Values left to make: recursive schemas with many properties grow exponentially.
+        self.budget = budget
+
+    def value(self, schema: Any, depth: int) -> Any:
+        self.budget -= 1
+        if schema is True or not isinstance(schema, dict) or self.budget < 0:
+            return "x"
+        if "$ref" in schema and isinstance(schema["$ref"], str):
+            target = self._resolve(schema["$ref"])
+            merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+            return self.value(merged, depth + 1) if depth < 12 else None
+        if "const" in schema:
+            return schema["const"]
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return self.rng.choice(schema["enum"])
+        for examples_key in ("examples",):
+            examples = schema.get(examples_key)
+            if isinstance(examples, list) and examples and self.rng.random() < 0.5:
+                return self.rng.choice(examples)
+        if "default" in schema and self.rng.random() < 0.3:
+            return schema["default"]
+        if isinstance(schema.get("allOf"), list):
+            merged = dict(schema)
+            members = merged.pop("allOf")
+            for member in members:
+                member = self._resolve(member["$ref"]) if "$ref" in member else member
+                if isinstance(member, dict):
+                    for key, value in member.items():
+                        if key == "properties":
+                            merged["properties"] = {**merged.get("properties", {}), **value}
+                        elif key == "required":
+                            merged["required"] = [*merged.get("required", []), *value]
+                        else:
+                            merged.setdefault(key, value)
+            return self.value(merged, depth + 1)
+        for key in ("oneOf", "anyOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                base = {k: v for k, v in schema.items() if k != key}
+                choice = self.rng.choice(schema[key])
+                choice = self._resolve(choice["$ref"]) if "$ref" in choice else choice
+                return self.value(
+                    {**base, **choice} if isinstance(choice, dict) else base, depth + 1
+                )
+        kind = self._type(schema)
+        if kind == "null":
+            return None
+        if kind == "boolean":
+            return self.rng.random() < 0.5
+        if kind in ("integer", "number"):
+            return self._number(schema, kind)
+        if kind == "string":
+            return self._string(schema)
+        if kind == "array":
+            return self._array(schema, depth)
+        return self._object(schema, depth)
+
+    def _resolve(self, ref: str) -> Any:
+        node: Any = self.root
+        for token in ref.lstrip("#").split("/")[1:]:
+            token = unquote(token).replace("~1", "/").replace("~0", "~")
+            node = node.get(token, {}) if isinstance(node, dict) else {}
+        return node
+
+    def _type(self, schema: dict[str, Any]) -> str:
+        declared = schema.get("type")
+        if isinstance(declared, list):
+            options = [t for t in declared if t != "null"] or ["null"]
+            if "null" in declared and self.rng.random() < 0.15:
+                return "null"
+            return self.rng.choice(options)
+        if isinstance(declared, str):
+            return declared
+        if "properties" in schema or "required" in schema:
+            return "object"
+        if "items" in schema:
+            return "array"
+        return self.rng.choice(["string", "integer", "object"])
+
+    def _number(self, schema: dict[str, Any], kind: str) -> int | float:
+        low = schema.get("minimum", schema.get("exclusiveMinimum", -1000))
+        high = schema.get("maximum", schema.get("exclusiveMaximum", 1000))
+        low, high = (
+            (low, high)
+            if isinstance(low, (int, float)) and isinstance(high, (int, float))
+            else (0, 100)
+        )
+        if high < low:
+            high = low
+        if "exclusiveMinimum" in schema:
+            low = low + 1 if kind == "integer" else low + 0.5
+        if "exclusiveMaximum" in schema:
+            high = high - 1 if kind == "integer" else high - 0.5
+        if kind == "integer":
+            value: int | float = self.rng.randint(int(low), int(max(low, high)))
+        else:
+            value = round(self.rng.uniform(low, max(low, high)), 2)
+        step = schema.get("multipleOf")
+        if isinstance(step, (int, float)) and step > 0:
+            value = (
+                step * round(value / step) if kind != "integer" else int(step * round(value / step))
+            )
+        return value
+
+    def _string(self, schema: dict[str, Any]) -> str:
+        if schema.get("format") in self.FORMATS:
+            return self.FORMATS[schema["format"]]
+        low = schema.get("minLength", 0) if isinstance(schema.get("minLength"), int) else 0
+        high = (
+            schema.get("maxLength", max(low, 12))
+            if isinstance(schema.get("maxLength"), int)
+            else max(low, 12)
+        )
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and not pattern.startswith("^[\\t"):
+            return self._matching(pattern, low, high)
+        alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+        length = self.rng.randint(low, max(low, min(high, low + 12)))
+        text = "".join(self.rng.choice(alphabet) for _ in range(length))
+        if self.rng.random() < 0.2 and length >= 2:
+            text = text[0] + " é/&?#"[self.rng.randrange(6)] + text[2:]
+        return text
+
+    def _matching(self, pattern: str, low: int, high: int) -> str:
+        """The simplest string hypothesis finds for the pattern, then a random one."""
+        from hypothesis import HealthCheck, Phase, find, settings
+        from hypothesis import strategies as st
+
+        quiet = settings(
+            database=None,
+            derandomize=True,
+            max_examples=50,
+            phases=[Phase.generate],  # the first match is enough; shrinking can take minutes
+            suppress_health_check=list(HealthCheck),
+        )
+        wanted = self.rng.randint(low, max(low, min(high, low + 8)))
+        try:
+            strategy = st.from_regex(pattern).filter(lambda text: low <= len(text) <= high)
+        except Exception:  # not a Python regular expression
+            return "x" * max(low, 1)
+        for shortest in (wanted, 0):
+            try:
+                return str(find(strategy, _at_least(shortest), settings=quiet))
+            except Exception:
+                continue
+        return "x" * max(low, 1)
+
+    def _array(self, schema: dict[str, Any], depth: int) -> list[Any]:
+        low = schema.get("minItems", 0) if isinstance(schema.get("minItems"), int) else 0
+        high = (
+            schema.get("maxItems", low + 3) if isinstance(schema.get("maxItems"), int) else low + 3
+        )
+        count = self.rng.randint(low, max(low, min(high, low + 3))) if depth < 6 else low
+        items = schema.get("items", {})
+        values = [self.value(items, depth + 1) for _ in range(count)]
+        if schema.get("uniqueItems"):
+            unique: dict[str, Any] = {}
+            for item in values:
+                unique.setdefault(json.dumps(item, sort_keys=True), item)
+            values = list(unique.values())
+        return values
+
+    def _object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
+        declared = schema.get("properties")
+        properties: dict[str, Any] = declared if isinstance(declared, dict) else {}
+        required = [r for r in schema.get("required", []) if isinstance(r, str)]
+        chosen = [name for name in properties if name in required]
+        if depth < 6:
+            chosen += [n for n in properties if n not in required and self.rng.random() < self.fill]
+        dependent = schema.get("dependentRequired")
+        if isinstance(dependent, dict):
+            for name in list(chosen):
+                chosen += [d for d in dependent.get(name, []) if d not in chosen]
+        result = {name: self.value(properties.get(name, {}), depth + 1) for name in chosen}
+        for name in required:
+            result.setdefault(name, "x")
+        minimum = schema.get("minProperties")
+        if (
+            isinstance(minimum, int)
+            and len(result) < minimum
+            and schema.get("additionalProperties") is not False
+        ):
+            for index in range(minimum - len(result)):
+                result[f"k{index}"] = "v"
+        return result
+
+
+def _case(file: Path, fmt: str, operation: Any, spec: Any, **found: Any) -> dict[str, Any]:
+    case: dict[str, Any] = {
+        "file": str(file.relative_to(ROOT) if file.is_relative_to(ROOT) else file),
+        "format": fmt,
+        "method": operation.method,
+        "path": operation.path,
+        "spec": str(file),
+    }
+    plan = found.pop("plan", None)
+    if plan is not None:
+        found.pop("arguments", None)
+        case["request"] = {
+            "path": plan.path,
+            "query": parse_qsl(plan.query_string, keep_blank_values=True),
+            "headers": plan.headers,
+            "cookies": plan.cookies,
+            "body": base64.b64encode(plan.body).decode() if plan.body is not None else None,
+            "contentType": plan.content_type,
+        }
+        case["category"] = category(operation.mapping)
+    case.update(found)
+    return case
+
+
+def category(mapping: dict[str, Any]) -> str:
+    body = mapping.get("body")
+    if not body:
+        return "parameters only"
+    media = body["mediaType"].split(";")[0].strip().lower()
+    if body["encoding"] == "raw":
+        return f"raw body ({'xml' if 'xml' in media else media})"
+    return f"{body['encoding']} body"
+
+
+# -- phase 2: validate (fidelity virtualenv, openapi-core) ----------------------------------
+
+
+def validate_cases(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    from jsonschema_path import SchemaPath
+    from openapi_core.testing import MockRequest
+    from openapi_core.validation.request import validators
+
+    specs: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        message = json.loads(line)
+        if "specBody" in message:
+            specs[message["spec"]] = message["specBody"]
+            continue
+        case = message
+        if "request" not in case:
+            yield case
+            continue
+        spec = specs[case["spec"]]
+        is_31 = str(spec.get("openapi", "")).startswith("3.1")
+        parameters_cls = (
+            validators.V31RequestParametersValidator
+            if is_31
+            else validators.V30RequestParametersValidator
+        )
+        body_cls = (
+            validators.V31RequestBodyValidator if is_31 else validators.V30RequestBodyValidator
+        )
+        one_path, template = _single_path_spec(spec, case["path"], case["method"].lower())
+        request = _mock_request(MockRequest, case["request"], template, case["method"])
+        schema_path = SchemaPath.from_dict(one_path)
+        errors: list[str] = []
+        try:
+            for cls in (parameters_cls, body_cls):
+                for error in cls(schema_path).iter_errors(request):
+                    # An optional body that was not sent: the full validator ignores this one.
+                    if type(error).__name__ != "MissingRequestBody":
+                        errors.append(_describe(error))
+        except Exception as exc:
+            errors.append(f"validator crashed: {_describe(exc)}")
+        case["errors"] = errors
+        yield case
+
+
+def _single_path_spec(spec: dict[str, Any], path: str, method: str) -> tuple[dict, str]:
+    template = path.split("#", 1)[0].split("?", 1)[0] or "/"
+    item = dict(spec["paths"][path])
+    kept = {key: value for key, value in item.items() if key == method or key == "parameters"}
+    one = {**spec, "servers": [{"url": BASE}], "paths": {template: kept}}
+    one.pop("webhooks", None)
+    return one, template
+
+
+def _mock_request(cls: Any, built: dict[str, Any], template: str, method: str) -> Any:
+    names = re.findall(r"\{([^{}/]+)\}", template)
+    pattern = re.escape(template)
+    for name in names:
+        pattern = pattern.replace(re.escape("{" + name + "}"), "([^/]*)", 1)
+    match = re.fullmatch(pattern, built["path"])
+    view_args = (
+        {name: unquote(value) for name, value in zip(names, match.groups(), strict=True)}
+        if match
+        else None
+    )
+    headers = dict(built["headers"])
+    if built["contentType"]:
+        headers["Content-Type"] = built["contentType"]
+    body = base64.b64decode(built["body"]) if built["body"] is not None else None
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    request = cls(
+        BASE,
+        method,
+        built["path"],
+        path_pattern=template if match else None,
+        view_args=view_args,
+        headers=headers,
+        cookies={name: unquote(value) for name, value in built["cookies"]},
+        data=body,
+        content_type=built["contentType"] or "",
+    )
+    request.parameters.query = ImmutableMultiDict(built["query"])
+    return request
+
+
+def _describe(error: BaseException) -> str:
+    parts = [f"{type(error).__name__}: {error}"]
+    cause = error.__cause__ or error.__context__
+    while cause is not None and len(parts) < 4:
+        parts.append(f"{type(cause).__name__}: {cause}")
+        details = getattr(cause, "schema_errors", None)
+        if details:
+            parts.extend(f"{type(d).__name__}: {d.message}" for d in list(details)[:2])
+        cause = cause.__cause__ or cause.__context__
+    return " <- ".join(parts)[:600]
+
+
+# -- orchestration ---------------------------------------------------------------------------
+
+
+def ensure_venv() -> Path:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True
+        )
+    return python
+
+
+def run(files: list[Path], *, max_operations: int, cases: int, seed: int) -> dict[str, Any]:
+    """Build every case here, validate them in the fidelity virtualenv, and summarise."""
+    python = ensure_venv()
+    lines = [
+        json.dumps(message)
+        for message in build_cases(files, max_operations=max_operations, cases=cases, seed=seed)
+    ]
+    completed = subprocess.run(
+        [str(python), str(Path(__file__).resolve()), "--validate"],
+        input="\n".join(lines) + "\n",
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+        cwd=str(ROOT / "bench"),
+    )
+    checked = [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
+    return summarise(checked)
+
+
+def summarise(checked: list[dict[str, Any]]) -> dict[str, Any]:
+    totals: Counter[str] = Counter()
+    per_category: dict[str, Counter[str]] = defaultdict(Counter)
+    per_format: dict[str, Counter[str]] = defaultdict(Counter)
+    failures: list[dict[str, Any]] = []
+    set_aside: list[dict[str, Any]] = []
+    not_built: list[dict[str, Any]] = []
+    for case in checked:
+        where = {k: case.get(k) for k in ("file", "method", "path")}
+        if "skipped" in case or "generation" in case:
+            not_built.append({**where, "reason": case.get("skipped") or case.get("generation")})
+            continue
+        if "build_error" in case:
+            totals["build errors"] += 1
+            failures.append({**where, "errors": [f"build_request: {case['build_error']}"]})
+            continue
+        totals["built"] += 1
+        per_category[case["category"]]["built"] += 1
+        per_format[case["format"]]["built"] += 1
+        errors = case["errors"]
+        if not errors:
+            totals["valid"] += 1
+            per_category[case["category"]]["valid"] += 1
+            per_format[case["format"]]["valid"] += 1
+            continue
+        reasons = {reason for error in errors for test, reason in SET_ASIDE if test.search(error)}
+        if reasons and all(any(t.search(e) for t, _ in SET_ASIDE) for e in errors):
+            totals["set aside"] += 1
+            per_category[case["category"]]["set aside"] += 1
+            per_format[case["format"]]["set aside"] += 1
+            set_aside.append({**where, "reasons": sorted(reasons), "errors": errors[:2]})
+            continue
+        failures.append({**where, "category": case["category"], "errors": errors[:3]})
+    judged = totals["built"] - totals["set aside"]
+    return {
+        "built": totals["built"],
+        "valid": totals["valid"],
+        "setAside": totals["set aside"],
+        "buildErrors": totals["build errors"],
+        "validShare": round(totals["valid"] / judged, 4) if judged else None,
+        "perCategory": {k: dict(v) for k, v in sorted(per_category.items())},
+        "perFormat": {k: dict(v) for k, v in sorted(per_format.items())},
+        "failures": failures,
+        "setAsideCases": set_aside,
+        "notBuilt": not_built,
+    }
+
+
+def corpus_sample(size: int, seed: int) -> list[Path]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import corpus
+
+    corpus.ensure_corpus()
+    files = sorted(corpus.corpus_files())
+    if size and size < len(files):
+        files = sorted(random.Random(seed).sample(files, size))
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--validate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", action="store_true")
+    parser.add_argument("--sample", type=int, default=300)
+    parser.add_argument("--max-operations", type=int, default=40)
+    parser.add_argument("--cases", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.validate:
+        for case in validate_cases(iter(sys.stdin)):
+            print(json.dumps(case), flush=True)
+        return
+    sys.path.insert(0, str(ROOT))
+    files = corpus_sample(args.sample, args.seed) if args.corpus else SLICE
+    started = time.perf_counter()
+    summary = run(files, max_operations=args.max_operations, cases=args.cases, seed=args.seed)
+    summary["documents"] = len(files)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in summary.items() if k not in ("setAsideCases", "notBuilt")},
+            indent=2,
+        )[:20000]
+    )
+
+
+if __name__ == "__main__":
+    main()
