@@ -18,7 +18,7 @@ from credentials.injection import forget_cached, provider
 from credentials.models import Credential
 from credentials.testing import server_from_document, tool_named
 from tools.calling import execute_call
-from tools.testing_service import call_target_for
+from tooltests.services import call_target_for
 
 from .conftest import secured_document
 

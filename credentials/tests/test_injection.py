@@ -18,7 +18,7 @@ from credentials.models import Credential
 from credentials.services import Placement
 from credentials.testing import server_from_document, tool_named
 from tools.calling import CallOutcome, execute_call
-from tools.testing_service import call_target_for
+from tooltests.services import call_target_for
 
 from .conftest import bare_document, secured_document
 

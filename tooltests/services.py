@@ -1,10 +1,11 @@
-"""Tool tests (CONTRACT §6): validate, queue after commit, run on a worker, wait briefly.
+"""Tool tests (docs/api.md): validate, queue after commit, run on a worker, wait briefly.
 
-The endpoint creates a ToolTest row and queues `tools.tasks.run_tool_test` with its id once
-the row is committed, then polls the row for up to TOOL_TEST_WAIT_SECONDS. The task makes the
-same call an MCP client would (tools.calling.execute_call, with the server's credentials),
-stores the outcome with secrets redacted and scrubbed, and writes one request log
-(source "test") that counts as usage like any MCP call.
+The endpoint creates a ToolTest row and queues `tooltests.tasks.run_tool_test` (registered as
+"tools.run_tool_test") with its id once the row is committed, then polls the row for up to
+TOOL_TEST_WAIT_SECONDS. The task makes the same call an MCP client would
+(tools.calling.execute_call, with the server's credentials), stores the outcome with secrets
+redacted and scrubbed, and writes one request log (source "test") that counts as usage like
+any MCP call.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from core.scrub import scrubber_for
 from core.text import first_unstorable
 from credentials.injection import known_secrets, provider
 from servers.models import Server
+from tools.calling import CallOutcome, CallTarget, execute_call
+from tools.models import Tool
+from tools.results import error_result
 from tooltests.models import ToolTest
 from usage.limits import ensure_tool_call_allowed
 from usage.recorder import record_now
 from usage.writer import CallRecord
-
-from .calling import CallOutcome, CallTarget, execute_call
-from .models import Tool
-from .results import error_result
 
 logger = logging.getLogger(__name__)
 
