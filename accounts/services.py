@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from billing.tasks import cancel_subscription
 from core.errors import NotFound
+from core.invalidation import server_changed
 from core.secrets import display_prefix, hash_secret, new_secret
 from credentials.models import Credential
-from gateway.invalidation import server_changed
 from servers.models import AccessKey, Server
 
 from .models import ApiToken, User

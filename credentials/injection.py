@@ -34,7 +34,7 @@ from core import outbound
 from core.aio import keyed_lock
 from core.db import usable_connection
 from core.http import upstream_options
-from gateway.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
+from core.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
 from servers.models import Server
 from tools.calling import NO_AUTH, AuthParts, CallTarget, CredentialUnavailable
 from tools.results import scrub

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from core.errors import Conflict, NotFound, ValidationFailed
-from gateway.invalidation import server_changed
+from core.invalidation import server_changed
 from servers.models import Server
 
 from . import crypto

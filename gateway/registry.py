@@ -4,7 +4,7 @@ A worker loads a server (its enabled tools, key hashes and call targets) once
 and serves every request from that snapshot. Every GENERATION_CHECK_SECONDS it
 compares the server's generation token in the shared cache with the one it
 loaded under; services publish a new token on every change
-(`gateway.invalidation.server_changed`), so changes reach every worker within
+(`core.invalidation.server_changed`), so changes reach every worker within
 a few seconds without a database read per call. A snapshot older than
 GATEWAY_SNAPSHOT_MAX_AGE_SECONDS is reloaded at its next check all the same, so
 a write that bypassed the services (a raw `QuerySet.update()`) shows up too.
@@ -35,12 +35,12 @@ from django.utils import timezone
 from core.aio import keyed_lock
 from core.db import usable_connection
 from core.http import upstream_options
-from core.secrets import hash_secret
-from gateway.invalidation import (
+from core.invalidation import (
     CACHE_OUTAGE_WARNING_EVERY_SECONDS,
     GENERATION_CHECK_SECONDS,
     generation_key,
 )
+from core.secrets import hash_secret
 from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
 from servers.models import AccessKey, Server
 from servers.services import SLUG_PATTERN
@@ -269,11 +269,7 @@ class DjangoRegistry:
             )
         except DatabaseError:
             raise Unavailable() from None
-        if refusal is None:
-            return None
-        return Refusal(
-            reason=refusal.reason, retry_after=refusal.retry_after, message=refusal.message
-        )
+        return refusal
 
     async def call_tool(
         self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any], ctx: CallContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import F
 
-from gateway.invalidation import server_changed
+from core.invalidation import server_changed
 
 from .models import Server
 

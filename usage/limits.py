@@ -27,34 +27,18 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from accounts.models import User
 from billing.selectors import PlanInfo, plan_for_user
 from core.aio import keyed_lock
 from core.db import usable_connection
-from core.errors import Forbidden, RateLimited
-from gateway.runtime import Refusal
+from core.errors import RateLimited
 
 from . import ratelimit
+from .refusals import Refusal
 from .selectors import overage_cost, period_call_count
 
 
 def enforcement_on() -> bool:
     return bool(getattr(settings, "PLAN_ENFORCEMENT", False))
-
-
-def ensure_can_create_server(*, user: User) -> None:
-    """403 FORBIDDEN when the user's plan allows no more servers (CONTRACT §9)."""
-    if not settings.PLAN_ENFORCEMENT:
-        return
-    plan = plan_for_user(user_id=user.pk)
-    if plan.max_servers is None:
-        return
-    count = user.servers.count()
-    if count >= plan.max_servers:
-        raise Forbidden(
-            f"The {plan.name} plan allows {plan.max_servers} servers",
-            details={"reason": "server_limit", "limit": plan.max_servers, "plan": plan.name},
-        )
 
 
 # --- Cached plan and period usage ------------------------------------------------------

@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
+from core.invalidation import generation_key
 from credentials.models import Credential
 from credentials.testing import server_from_document
-from gateway.invalidation import generation_key
 
 from .conftest import bare_document, one_scheme_document, secured_document
 

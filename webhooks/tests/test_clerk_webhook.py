@@ -10,8 +10,8 @@ from accounts.models import ApiToken, User
 from billing.models import BillingAccount
 from billing.tasks import cancel_subscription
 from billing.testing import subscription_object
+from core.invalidation import generation_key
 from credentials.models import Credential
-from gateway.invalidation import generation_key
 from servers.models import AccessKey, Server
 from specs.models import Spec
 from usage.models import RequestLog
