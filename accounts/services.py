@@ -91,7 +91,7 @@ def user_deactivate(*, user: User) -> None:
         User.objects.filter(pk=user.pk).update(is_active=False, updated_at=now)
         User.objects.filter(pk=user.pk, deactivated_at__isnull=True).update(deactivated_at=now)
         servers = Server.objects.filter(user=user)
-        slugs = list(servers.values_list("slug", flat=True))
+        names = [name for slug, pk in servers.values_list("slug", "id") for name in (slug, str(pk))]
         servers.filter(status="active").update(
             status="disabled", config_version=F("config_version") + 1, updated_at=now
         )
@@ -102,7 +102,7 @@ def user_deactivate(*, user: User) -> None:
             revoked_at=now, updated_at=now
         )
         Credential.objects.filter(server__user=user).delete()
-        server_changed(*slugs)
+        server_changed(*names)
         user_id = str(user.pk)
         transaction.on_commit(lambda: cancel_subscription.delay(user_id))
     user.is_active = False
@@ -111,5 +111,6 @@ def user_deactivate(*, user: User) -> None:
 def user_delete(*, user: User) -> None:
     """Delete a user with everything they own; the gateway drops their servers at its next check."""
     with transaction.atomic():
-        server_changed(*Server.objects.filter(user=user).values_list("slug", flat=True))
+        servers = Server.objects.filter(user=user).values_list("slug", "id")
+        server_changed(*(name for slug, pk in servers for name in (slug, str(pk))))
         user.delete()

@@ -1,14 +1,22 @@
-"""Telling every gateway worker that a server's configuration changed.
+"""The one channel that says a server's configuration changed: servers, tools, keys, credentials.
 
-Each worker caches a compiled server per slug and re-checks a generation token
-in the shared cache every couple of seconds; changing the token makes it reload.
-So a revoked key, a disabled server or tool, or a changed credential takes
-effect everywhere within GENERATION_CHECK_SECONDS plus one database read.
+Every service that changes what a server serves (its settings, tools, access keys or upstream
+credentials) calls `server_changed` with the names the server is looked up by: its slug (the
+gateway's snapshot cache is keyed by slug) and its id (the credential cache is keyed by id).
+After the transaction commits, one fresh generation token is published in the shared cache
+under each of those names. Every reader keeps the token it loaded under and re-checks it every
+GENERATION_CHECK_SECONDS, so a revoked key, a disabled server or tool, or a changed credential
+takes effect in every worker within that time plus one database read.
+
+Readers in this process also register a listener (`on_change`) that drops their entries at
+once, before and after the commit, so the process that made the change never serves the old
+configuration.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.core.cache import cache
 from django.db import transaction
@@ -17,16 +25,38 @@ GENERATION_CHECK_SECONDS = 2.0
 # While the shared cache is out, say so in the logs at most this often.
 CACHE_OUTAGE_WARNING_EVERY_SECONDS = 30.0
 
+Listener = Callable[[tuple[str, ...]], None]
+_listeners: list[Listener] = []
 
-def generation_key(slug: str) -> str:
-    return f"gw:gen:{slug}"
+
+def generation_key(name: str) -> str:
+    """The shared-cache key of the generation token of the server named NAME (slug or id)."""
+    return f"gw:gen:{name}"
 
 
-def server_changed(*slugs: str) -> None:
-    """Call from any service that changes what a server serves (after its transaction commits)."""
+def on_change(listener: Listener) -> None:
+    """Have LISTENER called with the changed names in this process (drop local entries)."""
+    _listeners.append(listener)
+
+
+def server_changed(*names: str) -> None:
+    """Call from any service that changes what a server serves, with its slug(s) and id.
+
+    Publishes after the surrounding transaction commits (at once outside one).
+    """
+    changed = tuple(str(name) for name in names if name)
+    if not changed:
+        return
+    _notify(changed)
 
     def publish() -> None:
+        _notify(changed)
         token = uuid.uuid4().hex
-        cache.set_many({generation_key(slug): token for slug in slugs if slug}, timeout=None)
+        cache.set_many({generation_key(name): token for name in changed}, timeout=None)
 
     transaction.on_commit(publish)
+
+
+def _notify(names: tuple[str, ...]) -> None:
+    for listener in _listeners:
+        listener(names)

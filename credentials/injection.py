@@ -7,9 +7,9 @@ configured credential is sent (specs often forget to declare one). A credential 
 declares no scheme goes wherever it says, on every call that does not opt out with `[]`.
 
 Decrypted credentials are held in process memory per server for at most a few seconds, and
-re-read sooner when the server's credentials version (in the shared cache) moves, so a change
-takes effect on every worker within MAX_SECRET_AGE_SECONDS. OAuth2 access tokens are cached in
-memory and (encrypted) in the shared cache until shortly before they expire.
+re-read sooner when the server's generation (core.invalidation) moves in the shared cache, so
+a change takes effect on every worker within MAX_SECRET_AGE_SECONDS. OAuth2 access tokens are
+cached in memory and (encrypted) in the shared cache until shortly before they expire.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import base64
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,11 +25,11 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
-from core import outbound
+from core import invalidation, outbound
 from core.aio import keyed_lock
 from core.db import usable_connection
 from core.http import upstream_options
@@ -89,23 +88,17 @@ _tokens: dict[tuple[str, int], tuple[str, float]] = {}
 _last_used: dict[str, float] = {}
 
 
-def version_key(server_id: str) -> str:
-    return f"cred:ver:{server_id}"
-
-
 def token_key(credential_id: str, version: int) -> str:
     return f"cred:oauth:{credential_id}:{version}"
 
 
-def credentials_changed(server_id: str) -> None:
-    """Call when a server's credentials change: every worker re-reads them within seconds."""
-    _entries.pop(str(server_id), None)
+def _forget_servers(names: tuple[str, ...]) -> None:
+    # The channel names a server by slug and id; entries are keyed by id.
+    for name in names:
+        _entries.pop(name, None)
 
-    def publish() -> None:
-        _entries.pop(str(server_id), None)
-        cache.set(version_key(str(server_id)), uuid.uuid4().hex, timeout=None)
 
-    transaction.on_commit(publish)
+invalidation.on_change(_forget_servers)
 
 
 def known_secrets(server_id: str) -> tuple[str, ...]:
@@ -265,7 +258,7 @@ _version_warned_at = -CACHE_OUTAGE_WARNING_EVERY_SECONDS
 async def _current_version(server_id: str) -> str | None:
     global _version_warned_at
     try:
-        value = await cache.aget(version_key(server_id))
+        value = await cache.aget(invalidation.generation_key(server_id))
     except Exception:
         # Without the shared cache, the short MAX_SECRET_AGE_SECONDS still bounds staleness.
         now = time.monotonic()

@@ -15,7 +15,6 @@ from core.invalidation import server_changed
 from servers.models import Server
 
 from . import crypto
-from .injection import credentials_changed
 from .models import Credential
 
 # Which credential types fit which kind of security scheme.
@@ -99,8 +98,7 @@ def credential_delete(*, user: User, credential_id: Any) -> None:
 
 
 def _changed(server: Server) -> None:
-    credentials_changed(str(server.id))
-    server_changed(server.slug)
+    server_changed(server.slug, str(server.id))
 
 
 def _resolve_scheme(schemes: dict[str, dict[str, Any]], requested: str | None) -> str:
