@@ -22,7 +22,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -89,19 +89,7 @@ def _load(slug: str) -> ServerRuntime | None:
     runtimes = []
     for tool in tools:
         op = tool.operation
-        target = CallTarget(
-            server_id=str(server.id),
-            user_id=str(server.user_id),
-            server_name=server.name,
-            tool_id=str(tool.id),
-            tool_name=tool.name,
-            base_url=server.base_url,
-            method=op.method,
-            path=op.path,
-            mapping=op.mapping,
-            security=op.security,
-            output_schema=op.output_schema,
-        )
+        target = CallTarget.for_tool(tool, server=server)
         runtimes.append(
             ToolRuntime(
                 name=tool.name,
@@ -290,25 +278,14 @@ class DjangoRegistry:
         tool = server.tools_by_name.get(tool_name)
         target: CallTarget | None = tool.ref if tool is not None else None
         recorder.record(
-            CallRecord(
+            CallRecord.rejected(
                 user_id=server.user_id,
                 server_id=server.server_id,
                 server_name=server.name,
-                tool_id=target.tool_id if target else None,
-                tool_name=tool_name[:64],
-                source="mcp",
-                method=target.method if target else "",
-                path=target.path if target else "",
-                status_code=None,
-                duration_ms=0,
-                upstream_ms=None,
-                request_bytes=0,
-                response_bytes=0,
-                error_code="invalid_arguments" if target else "unknown_tool",
+                tool_name=tool_name,
+                target=target,
                 key_prefix=ctx.key_prefix or "",
-                client_name=(ctx.client_name or "")[:200],
-                created_at=datetime.now(UTC),
-                succeeded=False,
+                client_name=ctx.client_name or "",
             )
         )
 

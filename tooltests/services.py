@@ -96,7 +96,7 @@ def tool_test_run(*, test_id: Any) -> None:
         logger.info("Tool test %s is not pending; nothing to run", test_id)
         return
     test = ToolTest.objects.select_related("server", "tool__operation").get(pk=test_id)
-    target = call_target_for(test.tool)
+    target = CallTarget.for_tool(test.tool)
     try:
         outcome = async_to_sync(execute_call)(
             target, test.arguments, provider=provider, options=upstream_options()
@@ -108,23 +108,6 @@ def tool_test_run(*, test_id: Any) -> None:
         )
     _store(test, outcome, secrets=known_secrets(target.server_id))
     record_now(CallRecord.for_call(target, outcome, source="test", client_name=CLIENT_NAME))
-
-
-def call_target_for(tool: Tool) -> CallTarget:
-    server, operation = tool.server, tool.operation
-    return CallTarget(
-        server_id=str(server.id),
-        user_id=str(server.user_id),
-        server_name=server.name,
-        tool_id=str(tool.id),
-        tool_name=tool.name,
-        base_url=server.base_url,
-        method=operation.method,
-        path=operation.path,
-        mapping=operation.mapping,
-        security=operation.security,
-        output_schema=operation.output_schema,
-    )
 
 
 def is_upstream_error(code: str) -> bool:

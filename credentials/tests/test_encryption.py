@@ -17,8 +17,7 @@ from credentials import crypto, services
 from credentials.injection import forget_cached, provider
 from credentials.models import Credential
 from credentials.testing import server_from_document, tool_named
-from tools.calling import execute_call
-from tooltests.services import call_target_for
+from tools.calling import CallTarget, execute_call
 
 from .conftest import secured_document
 
@@ -48,7 +47,7 @@ def secured(alice, upstream):
 
 
 def call(server, tool_name: str):
-    target = call_target_for(tool_named(server, tool_name))
+    target = CallTarget.for_tool(tool_named(server, tool_name))
     return async_to_sync(execute_call)(target, {}, provider=provider, options=upstream_options())
 
 

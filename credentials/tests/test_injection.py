@@ -11,14 +11,14 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from core.http import upstream_options
+from core.invalidation import generation_key
 from core.testing import LoopbackServer, RecordedRequest, json_reply
 from credentials import injection, services
 from credentials.injection import provider
 from credentials.models import Credential
 from credentials.services import Placement
 from credentials.testing import server_from_document, tool_named
-from tools.calling import CallOutcome, execute_call
-from tooltests.services import call_target_for
+from tools.calling import CallOutcome, CallTarget, execute_call
 
 from .conftest import bare_document, secured_document
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 
 def call(server, tool_name: str, arguments: dict[str, Any] | None = None) -> CallOutcome:
-    target = call_target_for(tool_named(server, tool_name))
+    target = CallTarget.for_tool(tool_named(server, tool_name))
     return async_to_sync(execute_call)(
         target, arguments or {}, provider=provider, options=upstream_options()
     )
@@ -205,7 +205,7 @@ def test_another_workers_change_is_seen_within_seconds(alice, secured, upstream)
     )
     from django.core.cache import cache
 
-    cache.set(injection.version_key(str(secured.id)), "bumped-elsewhere")
+    cache.set(generation_key(str(secured.id)), "bumped-elsewhere")
     time.sleep(injection.VERSION_CHECK_SECONDS + 0.05)
 
     call(secured, "viaBearer")
@@ -220,7 +220,7 @@ def test_last_used_is_recorded_without_a_write_per_call(
     call(secured, "viaBearer")
     first_use = Credential.objects.get(pk=credential.pk).last_used_at
 
-    target = call_target_for(tool_named(secured, "viaBearer"))
+    target = CallTarget.for_tool(tool_named(secured, "viaBearer"))
     with django_assert_max_num_queries(0):
         for _ in range(3):
             async_to_sync(execute_call)(target, {}, provider=provider, options=upstream_options())
