@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "credentials",
     "usage",
     "billing",
+    "lifecycle",
     "webhooks",
     "gateway",
 ]

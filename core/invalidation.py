@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 
 GENERATION_CHECK_SECONDS = 2.0
 # While the shared cache is out, say so in the logs at most this often.
@@ -55,6 +57,24 @@ def server_changed(*names: str) -> None:
         cache.set_many({generation_key(name): token for name in changed}, timeout=None)
 
     transaction.on_commit(publish)
+
+
+class ServerRow(Protocol):
+    """A saved server row (servers.models.Server), named without importing the servers app."""
+
+    pk: Any
+    slug: str
+
+
+def server_touch(*, server: ServerRow, old_slug: str = "") -> None:
+    """Bump SERVER's config version and publish its slug(s) and id on the channel.
+
+    The one call every service makes after changing what a server serves: its settings
+    (servers), its tools (tools), its keys (servers) or its credentials (credentials).
+    """
+    manager = type(server)._default_manager  # type: ignore[attr-defined]
+    manager.filter(pk=server.pk).update(config_version=F("config_version") + 1)
+    server_changed(*sorted({old_slug, server.slug} - {""}), str(server.pk))
 
 
 def _notify(names: tuple[str, ...]) -> None:

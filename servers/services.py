@@ -16,11 +16,11 @@ from django.utils.text import slugify
 from accounts.models import User
 from billing.selectors import plan_for_user
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.invalidation import server_touch
 from core.secrets import display_prefix, hash_secret, new_secret
 from specs.models import Spec, SpecOperation
 from tools.services import tools_create
 
-from .changes import server_touch
 from .models import AccessKey, Server
 
 ACCESS_KEY_PREFIX = "mcpk_"

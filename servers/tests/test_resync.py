@@ -1,4 +1,4 @@
-"""A new spec revision re-syncs every server built from it (CONTRACT §4 PATCH /api/specs)."""
+"""A new spec revision re-syncs every server built from it (PATCH /api/specs, docs/api.md)."""
 
 from __future__ import annotations
 
