@@ -49,7 +49,7 @@ def tool_test_start(
     """Validate the arguments, store a pending test and queue it once that is committed."""
     tool = _tool_of(user=user, server_id=server_id, tool_id=tool_id)
     _validate_arguments(tool.operation.input_schema, arguments)
-    # A tool test is a tool call (CONTRACT §9): quota and budget cap apply to it too.
+    # A tool test is a tool call (docs/api.md, limits): quota and budget cap apply to it too.
     ensure_tool_call_allowed(user_id=user.pk)
     test = ToolTest.objects.create(
         user=user,

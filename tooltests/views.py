@@ -1,4 +1,4 @@
-"""POST /api/servers/{id}/tools/{toolId}/test and GET .../tests/{testId} (CONTRACT §6)."""
+"""POST /api/servers/{id}/tools/{toolId}/test and GET .../tests/{testId} (docs/api.md)."""
 
 from __future__ import annotations
 

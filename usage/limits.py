@@ -1,6 +1,6 @@
 """Plan enforcement: server count, request rates, the free quota and the budget cap.
 
-What is checked where (CONTRACT §9):
+What is checked where (docs/api.md, limits and plans):
 - every MCP request and every REST call: the user's requests per minute
   (`rate_limit`); MCP requests to public servers also per client IP;
 - tool calls only: the free plan's included calls (`quota`) and, on paid plans,
@@ -38,7 +38,7 @@ from .selectors import overage_cost, period_call_count
 
 
 def enforcement_on() -> bool:
-    return bool(getattr(settings, "PLAN_ENFORCEMENT", False))
+    return bool(settings.PLAN_ENFORCEMENT)
 
 
 # --- Cached plan and period usage ------------------------------------------------------
@@ -62,7 +62,7 @@ _states_lock = threading.Lock()
 
 
 def _cache_seconds() -> float:
-    return float(getattr(settings, "USAGE_STATE_CACHE_SECONDS", 2.0))
+    return float(settings.USAGE_STATE_CACHE_SECONDS)
 
 
 @usable_connection
@@ -157,7 +157,7 @@ def _seconds_until(moment: datetime, now: datetime | None) -> int:
 
 
 def _public_ip_rpm() -> int:
-    return int(getattr(settings, "PUBLIC_IP_RPM", 120))
+    return int(settings.PUBLIC_IP_RPM)
 
 
 async def admit_mcp(
