@@ -110,7 +110,7 @@ def known_secrets(server_id: str) -> tuple[str, ...]:
     values: list[str] = []
     for credential in entry.credentials.values():
         if isinstance(credential, Secret):
-            values.extend(secret_values(credential))
+            values.extend(credential.secrets)
             token = _tokens.get((credential.id, credential.version))
             if token is not None:
                 values.append(token[0])
@@ -127,7 +127,7 @@ def stored_secrets(server_id: str) -> tuple[str, ...]:
     for row in Credential.objects.filter(server_id=server_id):
         credential = decrypt_credential(row)
         if isinstance(credential, Secret):
-            values.extend(secret_values(credential))
+            values.extend(credential.secrets)
             token = _shared_token(token_key(credential.id, credential.version))
             if token is not None:
                 values.append(token)
@@ -141,10 +141,6 @@ def _shared_token(shared_key: str) -> str | None:
     except Exception:
         # Without it the page is still scrubbed of every stored value.
         return None
-
-
-def secret_values(credential: Secret) -> tuple[str, ...]:
-    return credential.secrets
 
 
 class CredentialInjector:
@@ -417,7 +413,7 @@ def _token_from(credential: Secret, response: outbound.OutboundResponse) -> tupl
     document = _token_document(response)
     if response.status_code >= 300:
         error = str(document.get("error") or "")[:TOKEN_ERROR_CHARS]
-        error = scrub(error, secret_values(credential))
+        error = scrub(error, credential.secrets)
         detail = f" ({error})" if error else ""
         raise CredentialUnavailable(
             "oauth_token_rejected",

@@ -19,7 +19,9 @@ The API's input validation and its OpenAPI schema (credentials.serializers), the
 type fits a spec's scheme and the stored settings (credentials.services), and the injection
 into upstream calls (credentials.injection) all ask the registry; none of them names a type.
 Adding a type is adding a module here (and its tests): the app imports every module of this
-package when it starts (`CredentialsConfig.ready`), and `@register` lists the type.
+package when it starts (`CredentialsConfig.ready`), and `@register` lists the type. The
+public settings a credential stores are the model's columns (`PublicSettings`: location,
+param_name, token_url, scopes); a type that needs other ones needs a place to keep them first.
 
 The registry is a dict; injection resolves each stored credential's type once, when it
 loads a server's credentials, and keeps the entry on the decrypted `Secret`, so a call never
@@ -33,12 +35,15 @@ owner) and `caller_id`, the user the call is made for when the gateway knows one
 (OAuth2 authorization code) keeps the app-level part (client id and secret, endpoints) in
 the credential's secret and public fields as the others do, and in `apply` looks up, or
 refreshes, the token stored for `(credential.id, context.caller_id)`, raising
-`CredentialUnavailable` when there is no caller or no token yet. Nothing outside its module
-changes for that.
+`CredentialUnavailable` when there is no caller or no token yet. The registry, the API's
+validation, the service and injection need no change for that; what such a type still brings
+is the table its per-user tokens live in, and the gateway passes `caller_id` once it
+authenticates end users (today it knows access keys only, so it passes none).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -116,11 +121,7 @@ class Secret:
     scopes: tuple[str, ...]
     definition: Mapping[str, Any]
     values: dict[str, str] = field(repr=False)
-    secrets: tuple[str, ...] = field(repr=False, default=())
-
-    @property
-    def type(self) -> str:
-        return self.kind.type
+    secrets: tuple[str, ...] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -137,17 +138,17 @@ class CallContext:
     refresh: bool = False
 
 
-class CredentialType:
-    """The base of every credential type; subclasses set the class attributes and `apply`."""
+class CredentialType(ABC):
+    """The base of every credential type: set the class attributes, `serves` and `apply`."""
 
     type: ClassVar[str]
     label: ClassVar[str]
     secret_fields: ClassVar[tuple[SecretField, ...]]
     public_fields: ClassVar[tuple[PublicFields, ...]] = ()
 
+    @abstractmethod
     def serves(self, definition: Mapping[str, Any]) -> bool:
         """Whether a credential of this type can satisfy the OpenAPI security scheme."""
-        raise NotImplementedError
 
     def validate(self, attrs: Mapping[str, Any]) -> dict[str, list[str]]:
         """Errors by field beyond presence (which the serializer checks from the declarations)."""
@@ -168,11 +169,11 @@ class CredentialType:
         """Every spelling of the secret to scrub from output (beyond encodings of each)."""
         return tuple(value for value in values.values() if value)
 
+    @abstractmethod
     async def apply(
         self, request: OutgoingRequest, credential: Secret, context: CallContext
     ) -> AuthParts:
         """What to add to `request`; raises tools.calling.CredentialUnavailable if it cannot."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<credential type {self.type}>"
