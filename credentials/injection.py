@@ -39,18 +39,12 @@ from core.db import usable_connection
 from core.http import upstream_options
 from gateway.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
 from servers.models import Server
-from tools.calling import (
-    NO_AUTH,
-    AuthParts,
-    CallTarget,
-    CredentialUnavailable,
-    OutgoingRequest,
-)
+from tools.calling import NO_AUTH, AuthParts, CallContext, CredentialUnavailable, OutgoingRequest
 from tools.results import scrub
 
 from . import crypto
 from .models import Credential
-from .types import CallContext, Secret, UnknownCredentialType, registry
+from .types import Secret, UnknownCredentialType, registry
 
 logger = logging.getLogger(__name__)
 
@@ -146,19 +140,11 @@ def _shared_token(shared_key: str) -> str | None:
 class CredentialInjector:
     """tools.calling.CredentialProvider over the credentials table and the type registry."""
 
-    async def auth_for(
-        self,
-        target: CallTarget,
-        request: OutgoingRequest,
-        *,
-        caller_id: str | None = None,
-        refresh: bool = False,
-    ) -> AuthParts:
-        entry = await _entry_for(target.server_id)
-        chosen = select_credentials(target.security, entry.credentials)
+    async def auth_for(self, request: OutgoingRequest, context: CallContext) -> AuthParts:
+        entry = await _entry_for(context.target.server_id)
+        chosen = select_credentials(context.target.security, entry.credentials)
         if not chosen:
             return NO_AUTH
-        context = CallContext(target=target, caller_id=caller_id, refresh=refresh)
         parts = [await _apply(credential, request, context) for credential in chosen]
         await _note_used([credential.id for credential in chosen])
         return AuthParts(

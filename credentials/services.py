@@ -16,7 +16,7 @@ from servers.models import Server
 from . import crypto
 from .injection import credentials_changed
 from .models import Credential
-from .types import CredentialType, PublicSettings, registry
+from .types import CredentialType, PublicSettings, SchemeBinding, registry
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,8 @@ def credential_create(
                 details={"in": ["Only for servers whose spec declares no security scheme."]},
             )
     settings = kind.settings_for(
-        scheme_name=scheme_name,
-        definition=definition,
-        base_url=server.base_url,
-        given=PublicSettings(
+        SchemeBinding(name=scheme_name, definition=definition, base_url=server.base_url),
+        PublicSettings(
             location=placement.location if placement else "",
             param_name=placement.param_name if placement else "",
             token_url=token_url or "",

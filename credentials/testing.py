@@ -9,6 +9,8 @@ a helper that calls a tool the way the gateway does.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -199,6 +201,11 @@ def leak_forms(secret: str) -> list[str]:
     return [secret, quote(secret), base64.b64encode(secret.encode()).decode().rstrip("=")]
 
 
+def leaks_in(text: str) -> list[str]:
+    """Every spelling of every LEAK_SECRETS secret that appears in `text`."""
+    return [form for secret in LEAK_SECRETS for form in leak_forms(secret) if form in text]
+
+
 def leak_token_endpoint(request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
     return json_reply(
         {"access_token": LEAK_ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600}
@@ -212,3 +219,23 @@ def leaky_upstream(request: RecordedRequest) -> tuple[int, dict[str, str], bytes
     status, headers, body = echo(request)
     # Echo the credentials in a response header too.
     return status, headers | {"X-Echo": request.headers.get("Authorization", "")}, body
+
+
+@contextmanager
+def leaky_server(user: User, client: Any) -> Iterator[tuple[Server, LoopbackServer, list[str]]]:
+    """A server of `secured_document` against `leaky_upstream`, with every LEAK_CREDENTIALS
+    stored through the API (as `client`, authenticated as `user`).
+
+    Yields the server, the upstream and the API's answers to the credential requests.
+    """
+    with LoopbackServer(leak_token_endpoint) as tokens, LoopbackServer(leaky_upstream) as upstream:
+        document = secured_document(f"{tokens.url}/token")
+        server = server_from_document(user=user, document=document, base_url=upstream.url)
+        answers: list[str] = []
+        for body in LEAK_CREDENTIALS:
+            response = client.post(
+                "/api/credentials", {"serverId": str(server.id), **body}, format="json"
+            )
+            assert response.status_code == 201, response.content
+            answers.append(response.content.decode())
+        yield server, upstream, answers

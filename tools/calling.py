@@ -11,7 +11,7 @@ secrets redacted by name and scrubbed by value.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -106,15 +106,22 @@ class CredentialUnavailable(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class CallContext:
+    """What a call is for, beyond its request, as the credentials see it.
+
+    `caller_id`: the user the call is made for, None when no user is known (an access key,
+    a public server). `refresh`: the upstream answered 401 to the credentials given last
+    time, so cached tokens must be fetched anew.
+    """
+
+    target: CallTarget
+    caller_id: str | None = None
+    refresh: bool = False
+
+
 class CredentialProvider(Protocol):
-    async def auth_for(
-        self,
-        target: CallTarget,
-        request: OutgoingRequest,
-        *,
-        caller_id: str | None = None,
-        refresh: bool = False,
-    ) -> AuthParts: ...
+    async def auth_for(self, request: OutgoingRequest, context: CallContext) -> AuthParts: ...
 
 
 @dataclass
@@ -189,13 +196,12 @@ async def execute_call(
         return done(CallOutcome(result=error_result(message), error_code="invalid_arguments"))
 
     request = _outgoing(target, plan)
+    context = CallContext(target=target, caller_id=caller_id)
     try:
-        auth = NO_AUTH
-        if provider is not None:
-            auth = await provider.auth_for(target, request, caller_id=caller_id)
+        auth = await provider.auth_for(request, context) if provider else NO_AUTH
         outcome = await _send(target, request, auth, options, max_text_chars)
         if outcome.status_code == 401 and auth.refreshable and provider is not None:
-            auth = await provider.auth_for(target, request, caller_id=caller_id, refresh=True)
+            auth = await provider.auth_for(request, replace(context, refresh=True))
             outcome = await _send(target, request, auth, options, max_text_chars)
     except CredentialUnavailable as exc:
         outcome = CallOutcome(result=error_result(exc.message), error_code=exc.code)

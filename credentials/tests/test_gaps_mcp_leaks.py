@@ -18,18 +18,12 @@ from mcp.client.streamable_http import streamable_http_client
 
 from accounts.models import User
 from config.asgi import application, registry
-from core.testing import LoopbackServer
 from credentials.testing import (
     LEAK_BEARER,
-    LEAK_CREDENTIALS,
     LEAK_HEADER_KEY,
     LEAK_QUERY_KEY,
-    LEAK_SECRETS,
-    leak_forms,
-    leak_token_endpoint,
-    leaky_upstream,
-    secured_document,
-    server_from_document,
+    leaks_in,
+    leaky_server,
 )
 from gateway.testing import serve_on_loopback
 from usage.models import RequestLog
@@ -57,17 +51,9 @@ def test_no_secret_reaches_mcp_clients_logs_or_the_admin(alice, alice_client, se
     registry.forget()
     seen: list[str] = []
     with (
-        LoopbackServer(leak_token_endpoint) as tokens,
-        LoopbackServer(leaky_upstream) as upstream,
+        leaky_server(alice, alice_client) as (server, upstream, _),
         serve_on_loopback(application) as live,
     ):
-        document = secured_document(f"{tokens.url}/token")
-        server = server_from_document(user=alice, document=document, base_url=upstream.url)
-        for body in LEAK_CREDENTIALS:
-            response = alice_client.post(
-                "/api/credentials", {"serverId": str(server.id), **body}, format="json"
-            )
-            assert response.status_code == 201, response.content
         key = alice_client.post(f"/api/servers/{server.id}/keys", {"name": "k"}, format="json")
         assert key.status_code == 201
 
@@ -101,5 +87,4 @@ def test_no_secret_reaches_mcp_clients_logs_or_the_admin(alice, alice_client, se
         seen.append(record.getMessage() + (record.exc_text or ""))
 
     everything = "\n".join(seen)
-    leaks = [form for secret in LEAK_SECRETS for form in leak_forms(secret) if form in everything]
-    assert leaks == []
+    assert leaks_in(everything) == []

@@ -10,18 +10,8 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import User
-from core.testing import LoopbackServer
 from credentials.models import Credential
-from credentials.testing import (
-    LEAK_CREDENTIALS,
-    LEAK_HEADER_KEY,
-    LEAK_SECRETS,
-    leak_forms,
-    leak_token_endpoint,
-    leaky_upstream,
-    secured_document,
-    server_from_document,
-)
+from credentials.testing import LEAK_CREDENTIALS, LEAK_HEADER_KEY, leaks_in, leaky_server
 from tooltests.models import ToolTest
 from usage.models import RequestLog
 
@@ -45,15 +35,8 @@ def test_no_secret_appears_in_responses_admin_pages_or_logs(
     settings.TOOL_TEST_WAIT_SECONDS = 10.0
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
-    with LoopbackServer(leak_token_endpoint) as tokens, LoopbackServer(leaky_upstream) as upstream:
-        document = secured_document(f"{tokens.url}/token")
-        server = server_from_document(user=alice, document=document, base_url=upstream.url)
-        for body in LEAK_CREDENTIALS:
-            response = alice_client.post(
-                "/api/credentials", {"serverId": str(server.id), **body}, format="json"
-            )
-            assert response.status_code == 201
-            seen.append(response.content.decode())
+    with leaky_server(alice, alice_client) as (server, upstream, answers):
+        seen.extend(answers)
         duplicate = alice_client.post(
             "/api/credentials", {"serverId": str(server.id), **LEAK_CREDENTIALS[2]}, format="json"
         )
@@ -102,5 +85,4 @@ def test_no_secret_appears_in_responses_admin_pages_or_logs(
     everything = "\n".join(seen)
     # The upstream echoed them back; they were replaced, not just never received.
     assert everything.count("[REDACTED]") > 20
-    leaks = [form for secret in LEAK_SECRETS for form in leak_forms(secret) if form in everything]
-    assert leaks == []
+    assert leaks_in(everything) == []

@@ -18,9 +18,15 @@ from credentials import services
 from credentials.injection import forget_cached, provider
 from credentials.models import Credential
 from credentials.testing import call, secured_document, server_from_document, tool_named
-from credentials.types import CallContext, CredentialType, Secret, UnknownCredentialType, registry
+from credentials.types import CredentialType, Secret, UnknownCredentialType, registry
 from credentials.types.base import SecretField
-from tools.calling import AuthParts, CredentialUnavailable, OutgoingRequest, execute_call
+from tools.calling import (
+    AuthParts,
+    CallContext,
+    CredentialUnavailable,
+    OutgoingRequest,
+    execute_call,
+)
 from tools.testing_service import call_target_for
 
 pytestmark = pytest.mark.django_db

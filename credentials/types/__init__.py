@@ -6,18 +6,18 @@ import importlib
 import pkgutil
 
 from .base import (
-    CallContext,
     CredentialType,
     PublicSettings,
+    SchemeBinding,
     Secret,
     UnknownCredentialType,
     registry,
 )
 
 __all__ = [
-    "CallContext",
     "CredentialType",
     "PublicSettings",
+    "SchemeBinding",
     "Secret",
     "UnknownCredentialType",
     "registry",

@@ -13,13 +13,13 @@ from typing import Any
 from rest_framework import serializers
 
 from core.errors import ValidationFailed
-from tools.calling import AuthParts, OutgoingRequest
+from tools.calling import AuthParts, CallContext, OutgoingRequest
 
 from .base import (
-    CallContext,
     CredentialType,
     PublicFields,
     PublicSettings,
+    SchemeBinding,
     Secret,
     SecretField,
     register,
@@ -47,15 +47,8 @@ class ApiKey(CredentialType):
     def serves(self, definition: Mapping[str, Any]) -> bool:
         return definition.get("type") == "apiKey"
 
-    def settings_for(
-        self,
-        *,
-        scheme_name: str,
-        definition: Mapping[str, Any],
-        base_url: str,
-        given: PublicSettings,
-    ) -> PublicSettings:
-        if not scheme_name and not given.location:
+    def settings_for(self, binding: SchemeBinding, given: PublicSettings) -> PublicSettings:
+        if not binding.name and not given.location:
             raise ValidationFailed(
                 "Invalid request",
                 details={

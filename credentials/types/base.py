@@ -29,8 +29,8 @@ looks a type up. A name the registry does not know raises `UnknownCredentialType
 credential of such a type fails its calls with a clear message instead of being sent as
 something else.
 
-Per-caller credentials. `apply` receives a `CallContext` holding the call's target (server,
-owner) and `caller_id`, the user the call is made for when the gateway knows one
+Per-caller credentials. `apply` receives the call's `tools.calling.CallContext`: its target
+(server, owner) and `caller_id`, the user the call is made for when the gateway knows one
 (`tools.calling.execute_call(caller_id=...)`). A type whose tokens belong to each end user
 (OAuth2 authorization code) keeps the app-level part (client id and secret, endpoints) in
 the credential's secret and public fields as the others do, and in `apply` looks up, or
@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 if TYPE_CHECKING:
     from rest_framework import serializers
 
-    from tools.calling import AuthParts, CallTarget, OutgoingRequest
+    from tools.calling import AuthParts, CallContext, OutgoingRequest
 
 
 class UnknownCredentialType(LookupError):
@@ -94,6 +94,19 @@ class PublicFields:
 
 
 @dataclass(frozen=True)
+class SchemeBinding:
+    """The security scheme a new credential is bound to, and the server it is for.
+
+    `name` is "" for a spec that declares no scheme (`definition` is then {}); relative URLs
+    in the definition resolve against `base_url`.
+    """
+
+    name: str
+    definition: Mapping[str, Any]
+    base_url: str
+
+
+@dataclass(frozen=True)
 class PublicSettings:
     """The non-secret settings stored with a credential (the model's own columns)."""
 
@@ -124,20 +137,6 @@ class Secret:
     secrets: tuple[str, ...] = field(repr=False)
 
 
-@dataclass(frozen=True)
-class CallContext:
-    """What `apply` knows of the call beyond the request itself.
-
-    `caller_id`: the user the call is made for, None when the gateway knows no user (an
-    access key, a public server). `refresh`: the upstream answered 401 to what `apply` gave
-    last time, so a cached token must be fetched anew.
-    """
-
-    target: CallTarget
-    caller_id: str | None = None
-    refresh: bool = False
-
-
 class CredentialType(ABC):
     """The base of every credential type: set the class attributes, `serves` and `apply`."""
 
@@ -154,14 +153,7 @@ class CredentialType(ABC):
         """Errors by field beyond presence (which the serializer checks from the declarations)."""
         return {}
 
-    def settings_for(
-        self,
-        *,
-        scheme_name: str,
-        definition: Mapping[str, Any],
-        base_url: str,
-        given: PublicSettings,
-    ) -> PublicSettings:
+    def settings_for(self, binding: SchemeBinding, given: PublicSettings) -> PublicSettings:
         """The settings to store: `given` completed from the spec; raises ValidationFailed."""
         return given
 

@@ -6,9 +6,9 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from tools.calling import AuthParts, OutgoingRequest
+from tools.calling import AuthParts, CallContext, OutgoingRequest
 
-from .base import CallContext, CredentialType, Secret, SecretField, register
+from .base import CredentialType, Secret, SecretField, register
 
 
 @register

@@ -17,13 +17,13 @@ from rest_framework import serializers
 
 from core.errors import ValidationFailed
 from credentials.injection import oauth_token
-from tools.calling import AuthParts, OutgoingRequest
+from tools.calling import AuthParts, CallContext, OutgoingRequest
 
 from .base import (
-    CallContext,
     CredentialType,
     PublicFields,
     PublicSettings,
+    SchemeBinding,
     Secret,
     SecretField,
     register,
@@ -50,19 +50,12 @@ class OAuth2ClientCredentials(CredentialType):
         flows = definition.get("flows") or {}
         return definition.get("type") == "oauth2" and "clientCredentials" in flows
 
-    def settings_for(
-        self,
-        *,
-        scheme_name: str,
-        definition: Mapping[str, Any],
-        base_url: str,
-        given: PublicSettings,
-    ) -> PublicSettings:
-        flow = (definition.get("flows") or {}).get("clientCredentials") or {}
+    def settings_for(self, binding: SchemeBinding, given: PublicSettings) -> PublicSettings:
+        flow = (binding.definition.get("flows") or {}).get("clientCredentials") or {}
         # A relative tokenUrl in a spec is relative to the API's base URL.
         url = given.token_url
         if not url and flow.get("tokenUrl"):
-            url = urljoin(base_url.rstrip("/") + "/", flow["tokenUrl"])
+            url = urljoin(binding.base_url.rstrip("/") + "/", flow["tokenUrl"])
         if not url:
             raise ValidationFailed(
                 "Invalid request", details={"tokenUrl": ["Required: the spec names no token URL."]}
