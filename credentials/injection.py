@@ -5,6 +5,8 @@ document-level) picks the credentials: `[]` means none; alternatives are tried i
 the first whose every scheme has a credential wins; no declared requirement at all means every
 configured credential is sent (specs often forget to declare one). A credential of a spec that
 declares no scheme goes wherever it says, on every call that does not opt out with `[]`.
+What each credential adds to a request is its type's (credentials.types): the type is
+resolved once, when a server's credentials are loaded.
 
 Decrypted credentials are held in process memory per server for at most a few seconds, and
 re-read sooner when the server's credentials version (in the shared cache) moves, so a change
@@ -19,7 +21,8 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
@@ -36,11 +39,12 @@ from core.db import usable_connection
 from core.http import upstream_options
 from gateway.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
 from servers.models import Server
-from tools.calling import NO_AUTH, AuthParts, CallTarget, CredentialUnavailable
+from tools.calling import NO_AUTH, AuthParts, CallContext, CredentialUnavailable, OutgoingRequest
 from tools.results import scrub
 
 from . import crypto
 from .models import Credential
+from .types import Secret, UnknownCredentialType, registry
 
 logger = logging.getLogger(__name__)
 
@@ -51,21 +55,6 @@ TOKEN_EXPIRY_MARGIN_SECONDS = 30
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300
 LAST_USED_GRANULARITY_SECONDS = 60
 TOKEN_ERROR_CHARS = 100
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A decrypted credential; `values` never appear in its repr."""
-
-    id: str
-    version: int
-    scheme: str
-    type: str
-    location: str
-    param_name: str
-    token_url: str
-    scopes: tuple[str, ...]
-    values: dict[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,7 +69,6 @@ class _Entry:
     version: str | None
     loaded_at: float
     checked_at: float
-    schemes: dict[str, dict[str, Any]]
     credentials: dict[str, Secret | Unreadable]
 
 
@@ -116,7 +104,7 @@ def known_secrets(server_id: str) -> tuple[str, ...]:
     values: list[str] = []
     for credential in entry.credentials.values():
         if isinstance(credential, Secret):
-            values.extend(secret_values(credential))
+            values.extend(credential.secrets)
             token = _tokens.get((credential.id, credential.version))
             if token is not None:
                 values.append(token[0])
@@ -133,7 +121,7 @@ def stored_secrets(server_id: str) -> tuple[str, ...]:
     for row in Credential.objects.filter(server_id=server_id):
         credential = decrypt_credential(row)
         if isinstance(credential, Secret):
-            values.extend(secret_values(credential))
+            values.extend(credential.secrets)
             token = _shared_token(token_key(credential.id, credential.version))
             if token is not None:
                 values.append(token)
@@ -149,22 +137,15 @@ def _shared_token(shared_key: str) -> str | None:
         return None
 
 
-def secret_values(credential: Secret) -> tuple[str, ...]:
-    values = [value for value in credential.values.values() if value]
-    if credential.type == "basic":
-        values.append(f"{credential.values['username']}:{credential.values['password']}")
-    return tuple(values)
-
-
 class CredentialInjector:
-    """tools.calling.CredentialProvider over the credentials table."""
+    """tools.calling.CredentialProvider over the credentials table and the type registry."""
 
-    async def auth_for(self, target: CallTarget, *, refresh: bool = False) -> AuthParts:
-        entry = await _entry_for(target.server_id)
-        chosen = select_credentials(target.security, entry.credentials)
+    async def auth_for(self, request: OutgoingRequest, context: CallContext) -> AuthParts:
+        entry = await _entry_for(context.target.server_id)
+        chosen = select_credentials(context.target.security, entry.credentials)
         if not chosen:
             return NO_AUTH
-        parts = [await self._parts(credential, entry, refresh) for credential in chosen]
+        parts = [await _apply(credential, request, context) for credential in chosen]
         await _note_used([credential.id for credential in chosen])
         return AuthParts(
             headers=tuple(pair for part in parts for pair in part.headers),
@@ -174,36 +155,13 @@ class CredentialInjector:
             refreshable=any(part.refreshable for part in parts),
         )
 
-    async def _parts(
-        self, credential: Secret | Unreadable, entry: _Entry, refresh: bool
-    ) -> AuthParts:
-        if isinstance(credential, Unreadable):
-            raise CredentialUnavailable("credential_unreadable", credential.message)
-        values = credential.values
-        if credential.type == "apiKey":
-            scheme = entry.schemes.get(credential.scheme, {})
-            location = scheme.get("in") or credential.location
-            name = scheme.get("name") or credential.param_name
-            pair = ((name, values["value"]),)
-            return AuthParts(
-                headers=pair if location == "header" else (),
-                query=pair if location == "query" else (),
-                cookies=pair if location == "cookie" else (),
-                secrets=secret_values(credential),
-            )
-        if credential.type == "bearer":
-            header = ("Authorization", f"Bearer {values['value']}")
-            return AuthParts(headers=(header,), secrets=secret_values(credential))
-        if credential.type == "basic":
-            user_pass = f"{values['username']}:{values['password']}".encode()
-            header = ("Authorization", f"Basic {base64.b64encode(user_pass).decode('ascii')}")
-            return AuthParts(headers=(header,), secrets=secret_values(credential))
-        token = await oauth_token(credential, refresh=refresh)
-        return AuthParts(
-            headers=(("Authorization", f"Bearer {token}"),),
-            secrets=(*secret_values(credential), token),
-            refreshable=True,
-        )
+
+async def _apply(
+    credential: Secret | Unreadable, request: OutgoingRequest, context: CallContext
+) -> AuthParts:
+    if isinstance(credential, Unreadable):
+        raise CredentialUnavailable("credential_unreadable", credential.message)
+    return await credential.kind.apply(request, credential, context)
 
 
 def select_credentials(
@@ -282,28 +240,34 @@ def _load_entry(server_id: str, version: str | None) -> _Entry:
     schemes = dict(server.spec.security_schemes or {}) if server is not None else {}
     credentials: dict[str, Secret | Unreadable] = {}
     for row in Credential.objects.filter(server_id=server_id):
-        credentials[row.scheme] = decrypt_credential(row)
+        credentials[row.scheme] = decrypt_credential(row, schemes.get(row.scheme) or {})
     now = time.monotonic()
-    return _Entry(version, now, now, schemes, credentials)
+    return _Entry(version, now, now, credentials)
 
 
-def decrypt_credential(row: Credential) -> Secret | Unreadable:
+def decrypt_credential(
+    row: Credential, definition: Mapping[str, Any] | None = None
+) -> Secret | Unreadable:
+    """The row decrypted, with its type resolved once here rather than on every call."""
+    label = row.name or row.scheme or row.type
     try:
+        kind = registry.get(row.type)
         values = json.loads(crypto.decrypt(row.key_id, row.ciphertext))
-    except crypto.DecryptionFailed as exc:
-        label = row.name or row.scheme or row.type
+    except (crypto.DecryptionFailed, UnknownCredentialType) as exc:
         logger.error("Credential %s of server %s: %s", row.id, row.server_id, exc)
         return Unreadable(str(row.id), row.scheme, f"Credential '{label}': {exc}")
     return Secret(
         id=str(row.id),
         version=row.version,
         scheme=row.scheme,
-        type=row.type,
+        kind=kind,
         location=row.location,
         param_name=row.param_name,
         token_url=row.token_url,
         scopes=tuple(row.scopes or ()),
+        definition=definition or {},
         values=values,
+        secrets=kind.secret_values(values),
     )
 
 
@@ -435,7 +399,7 @@ def _token_from(credential: Secret, response: outbound.OutboundResponse) -> tupl
     document = _token_document(response)
     if response.status_code >= 300:
         error = str(document.get("error") or "")[:TOKEN_ERROR_CHARS]
-        error = scrub(error, secret_values(credential))
+        error = scrub(error, credential.secrets)
         detail = f" ({error})" if error else ""
         raise CredentialUnavailable(
             "oauth_token_rejected",

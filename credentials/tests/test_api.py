@@ -6,10 +6,13 @@ import pytest
 from django.core.cache import cache
 
 from credentials.models import Credential
-from credentials.testing import server_from_document
+from credentials.testing import (
+    bare_document,
+    one_scheme_document,
+    secured_document,
+    server_from_document,
+)
 from gateway.invalidation import generation_key
-
-from .conftest import bare_document, one_scheme_document, secured_document
 
 pytestmark = pytest.mark.django_db
 
