@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from core.fields import BlankAsNull
-from core.schema import NO_NUL_PATTERN, NOT_BLANK_PATTERN
+from core.text import NO_NUL_PATTERN
 
 from .models import Credential
 from .types import registry
+from .types.base import CredentialType, RequestShape, text_schema
 
 SECRET_MAX_LENGTH = 8192
 
@@ -110,81 +112,52 @@ class CredentialSerializer(serializers.ModelSerializer):
         return fields
 
 
-def _string(max_length: int, description: str = "", **extra: Any) -> dict[str, Any]:
-    """A trimmed text field that must not be blank (secrets set their own pattern)."""
-    schema = {"type": "string", "minLength": 1, "maxLength": max_length, **extra}
-    schema.setdefault("pattern", NOT_BLANK_PATTERN)
-    return schema | ({"description": description} if description else {})
-
-
-def _variant(kind: str, secrets: dict[str, Any], *, with_scheme: bool = True, **extra: Any) -> dict:
+def _variant(kind: CredentialType, shape: RequestShape) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "serverId": {"type": "string", "format": "uuid"},
-        "type": {"type": "string", "enum": [kind]},
+        "type": {"type": "string", "enum": [kind.type]},
         "name": {"type": "string", "maxLength": 100, "pattern": NO_NUL_PATTERN},
-        **secrets,
-        **extra,
+        **shape.properties,
     }
-    if with_scheme:
+    if shape.with_scheme:
         properties["scheme"] = {
-            **_string(
+            **text_schema(
                 200,
                 "A securitySchemes name of the server's spec; may be left out when the "
                 "spec declares exactly one.",
             ),
             "nullable": True,
         }
-    required = ["serverId", "type", *secrets, *(name for name in extra if name in PLACEMENT)]
+    secrets = [secret.name for secret in kind.secret_fields]
     return {
         "type": "object",
-        "title": kind,
+        "title": kind.type,
         "properties": properties,
-        "required": required,
+        "required": ["serverId", "type", *secrets, *shape.required],
         "additionalProperties": False,
     }
 
 
-SECRET = _string(8192, writeOnly=True, pattern=NO_NUL_PATTERN)
-PLACEMENT = {
-    "in": {"type": "string", "enum": ["header", "query", "cookie"]},
-    "paramName": _string(200, "The header, query parameter or cookie name."),
-}
-# The body of POST /api/credentials as a schema can say it: one shape per type, each secret
-# field required, placement only for an apiKey of a spec without security schemes.
-CREDENTIAL_CREATE_SCHEMA: dict[str, Any] = {
-    "oneOf": [
-        _variant("apiKey", {"value": SECRET}),
-        _variant("apiKey", {"value": SECRET}, with_scheme=False, **PLACEMENT),
-        _variant("bearer", {"value": SECRET}),
-        _variant(
-            "basic",
-            {
-                "username": {
-                    "type": "string",
-                    "maxLength": 8192,
-                    "writeOnly": True,
-                    "pattern": r"^[^\x00:]*$",
-                },
-                "password": SECRET,
-            },
+def credential_create_schema() -> dict[str, Any]:
+    """The body of POST /api/credentials as a schema can say it: the registered types' shapes."""
+    return {
+        "required": ["serverId", "type"],
+        "oneOf": [
+            _variant(kind, shape) for kind in registry.all() for shape in kind.request_shapes()
+        ],
+        "description": (
+            "One shape per `type`. `scheme` must name one of the server's spec's "
+            "securitySchemes (and is required when it declares several); for a spec that "
+            "declares none, an apiKey says where it goes with `in` and `paramName` instead. "
+            "One credential per (server, scheme): a second one is 409."
         ),
-        _variant(
-            "oauth2ClientCredentials",
-            {"clientId": SECRET, "clientSecret": SECRET},
-            tokenUrl={
-                "type": "string",
-                "maxLength": 2000,
-                "pattern": r"^https?://[^\s/?#@]+([/?#][!-~]*)?$",
-                "description": "An http(s) URL; defaults to the one of the spec's scheme, and is "
-                "required when the spec names none.",
-            },
-            scopes={"type": "array", "maxItems": 100, "items": _string(200)},
-        ),
-    ],
-    "description": (
-        "One shape per `type`. `scheme` must name one of the server's spec's securitySchemes "
-        "(and is required when it declares several); for a spec that declares none, an apiKey "
-        "says where it goes with `in` and `paramName` instead. One credential per (server, "
-        "scheme): a second one is 409."
-    ),
-}
+    }
+
+
+class CredentialCreateSchema(OpenApiSerializerExtension):
+    """Documents CredentialCreateSerializer as the registered types' shapes, when asked."""
+
+    target_class = CredentialCreateSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return credential_create_schema()

@@ -19,10 +19,12 @@ from .base import (
     CredentialType,
     PublicFields,
     PublicSettings,
+    RequestShape,
     SchemeBinding,
     Secret,
     SecretField,
     register,
+    text_schema,
 )
 
 LOCATIONS = ("header", "query", "cookie")
@@ -46,6 +48,18 @@ class ApiKey(CredentialType):
 
     def serves(self, definition: Mapping[str, Any]) -> bool:
         return definition.get("type") == "apiKey"
+
+    def request_shapes(self) -> list[RequestShape]:
+        (named,) = super().request_shapes()
+        placement = {
+            "in": {"type": "string", "enum": list(LOCATIONS)},
+            "paramName": text_schema(200, "The header, query parameter or cookie name."),
+        }
+        # With a scheme the spec says where the key goes; without one the request says it.
+        unnamed = RequestShape(
+            {**named.properties, **placement}, required=tuple(placement), with_scheme=False
+        )
+        return [named, unnamed]
 
     def settings_for(self, binding: SchemeBinding, given: PublicSettings) -> PublicSettings:
         if not binding.name and not given.location:

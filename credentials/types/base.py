@@ -48,6 +48,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from core.text import NO_NUL_PATTERN, NOT_BLANK_PATTERN
+
 if TYPE_CHECKING:
     from rest_framework import serializers
 
@@ -76,6 +78,11 @@ class SecretField:
     name: str
     describes: str = ""
     allow_blank: bool = False
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """Its JSON Schema in the API's documented request."""
+        return SECRET_SCHEMA | ({"description": f"The {self.describes}."} if self.describes else {})
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,29 @@ class Secret:
     secrets: tuple[str, ...] = field(repr=False)
 
 
+def text_schema(max_length: int, description: str = "", **extra: Any) -> dict[str, Any]:
+    """JSON Schema of a trimmed text field that must not be blank (secrets set a pattern)."""
+    schema = {"type": "string", "minLength": 1, "maxLength": max_length, **extra}
+    schema.setdefault("pattern", NOT_BLANK_PATTERN)
+    return schema | ({"description": description} if description else {})
+
+
+SECRET_SCHEMA = text_schema(8192, writeOnly=True, pattern=NO_NUL_PATTERN)
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """One shape of a create request for a type, as JSON Schema properties (for the API docs).
+
+    `required` names the public properties that must be given in this shape (the secret
+    fields always must); `with_scheme` says whether the shape may name a security scheme.
+    """
+
+    properties: Mapping[str, Any]
+    required: tuple[str, ...] = ()
+    with_scheme: bool = True
+
+
 class CredentialType(ABC):
     """The base of every credential type: set the class attributes, `serves` and `apply`."""
 
@@ -156,6 +186,10 @@ class CredentialType(ABC):
     def settings_for(self, binding: SchemeBinding, given: PublicSettings) -> PublicSettings:
         """The settings to store: `given` completed from the spec; raises ValidationFailed."""
         return given
+
+    def request_shapes(self) -> list[RequestShape]:
+        """The request bodies this type takes, as the API's schema documents them."""
+        return [RequestShape({secret.name: secret.schema for secret in self.secret_fields})]
 
     def secret_values(self, values: Mapping[str, str]) -> tuple[str, ...]:
         """Every spelling of the secret to scrub from output (beyond encodings of each)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from tools.calling import AuthParts, CallContext, OutgoingRequest
 
-from .base import CredentialType, Secret, SecretField, register
+from .base import SECRET_SCHEMA, CredentialType, RequestShape, Secret, SecretField, register
 
 
 @register
@@ -19,6 +19,14 @@ class Basic(CredentialType):
 
     def serves(self, definition: Mapping[str, Any]) -> bool:
         return definition.get("type") == "http" and definition.get("scheme") == "basic"
+
+    def request_shapes(self) -> list[RequestShape]:
+        username = {"type": "string", "maxLength": 8192, "writeOnly": True}
+        return [
+            RequestShape(
+                {"username": username | {"pattern": r"^[^\x00:]*$"}, "password": SECRET_SCHEMA}
+            )
+        ]
 
     def validate(self, attrs: Mapping[str, Any]) -> dict[str, list[str]]:
         if ":" in attrs.get("username", ""):

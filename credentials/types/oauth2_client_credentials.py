@@ -23,10 +23,12 @@ from .base import (
     CredentialType,
     PublicFields,
     PublicSettings,
+    RequestShape,
     SchemeBinding,
     Secret,
     SecretField,
     register,
+    text_schema,
 )
 
 
@@ -45,6 +47,18 @@ class OAuth2ClientCredentials(CredentialType):
             }
         ),
     )
+
+    def request_shapes(self) -> list[RequestShape]:
+        (shape,) = super().request_shapes()
+        token_url = {
+            "type": "string",
+            "maxLength": 2000,
+            "pattern": r"^https?://[^\s/?#@]+([/?#][!-~]*)?$",
+            "description": "An http(s) URL; defaults to the one of the spec's scheme, and is "
+            "required when the spec names none.",
+        }
+        scopes = {"type": "array", "maxItems": 100, "items": text_schema(200)}
+        return [RequestShape({**shape.properties, "tokenUrl": token_url, "scopes": scopes})]
 
     def serves(self, definition: Mapping[str, Any]) -> bool:
         flows = definition.get("flows") or {}
