@@ -1,67 +1,44 @@
-"""The one way Specgate makes HTTP requests to the outside world (CONTRACT §11b).
+"""One exchange: the request a caller asked for, from first hop to decoded body.
 
-Upstream API calls and spec URL fetches go through `request` / `arequest`. They:
+`request` / `arequest` drive it over the guarded transport. An exchange:
 
-- refuse anything but absolute http(s) URLs;
-- refuse hosts that resolve to loopback, private, link-local, metadata, CGNAT, multicast or
-  otherwise non-public addresses, checked when the socket is opened (so a DNS answer that
-  changes between a check and the connect cannot slip through) and again on every redirect;
-- follow redirects themselves, up to a cap, dropping credentials when the origin changes;
-- stop reading the body at a byte cap (decompressing within the cap, so a gzip bomb stays small);
-- end the whole exchange, body included, within a total time limit;
-- raise one error type, `OutboundError`, whose message names at most the origin (never a
+- refuses anything but absolute http(s) URLs, and IP literals the address guard forbids;
+- follows redirects itself, up to a cap, checking each target again and dropping credentials
+  when the origin changes;
+- stops reading the body at a byte cap (decompressing within the cap, so a gzip bomb stays small);
+- ends the whole exchange, body included, within a total time limit;
+- raises one error type, `OutboundError`, whose message names at most the origin (never a
   path, query string or header, which may carry secrets).
-
-Connections are pooled: one pool per event loop for async callers, one per process for sync
-callers, and separate pools per address policy so a connection opened under a lenient policy is
-never reused under a strict one. No Django here: the caller passes `OutboundOptions`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import ipaddress
 import os
-import socket
-import ssl
-import threading
 import time
-import weakref
 import zlib
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
-import httpcore2
 import httpx2
-from httpcore2._backends.anyio import AnyIOStream
-from httpcore2._utils import is_socket_readable
 
-__all__ = [
-    "OutboundError",
-    "OutboundOptions",
-    "OutboundResponse",
-    "aclose_pools",
-    "arequest",
-    "close_pools",
-    "is_public_address",
-    "request",
-]
+from core.outbound.guard import AddressBlocked, guard_for, literal_ip
+from core.outbound.transport import (
+    GuardedSyncTransport,
+    UnresolvableHost,
+    async_transport,
+    sync_deadline,
+    sync_transport,
+)
 
 ErrorKind = Literal[
     "blocked", "timeout", "connect", "too_large", "redirect", "invalid_url", "protocol"
 ]
 OnTooLarge = Literal["truncate", "error"]
 HeadersInput = Mapping[str, str] | Sequence[tuple[str, str]]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
@@ -95,8 +72,8 @@ class OutboundOptions:
 
     def __post_init__(self) -> None:
         # A mistyped exemption must fail when settings load, not on the first upstream call.
-        for cidr in self.allowed_networks:
-            ipaddress.ip_network(cidr)
+        # The parsed guard is cached, so options built per call do not parse the CIDRs again.
+        guard_for(self.allow_private, tuple(self.allowed_networks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,314 +91,6 @@ class OutboundResponse:
     def header(self, name: str) -> str | None:
         wanted = name.lower()
         return next((value for key, value in self.headers if key == wanted), None)
-
-
-# --- The address guard -------------------------------------------------------------------------
-
-
-def is_public_address(address: str | IPAddress) -> bool:
-    """Whether an IP address is one Specgate may contact without an operator exemption."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0]) if isinstance(address, str) else address
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            return is_public_address(embedded)
-        if ip.is_site_local:
-            return False
-    # is_global alone has shifted between Python releases; the explicit checks pin the policy.
-    return ip.is_global and not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or ip in _CGNAT
-    )
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    # Addresses that reach an IPv4 host are judged by that host: ::ffff:127.0.0.1 is loopback.
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.sixtofour
-
-
-class _AddressBlocked(Exception):
-    """Raised from inside the connection pool when a host resolves to a forbidden address."""
-
-
-class _UnresolvableHost(httpcore2.ConnectError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class _Guard:
-    allow_private: bool
-    allowed_networks: tuple[IPNetwork, ...]
-
-    @classmethod
-    def from_options(cls, options: OutboundOptions) -> _Guard:
-        return _guard(options.allow_private, options.allowed_networks)
-
-    def permits(self, address: str | IPAddress) -> bool:
-        if self.allow_private:
-            return True
-        ip = ipaddress.ip_address(address.split("%", 1)[0]) if isinstance(address, str) else address
-        return is_public_address(ip) or any(ip in network for network in self.allowed_networks)
-
-    def vetted_addresses(self, resolved: Iterable[tuple[Any, ...]]) -> list[str]:
-        """The distinct addresses of a getaddrinfo answer, refusing all if any is forbidden."""
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in resolved))
-        # A name with one public and one private record is a rebinding trick, not a mistake.
-        if not addresses or not all(self.permits(address) for address in addresses):
-            raise _AddressBlocked
-        return addresses
-
-
-@functools.lru_cache(maxsize=64)
-def _guard(allow_private: bool, allowed_networks: tuple[str, ...]) -> _Guard:
-    networks = tuple(ipaddress.ip_network(cidr) for cidr in allowed_networks)
-    return _Guard(allow_private=allow_private, allowed_networks=networks)
-
-
-def _literal_ip(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-# --- Network backends that connect only to vetted addresses ------------------------------------
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
-
-
-class _PooledStream(AnyIOStream):
-    """httpcore2's AnyIO stream with its raw socket looked up once.
-
-    The connection pool asks every pooled connection `is_readable` on each request; the
-    stock stream resolves the socket through anyio's typed attributes every time, which
-    made that check the largest single cost of a proxied call.
-    """
-
-    def __init__(self, stream: AnyIOStream) -> None:
-        super().__init__(stream._stream)
-        self._raw_socket = stream.get_extra_info("socket")
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":
-            return is_socket_readable(self._raw_socket)
-        if info == "socket":
-            return self._raw_socket
-        return super().get_extra_info(info)
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        tls = await super().start_tls(ssl_context, server_hostname, timeout)
-        return _PooledStream(tls) if isinstance(tls, AnyIOStream) else tls
-
-
-def _pooled(stream: httpcore2.AsyncNetworkStream) -> httpcore2.AsyncNetworkStream:
-    return _PooledStream(stream) if isinstance(stream, AnyIOStream) else stream
-
-
-class _GuardedAsyncBackend(httpcore2.AsyncNetworkBackend):
-    def __init__(self, guard: _Guard) -> None:
-        self._guard = guard
-        self._inner = httpcore2.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        if self._guard.allow_private:
-            return _pooled(
-                await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-            )
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            with anyio.fail_after(timeout):
-                resolved = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except TimeoutError as exc:
-            raise httpcore2.ConnectTimeout("name resolution timed out") from exc
-        except OSError as exc:
-            raise _UnresolvableHost(host) from exc
-        last_error: Exception | None = None
-        for address in self._guard.vetted_addresses(resolved):
-            try:
-                return _pooled(
-                    await self._inner.connect_tcp(
-                        address, port, _remaining(deadline), local_address, socket_options
-                    )
-                )
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None  # vetted_addresses never returns an empty list
-        raise last_error
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore2.AsyncNetworkStream:
-        raise _AddressBlocked
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-# Sync code has no cancel scope to bound a whole exchange, so the sync driver publishes its
-# deadline here and every socket operation waits at most until then.
-_sync_deadline: ContextVar[float | None] = ContextVar("outbound_sync_deadline", default=None)
-
-
-def _until_sync_deadline(timeout: float | None) -> float | None:
-    deadline = _sync_deadline.get()
-    if deadline is None:
-        return timeout
-    # Never 0: a zero socket timeout means non-blocking, not "already expired".
-    left = max(deadline - time.monotonic(), 0.001)
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore2.NetworkStream):
-    def __init__(self, inner: httpcore2.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _until_sync_deadline(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _until_sync_deadline(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore2.NetworkStream:
-        tls = self._inner.start_tls(ssl_context, server_hostname, _until_sync_deadline(timeout))
-        return _DeadlineStream(tls)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _GuardedSyncBackend(httpcore2.NetworkBackend):
-    def __init__(self, guard: _Guard) -> None:
-        self._guard = guard
-        self._inner = httpcore2.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.NetworkStream:
-        timeout = _until_sync_deadline(timeout)
-        if self._guard.allow_private:
-            stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-            return _DeadlineStream(stream)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise _UnresolvableHost(host) from exc
-        last_error: Exception | None = None
-        for address in self._guard.vetted_addresses(resolved):
-            try:
-                stream = self._inner.connect_tcp(
-                    address, port, _remaining(deadline), local_address, socket_options
-                )
-                return _DeadlineStream(stream)
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None  # vetted_addresses never returns an empty list
-        raise last_error
-
-    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore2.NetworkStream:
-        raise _AddressBlocked
-
-
-# --- Pools -------------------------------------------------------------------------------------
-
-_POOL_LIMITS: dict[str, Any] = {
-    "max_connections": 200,
-    "max_keepalive_connections": 50,
-    "keepalive_expiry": 30.0,
-}
-
-
-class _GuardedAsyncTransport(httpx2.AsyncHTTPTransport):
-    # httpx2's transport takes no network backend, so build its pool ourselves; the rest of
-    # the transport (request/response mapping, error mapping) is reused unchanged.
-    def __init__(self, guard: _Guard) -> None:
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=httpx2.create_ssl_context(trust_env=False),
-            network_backend=_GuardedAsyncBackend(guard),
-            **_POOL_LIMITS,
-        )
-
-
-class _GuardedSyncTransport(httpx2.HTTPTransport):
-    def __init__(self, guard: _Guard) -> None:
-        self._pool = httpcore2.ConnectionPool(
-            ssl_context=httpx2.create_ssl_context(trust_env=False),
-            network_backend=_GuardedSyncBackend(guard),
-            **_POOL_LIMITS,
-        )
-
-
-_async_transports: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[_Guard, _GuardedAsyncTransport]
-] = weakref.WeakKeyDictionary()
-_sync_transports: dict[tuple[int, _Guard], _GuardedSyncTransport] = {}
-_sync_lock = threading.Lock()
-
-
-def _async_transport(guard: _Guard) -> _GuardedAsyncTransport:
-    per_loop = _async_transports.setdefault(asyncio.get_running_loop(), {})
-    if guard not in per_loop:
-        per_loop[guard] = _GuardedAsyncTransport(guard)
-    return per_loop[guard]
-
-
-def _sync_transport(guard: _Guard) -> _GuardedSyncTransport:
-    # Keyed by process id: a forked worker must not share its parent's sockets.
-    key = (os.getpid(), guard)
-    with _sync_lock:
-        if key not in _sync_transports:
-            _sync_transports[key] = _GuardedSyncTransport(guard)
-        return _sync_transports[key]
-
-
-async def aclose_pools() -> None:
-    """Close the current event loop's pooled connections (for shutdown and tests)."""
-    for transport in _async_transports.pop(asyncio.get_running_loop(), {}).values():
-        await transport.aclose()
-
-
-def close_pools() -> None:
-    """Close this process's pooled sync connections (for shutdown and tests)."""
-    with _sync_lock:
-        transports = list(_sync_transports.values())
-        _sync_transports.clear()
-    for transport in transports:
-        transport.close()
 
 
 # --- One exchange: the shared logic of the sync and async drivers ------------------------------
@@ -505,7 +174,7 @@ class _Exchange:
         self.started = time.monotonic()
         self.deadline = self.started + options.total_timeout
         self.options = options
-        self.guard = _Guard.from_options(options)
+        self.guard = guard_for(options.allow_private, options.allowed_networks)
         self.method = method.upper()
         self.url = self._parse(url, params)
         self.origin = _origin(self.url)
@@ -531,7 +200,7 @@ class _Exchange:
 
     def _refuse_forbidden_literal(self, url: httpx2.URL) -> None:
         # Names are checked when connecting; an IP literal can be refused without a socket.
-        ip = _literal_ip(url.host)
+        ip = literal_ip(url.host)
         if ip is not None and not self.guard.permits(ip):
             raise OutboundError("blocked", _blocked_message(_origin(url)))
 
@@ -649,7 +318,7 @@ def _translated_errors(exchange: _Exchange) -> Iterator[None]:
         yield
     except OutboundError:
         raise
-    except _AddressBlocked:
+    except AddressBlocked:
         raise OutboundError("blocked", _blocked_message(exchange.origin)) from None
     except httpx2.ConnectTimeout:
         raise OutboundError(
@@ -677,7 +346,7 @@ def _connect_reason(exc: BaseException) -> str:
     while cause is not None:
         if isinstance(cause, OSError) and cause.errno:
             return os.strerror(cause.errno).lower()
-        if isinstance(cause, _UnresolvableHost):
+        if isinstance(cause, UnresolvableHost):
             return "the host name could not be resolved"
         cause = cause.__cause__ or cause.__context__
     return "connection failed"
@@ -714,7 +383,7 @@ async def arequest(
         on_too_large=on_too_large,
         sensitive_headers=sensitive_headers,
     )
-    transport = _async_transport(exchange.guard)
+    transport = async_transport(exchange.guard)
     with _translated_errors(exchange), anyio.fail_after(options.total_timeout):
         while True:
             response = await transport.handle_async_request(exchange.build_request())
@@ -756,15 +425,15 @@ def request(
         on_too_large=on_too_large,
         sensitive_headers=sensitive_headers,
     )
-    transport = _sync_transport(exchange.guard)
-    deadline_token = _sync_deadline.set(exchange.deadline)
+    transport = sync_transport(exchange.guard)
+    deadline_token = sync_deadline.set(exchange.deadline)
     try:
         return _drive_sync(exchange, transport)
     finally:
-        _sync_deadline.reset(deadline_token)
+        sync_deadline.reset(deadline_token)
 
 
-def _drive_sync(exchange: _Exchange, transport: _GuardedSyncTransport) -> OutboundResponse:
+def _drive_sync(exchange: _Exchange, transport: GuardedSyncTransport) -> OutboundResponse:
     with _translated_errors(exchange):
         while True:
             response = transport.handle_request(exchange.build_request())

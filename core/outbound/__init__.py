@@ -1,0 +1,45 @@
+"""The one way Specgate makes HTTP requests to the outside world.
+
+Upstream API calls and spec URL fetches go through `request` / `arequest`. The package has
+three parts, each with one concern:
+
+- `guard`: which addresses may be contacted. Hosts that resolve to loopback, private,
+  link-local, metadata, CGNAT, multicast or otherwise non-public addresses are refused when
+  the socket is opened (so a DNS answer that changes between a check and the connect cannot
+  slip through) and again on every redirect.
+- `transport`: the network backends that apply the guard at connect time, and the connection
+  pools (per event loop, per process, per address policy). The only module that touches
+  httpcore2's private internals.
+- `exchange`: one logical request: URL checks, redirects, the body's byte cap, the total
+  deadline, and the translation of every failure into one `OutboundError` whose message names
+  at most the origin.
+
+No Django here: the caller passes `OutboundOptions`.
+"""
+
+from core.outbound.exchange import (
+    ErrorKind,
+    HeadersInput,
+    OnTooLarge,
+    OutboundError,
+    OutboundOptions,
+    OutboundResponse,
+    arequest,
+    request,
+)
+from core.outbound.guard import is_public_address
+from core.outbound.transport import aclose_pools, close_pools
+
+__all__ = [
+    "ErrorKind",
+    "HeadersInput",
+    "OnTooLarge",
+    "OutboundError",
+    "OutboundOptions",
+    "OutboundResponse",
+    "aclose_pools",
+    "arequest",
+    "close_pools",
+    "is_public_address",
+    "request",
+]
