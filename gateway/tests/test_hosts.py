@@ -1,4 +1,5 @@
-"""A request carrying a header twice is judged on every copy: one foreign Host (or Origin) is
+"""The Host and Origin policy (DNS-rebinding protection): which names and origins pass, and
+a request carrying a header twice is judged on every copy: one foreign Host (or Origin) is
 enough to refuse it, whichever copy a proxy or framework downstream would have picked."""
 
 from __future__ import annotations
@@ -12,10 +13,106 @@ import pytest
 
 from config.asgi import application
 from gateway.app import McpApp
+from gateway.hosts import (
+    FOREIGN_HOST,
+    FOREIGN_ORIGIN,
+    HostPolicy,
+    OriginPolicy,
+    RequestSourcePolicy,
+)
 from gateway.testing import serve_on_loopback
 from gateway.tests.conftest import ALLOWED_ORIGIN, InMemoryRegistry
 
 PING = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+
+HOST_PATTERNS = [
+    "localhost",
+    "api.example.com:8443",
+    "tools.example.com:*",
+    ".corp.example",
+    "[::1]",
+]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "LOCALHOST:8000",
+        "api.example.com:8443",
+        "tools.example.com:1",
+        "corp.example",
+        "a.b.corp.example:9",
+        "[::1]:8000",
+    ],
+)
+def test_it_allows_the_hosts_the_patterns_name(host: str) -> None:
+    assert HostPolicy(HOST_PATTERNS).allows(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        None,
+        "",
+        "api.example.com",
+        "api.example.com:80",
+        "localhost.evil.example",
+        "evilcorp.example",
+        "tools.example.com.evil:1",
+        "[::2]",
+    ],
+)
+def test_it_refuses_hosts_no_pattern_names(host: str | None) -> None:
+    assert not HostPolicy(HOST_PATTERNS).allows(host)
+
+
+def test_a_star_allows_any_host_but_not_a_missing_one() -> None:
+    policy = HostPolicy(["*"])
+
+    assert policy.allows("anything.example:1")
+    assert not policy.allows(None)
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://app.example.com", True),
+        ("HTTPS://APP.EXAMPLE.COM", True),
+        ("https://app.example.com:444", False),
+        ("http://app.example.com", False),
+        ("http://localhost:5173", True),
+        ("http://localhost:1", True),
+        ("http://localhost", False),
+        ("http://localhost:1.evil", False),
+        ("null", False),
+    ],
+)
+def test_it_allows_exact_origins_and_any_port_where_asked(origin: str, allowed: bool) -> None:
+    policy = OriginPolicy(["https://app.example.com/", "http://localhost:*"])
+
+    assert policy.allows(origin) is allowed
+
+
+@pytest.mark.parametrize(
+    ("headers", "refusal"),
+    [
+        ([(b"host", b"localhost")], None),
+        ([(b"host", b"localhost"), (b"origin", ALLOWED_ORIGIN.encode())], None),
+        ([], FOREIGN_HOST),
+        ([(b"host", b"evil.example")], FOREIGN_HOST),
+        ([(b"host", b"localhost"), (b"origin", b"http://evil.example")], FOREIGN_ORIGIN),
+        # A foreign Host is answered 421 before the Origin is looked at.
+        ([(b"host", b"evil.example"), (b"origin", b"http://evil.example")], FOREIGN_HOST),
+    ],
+)
+def test_it_says_what_to_answer_a_request_from_a_foreign_source(
+    headers: list[tuple[bytes, bytes]], refusal: object
+) -> None:
+    policy = RequestSourcePolicy(allowed_hosts=["localhost"], allowed_origins=[ALLOWED_ORIGIN])
+    collapsed = {name.decode(): value.decode() for name, value in headers}
+
+    assert policy.refusal(collapsed, headers) == refusal
 
 
 def make_app(registry: InMemoryRegistry) -> McpApp:
