@@ -20,7 +20,7 @@ from gateway.hosts import (
     OriginPolicy,
     RequestSourcePolicy,
 )
-from gateway.testing import serve_on_loopback
+from gateway.testing import asgi_post, serve_on_loopback
 from gateway.tests.conftest import ALLOWED_ORIGIN, InMemoryRegistry
 
 PING = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
@@ -119,28 +119,8 @@ def make_app(registry: InMemoryRegistry) -> McpApp:
     return McpApp(registry, allowed_hosts=["localhost"], allowed_origins=[ALLOWED_ORIGIN])
 
 
-async def asgi_post(app: McpApp, headers: list[tuple[bytes, bytes]]) -> int:
-    scope: dict[str, Any] = {
-        "type": "http",
-        "method": "POST",
-        "path": "/mcp/demo",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"accept", b"application/json"),
-            *headers,
-        ],
-        "client": ("127.0.0.1", 5000),
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": PING, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return int(sent[0]["status"])
+async def ping(app: McpApp, headers: list[tuple[bytes, bytes]]) -> int:
+    return await asgi_post(app, "/mcp/demo", PING, headers)
 
 
 @pytest.mark.anyio
@@ -152,7 +132,7 @@ async def asgi_post(app: McpApp, headers: list[tuple[bytes, bytes]]) -> int:
 async def test_it_refuses_a_request_with_one_foreign_host_among_two(
     registry: InMemoryRegistry, hosts: list[bytes]
 ) -> None:
-    status = await asgi_post(make_app(registry), [(b"host", host) for host in hosts])
+    status = await ping(make_app(registry), [(b"host", host) for host in hosts])
 
     assert status == 421
 
@@ -161,7 +141,7 @@ async def test_it_refuses_a_request_with_one_foreign_host_among_two(
 async def test_it_serves_a_request_whose_repeated_hosts_are_all_allowed(
     registry: InMemoryRegistry,
 ) -> None:
-    status = await asgi_post(make_app(registry), [(b"host", b"localhost"), (b"host", b"localhost")])
+    status = await ping(make_app(registry), [(b"host", b"localhost"), (b"host", b"localhost")])
 
     assert status == 200
 
@@ -178,7 +158,7 @@ async def test_it_serves_a_request_whose_repeated_hosts_are_all_allowed(
 async def test_it_refuses_a_request_with_one_foreign_origin_among_two(
     registry: InMemoryRegistry, origins: list[bytes]
 ) -> None:
-    status = await asgi_post(
+    status = await ping(
         make_app(registry), [(b"host", b"localhost"), *((b"origin", o) for o in origins)]
     )
 
