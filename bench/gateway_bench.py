@@ -81,10 +81,11 @@ def process_tree(pid: int) -> list[int]:
     pids = [pid]
     for child in Path("/proc").glob("[0-9]*"):
         try:
-            stat = (child / "stat").read_text().split()
+            stat = (child / "stat").read_text()
         except OSError:
             continue
-        if int(stat[3]) in pids:
+        # The command name in parentheses may hold spaces: the fields after it are fixed.
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) in pids:
             pids.append(int(child.name))
     return pids
 
@@ -93,10 +94,11 @@ def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text().split()
+            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
-        total += int(stat[13]) + int(stat[14])
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from core import outbound
 from core.aio import keyed_lock
-from core.db import usable_connection
+from core.db import run_orm, usable_connection, write_behind
 from core.http import upstream_options
 from gateway.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
 from servers.models import Server
@@ -212,7 +212,7 @@ async def _refresh_entry(server_id: str, entry: _Entry | None) -> _Entry:
     if entry is not None and fresh and version == entry.version:
         entry.checked_at = now
         return entry
-    entry = await sync_to_async(_load_entry)(server_id, version)
+    entry = await run_orm(_load_entry, server_id, version)
     _entries[server_id] = entry
     return entry
 
@@ -223,7 +223,7 @@ _version_warned_at = -CACHE_OUTAGE_WARNING_EVERY_SECONDS
 async def _current_version(server_id: str) -> str | None:
     global _version_warned_at
     try:
-        value = await cache.aget(version_key(server_id))
+        value = await sync_to_async(cache.get, thread_sensitive=False)(version_key(server_id))
     except Exception:
         # Without the shared cache, the short MAX_SECRET_AGE_SECONDS still bounds staleness.
         now = time.monotonic()
@@ -284,10 +284,8 @@ async def _note_used(credential_ids: list[str]) -> None:
         return
     for cid in due:
         _last_used[cid] = now
-    try:
-        await sync_to_async(_touch)(due)
-    except DatabaseError:
-        logger.warning("Could not record the use of credentials %s", ", ".join(due))
+    # The call does not wait for this write, as it does not wait for the access key's.
+    await write_behind(_touch, due)
 
 
 @usable_connection
@@ -296,7 +294,10 @@ def _touch(credential_ids: list[str]) -> None:
     stale = Q(last_used_at__isnull=True) | Q(
         last_used_at__lt=now - timedelta(seconds=LAST_USED_GRANULARITY_SECONDS)
     )
-    Credential.objects.filter(stale, id__in=credential_ids).update(last_used_at=now)
+    try:
+        Credential.objects.filter(stale, id__in=credential_ids).update(last_used_at=now)
+    except DatabaseError:
+        logger.warning("Could not record the use of credentials %s", ", ".join(credential_ids))
 
 
 # --- OAuth2 client credentials ---------------------------------------------------------------
@@ -320,7 +321,8 @@ async def oauth_token(credential: Secret, *, refresh: bool = False) -> str:
     _tokens[key] = (token, expires_at)
     key_id, sealed = crypto.encrypt(token.encode())
     try:
-        await cache.aset(shared_key, {"k": key_id, "c": sealed, "e": expires_at}, timeout=keep)
+        shared = {"k": key_id, "c": sealed, "e": expires_at}
+        await sync_to_async(cache.set, thread_sensitive=False)(shared_key, shared, timeout=keep)
     except Exception:
         logger.warning("Could not share an OAuth2 token of credential %s", credential.id)
     return token
@@ -332,7 +334,7 @@ async def _cached_token(key: tuple[str, int], shared_key: str) -> str | None:
     if local is not None and local[1] > now:
         return local[0]
     try:
-        shared = await cache.aget(shared_key)
+        shared = await sync_to_async(cache.get, thread_sensitive=False)(shared_key)
     except Exception:
         return None
     if not isinstance(shared, dict) or shared.get("e", 0) <= now:
@@ -347,7 +349,7 @@ async def _cached_token(key: tuple[str, int], shared_key: str) -> str | None:
 
 async def _cache_delete(shared_key: str) -> None:
     try:
-        await cache.adelete(shared_key)
+        await sync_to_async(cache.delete, thread_sensitive=False)(shared_key)
     except Exception:
         logger.warning("Could not drop a cached OAuth2 token")
 
