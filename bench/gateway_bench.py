@@ -27,12 +27,13 @@ as the target "specgate-baseline", measured in the same rounds, alternating with
     python bench/gateway_bench.py --baseline-tree /tmp/before
     git worktree remove /tmp/before
 
-That tree gets the same treatment as this one, on its own throwaway database
+That tree is set up like this one but apart from it: its own throwaway database
 (specgate_bench_gateway_baseline, --baseline-db), Redis db (14, --baseline-redis-db) and data
-directory: its own migrations and the
-same bench server, created by its own manage.py; then its gunicorn runs from its directory with
-its config/gunicorn.py and config.asgi:application. It uses PATH/.venv when it has one and this
-checkout's .venv otherwise. The bench spec, upstream and FastMCP peer are this checkout's.
+directory, migrated and given the same bench server by its own manage.py; then its gunicorn
+runs from its directory with its config/gunicorn.py and config.asgi:application. It uses
+PATH/.venv when it has one and this checkout's .venv otherwise. The bench spec, upstream and
+FastMCP peer are this checkout's. It is reported with the same figures as the others, next to
+"specgate". Without --baseline-tree the run and its output are as before.
 """
 
 from __future__ import annotations
