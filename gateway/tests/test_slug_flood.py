@@ -126,6 +126,7 @@ def test_a_flood_of_unknown_slugs_keeps_memory_and_caches_bounded(kept_connectio
     before = rss_bytes()
     statuses, locks_left = asyncio.run(flood(FLOOD))
     growth = rss_bytes() - before
+    print(f"flood of {FLOOD} unknown slugs: RSS grew by {growth / 2**20:.1f} MB")
 
     assert set(statuses) == {404}
     servers, missing = registry.cached_counts()
