@@ -1,8 +1,10 @@
 """tools/call throughput and latency: Specgate vs FastMCP's OpenAPI proxy vs the upstream itself.
 
     python bench/gateway_bench.py [--seconds 15] [--rounds 2] [--connections 16] [--workers 1]
+                                  [--baseline-tree PATH]
 
-Everything runs on this machine on loopback and stops by itself:
+Everything runs on this machine on loopback and stops by itself (--db and --redis-db name the
+throwaway PostgreSQL database and Redis db when the defaults are taken):
 - a fast upstream (bench/upstream.py, bare ASGI under uvicorn);
 - Specgate as production runs it (gunicorn + uvicorn workers, config.asgi:application) on a
   throwaway PostgreSQL database and Redis db 13, with key checks, logging, metering and plan
@@ -17,6 +19,21 @@ worker. Needs wrk (apt-get install wrk), PostgreSQL on 127.0.0.1:5432 and Redis 
 the peer's virtualenv (`bench/corpus.py --peer fastmcp` creates it, or by hand:
 `python3 -m venv bench/.cache/fastmcp-venv && bench/.cache/fastmcp-venv/bin/pip install
 -r requirements-bench.txt uvicorn`).
+
+Before and after a change, in one run: `--baseline-tree PATH` adds a second Specgate checkout
+as the target "specgate-baseline", measured in the same rounds, alternating with the others:
+
+    git worktree add /tmp/before <older commit>
+    python bench/gateway_bench.py --baseline-tree /tmp/before
+    git worktree remove /tmp/before
+
+That tree is set up like this one but apart from it: its own throwaway database
+(specgate_bench_gateway_baseline, --baseline-db), Redis db (14, --baseline-redis-db) and data
+directory, migrated and given the same bench server by its own manage.py; then its gunicorn
+runs from its directory with its config/gunicorn.py and config.asgi:application. It uses
+PATH/.venv when it has one and this checkout's .venv otherwise. The bench spec, upstream and
+FastMCP peer are this checkout's. It is reported with the same figures as the others, next to
+"specgate". Without --baseline-tree the run and its output are as before.
 """
 
 from __future__ import annotations
@@ -39,6 +56,9 @@ VENV = ROOT / ".venv" / "bin"
 PEER_PYTHON = ROOT / "bench" / ".cache" / "fastmcp-venv" / "bin" / "python"
 SPEC = ROOT / "bench" / "bench.openapi.yaml"
 DB = "specgate_bench_gateway"
+REDIS_DB = 13
+BASELINE_DB = "specgate_bench_gateway_baseline"
+BASELINE_REDIS_DB = 14
 CALL = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -81,10 +101,11 @@ def process_tree(pid: int) -> list[int]:
     pids = [pid]
     for child in Path("/proc").glob("[0-9]*"):
         try:
-            stat = (child / "stat").read_text().split()
+            stat = (child / "stat").read_text()
         except OSError:
             continue
-        if int(stat[3]) in pids:
+        # The command name in parentheses may hold spaces: the fields after it are fixed.
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) in pids:
             pids.append(int(child.name))
     return pids
 
@@ -93,10 +114,11 @@ def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text().split()
+            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
-        total += int(stat[13]) + int(stat[14])
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -183,6 +205,51 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
     }
 
 
+@dataclass
+class Tree:
+    """A Specgate checkout to measure: its directory, its virtualenv, its database and Redis db."""
+
+    root: Path
+    bin: Path
+    db: str
+    redis_db: int
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        return base | {
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.db}",
+            "REDIS_URL": f"redis://127.0.0.1:6379/{self.redis_db}",
+            "DATA_DIR": tempfile.mkdtemp(prefix="specgate-bench-"),
+        }
+
+
+def baseline_tree(path: Path, db: str, redis_db: int) -> Tree:
+    root = path.resolve()
+    if not (root / "manage.py").is_file() or not (root / "config" / "gunicorn.py").is_file():
+        raise SystemExit(f"--baseline-tree {path}: not a Specgate checkout (no manage.py)")
+    if root == ROOT:
+        raise SystemExit("--baseline-tree is this checkout; give a worktree of another commit")
+    own = root / ".venv" / "bin"
+    return Tree(root, own if (own / "python").exists() else VENV, db, redis_db)
+
+
+def prepare(tree: Tree, env: dict[str, str], upstream: str) -> dict[str, str]:
+    """A fresh database for TREE, migrated by its own code, holding the bench server."""
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", tree.db],
+                   check=True)  # fmt: skip
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", tree.db], check=True)
+    subprocess.run(["redis-cli", "-n", str(tree.redis_db), "flushdb"], check=True,
+                   capture_output=True)  # fmt: skip
+    manage = [str(tree.bin / "python"), "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=tree.root, env=env, check=True)
+    setup = SETUP.format(spec=str(SPEC), upstream=upstream)
+    created = subprocess.run(
+        [*manage, "shell", "-c", setup], cwd=tree.root, env=env, check=True, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    server: dict[str, str] = json.loads(created.stdout.strip().splitlines()[-1])
+    return server
+
+
 def check_call(target: Target) -> None:
     response = httpx2.post(target.url, json=CALL, headers=target.headers, timeout=10)
     body = response.json()
@@ -197,18 +264,31 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / ".cache" / "gateway.json")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="a second Specgate checkout (git worktree of an older commit) measured as "
+        "specgate-baseline in the same run",
+    )
+    parser.add_argument("--db", default=DB, help="throwaway PostgreSQL database (dropped)")
+    parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="Redis db (flushed)")
+    parser.add_argument("--baseline-db", default=BASELINE_DB)
+    parser.add_argument("--baseline-redis-db", type=int, default=BASELINE_REDIS_DB)
     args = parser.parse_args()
+    if args.baseline_tree and (
+        args.db == args.baseline_db or args.redis_db == args.baseline_redis_db
+    ):
+        raise SystemExit("the baseline needs a database and a Redis db of its own")
 
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB], check=True)
-    subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
-    data_dir = tempfile.mkdtemp(prefix="specgate-bench-")
-    ports = {name: free_port() for name in ("upstream", "ours", "bare", "peer")}
+    main_tree = Tree(ROOT, VENV, args.db, args.redis_db)
+    baseline = (
+        baseline_tree(args.baseline_tree, args.baseline_db, args.baseline_redis_db)
+        if args.baseline_tree
+        else None
+    )
+    ports = {name: free_port() for name in ("upstream", "ours", "bare", "peer", "baseline")}
     upstream = f"http://127.0.0.1:{ports['upstream']}"
-    env = os.environ | {
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-        "REDIS_URL": "redis://127.0.0.1:6379/13",
-        "DATA_DIR": data_dir,
+    common = dict(os.environ) | {
         "OUTBOUND_ALLOW_PRIVATE": "true",
         "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "PLAN_ENFORCEMENT": "true",
@@ -216,39 +296,42 @@ def main() -> None:
         "PLAN_FREE_INCLUDED_CALLS": "100000000",
         "LOG_LEVEL": "WARNING",
     }
-    manage = [str(VENV / "python"), "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    setup = SETUP.format(spec=str(SPEC), upstream=upstream)
-    created = subprocess.run(
-        [*manage, "shell", "-c", setup], cwd=ROOT, env=env, check=True, capture_output=True,
-        text=True,
-    )  # fmt: skip
-    server = json.loads(created.stdout.strip().splitlines()[-1])
-
+    env = main_tree.env(common)
+    baseline_env = baseline.env(common) if baseline else {}
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start(command: list[str], port: str, **extra: str) -> int:
-        process_env = env | {"PUBLIC_BASE_URL": f"http://127.0.0.1:{ports[port]}"} | extra
-        process = subprocess.Popen(command, cwd=ROOT, env=process_env)
+    def start(
+        command: list[str], port: str, *, tree: Tree = main_tree, tree_env: dict[str, str] = env
+    ) -> int:
+        process_env = tree_env | {"PUBLIC_BASE_URL": f"http://127.0.0.1:{ports[port]}"}
+        process = subprocess.Popen(command, cwd=tree.root, env=process_env)
         processes.append(process)
         return process.pid
 
+    def gunicorn(tree: Tree, port: str, app: str) -> list[str]:
+        return [str(tree.bin / "gunicorn"), "-c", "config/gunicorn.py", "-w", str(args.workers),
+                "--log-level", "warning", "-b", f"127.0.0.1:{ports[port]}", app]  # fmt: skip
+
     try:
+        server = prepare(main_tree, env, upstream)
+        baseline_server = prepare(baseline, baseline_env, upstream) if baseline else {}
         start([str(VENV / "python"), "bench/upstream.py", str(ports["upstream"])], "upstream")
-        gunicorn = [str(VENV / "gunicorn"), "-c", "config/gunicorn.py", "-w", str(args.workers),
-                    "--log-level", "warning"]  # fmt: skip
-        ours = start(
-            [*gunicorn, "-b", f"127.0.0.1:{ports['ours']}", "config.asgi:application"], "ours"
-        )
-        bare = start(
-            [*gunicorn, "-b", f"127.0.0.1:{ports['bare']}", "bench.asgi_unmetered:application"],
-            "bare",
-        )
+        ours = start(gunicorn(main_tree, "ours", "config.asgi:application"), "ours")
+        bare = start(gunicorn(main_tree, "bare", "bench.asgi_unmetered:application"), "bare")
         peer = start(
             [str(PEER_PYTHON), "bench/fastmcp_peer.py", str(SPEC), upstream, str(ports["peer"])],
             "peer",
         )
-        for name in ("upstream", "ours", "bare", "peer"):
+        started = ["upstream", "ours", "bare", "peer"]
+        if baseline:
+            before = start(
+                gunicorn(baseline, "baseline", "config.asgi:application"),
+                "baseline",
+                tree=baseline,
+                tree_env=baseline_env,
+            )
+            started.append("baseline")
+        for name in started:
             wait_for(f"http://127.0.0.1:{ports[name]}/")
         mcp_headers = {
             "Content-Type": "application/json",
@@ -260,6 +343,17 @@ def main() -> None:
             Target(
                 "specgate", f"http://127.0.0.1:{ports['ours']}/mcp/{server['slug']}", ours, keyed
             ),
+        ]
+        if baseline:
+            targets.append(
+                Target(
+                    "specgate-baseline",
+                    f"http://127.0.0.1:{ports['baseline']}/mcp/{baseline_server['slug']}",
+                    before,
+                    mcp_headers | {"Authorization": f"Bearer {baseline_server['key']}"},
+                )
+            )
+        targets += [
             Target(
                 "specgate-unmetered",
                 f"http://127.0.0.1:{ports['bare']}/mcp/{server['slug']}",
@@ -269,8 +363,9 @@ def main() -> None:
             Target("fastmcp", f"http://127.0.0.1:{ports['peer']}/mcp", peer, mcp_headers),
             Target("direct-upstream", f"{upstream}/items/42", None, {}, post=False),
         ]
-        for target in targets[:3]:
-            check_call(target)
+        for target in targets:
+            if target.post:
+                check_call(target)
         with tempfile.TemporaryDirectory() as scripts:
             for _ in range(args.rounds):
                 for target in targets:
@@ -282,7 +377,10 @@ def main() -> None:
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
-        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB])
+        for tree in (main_tree, baseline):
+            if tree:
+                subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists",
+                                tree.db])  # fmt: skip
 
     report = {t.name: t.results for t in targets}
     args.json.parent.mkdir(parents=True, exist_ok=True)

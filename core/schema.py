@@ -10,6 +10,8 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from core.text import HTTP_URL_PATTERN, NO_NUL_PATTERN, NOT_BLANK_PATTERN
+
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["success", "error"],
@@ -102,14 +104,6 @@ def envelope(schema: dict[str, Any]) -> dict[str, Any]:
         "required": ["success", "data"],
         "properties": {"success": {"type": "boolean", "enum": [True]}, "data": schema},
     }
-
-
-# DRF's CharField refuses NUL characters, and a trimmed field that must not be blank refuses
-# whitespace alone: both are said as patterns, so a client can build valid input from the schema.
-NO_NUL_PATTERN = r"^[^\x00]*$"
-NOT_BLANK_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
-# What the API's URL fields take: an http(s) URL with a host and no whitespace.
-HTTP_URL_PATTERN = r"^https?://[^\s/?#@]+([/?#][!-~]*)?$"
 
 
 class DocumentingAutoSchema(AutoSchema):

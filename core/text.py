@@ -28,3 +28,11 @@ def first_unstorable(value: Any) -> str | None:
         elif isinstance(node, list):
             stack.extend(node)
     return None
+
+
+# DRF's CharField refuses NUL characters, and a trimmed field that must not be blank refuses
+# whitespace alone: both are said as patterns, so a client can build valid input from the schema.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
+# What the API's URL fields take: an http(s) URL with a host and no whitespace.
+HTTP_URL_PATTERN = r"^https?://[^\s/?#@]+([/?#][!-~]*)?$"

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class CredentialsConfig(AppConfig):
     name = "credentials"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .types import autodiscover
+
+        autodiscover()

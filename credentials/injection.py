@@ -5,6 +5,8 @@ document-level) picks the credentials: `[]` means none; alternatives are tried i
 the first whose every scheme has a credential wins; no declared requirement at all means every
 configured credential is sent (specs often forget to declare one). A credential of a spec that
 declares no scheme goes wherever it says, on every call that does not opt out with `[]`.
+What each credential adds to a request is its type's (credentials.types): the type is
+resolved once, when a server's credentials are loaded.
 
 Decrypted credentials are held in process memory per server for at most a few seconds, and
 re-read sooner when the server's generation (core.invalidation) moves in the shared cache, so
@@ -18,7 +20,8 @@ import base64
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
@@ -31,15 +34,16 @@ from django.utils import timezone
 
 from core import invalidation, outbound
 from core.aio import keyed_lock
-from core.db import usable_connection
+from core.db import run_orm, usable_connection, write_behind
 from core.http import upstream_options
 from core.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
 from servers.models import Server
-from tools.calling import NO_AUTH, AuthParts, CallTarget, CredentialUnavailable
+from tools.calling import NO_AUTH, AuthParts, CallContext, CredentialUnavailable, OutgoingRequest
 from tools.results import scrub
 
 from . import crypto
 from .models import Credential
+from .types import Secret, UnknownCredentialType, registry
 
 logger = logging.getLogger(__name__)
 
@@ -50,21 +54,6 @@ TOKEN_EXPIRY_MARGIN_SECONDS = 30
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300
 LAST_USED_GRANULARITY_SECONDS = 60
 TOKEN_ERROR_CHARS = 100
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A decrypted credential; `values` never appear in its repr."""
-
-    id: str
-    version: int
-    scheme: str
-    type: str
-    location: str
-    param_name: str
-    token_url: str
-    scopes: tuple[str, ...]
-    values: dict[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -79,7 +68,6 @@ class _Entry:
     version: str | None
     loaded_at: float
     checked_at: float
-    schemes: dict[str, dict[str, Any]]
     credentials: dict[str, Secret | Unreadable]
 
 
@@ -109,7 +97,7 @@ def known_secrets(server_id: str) -> tuple[str, ...]:
     values: list[str] = []
     for credential in entry.credentials.values():
         if isinstance(credential, Secret):
-            values.extend(secret_values(credential))
+            values.extend(credential.secrets)
             token = _tokens.get((credential.id, credential.version))
             if token is not None:
                 values.append(token[0])
@@ -126,7 +114,7 @@ def stored_secrets(server_id: str) -> tuple[str, ...]:
     for row in Credential.objects.filter(server_id=server_id):
         credential = decrypt_credential(row)
         if isinstance(credential, Secret):
-            values.extend(secret_values(credential))
+            values.extend(credential.secrets)
             token = _shared_token(token_key(credential.id, credential.version))
             if token is not None:
                 values.append(token)
@@ -142,22 +130,15 @@ def _shared_token(shared_key: str) -> str | None:
         return None
 
 
-def secret_values(credential: Secret) -> tuple[str, ...]:
-    values = [value for value in credential.values.values() if value]
-    if credential.type == "basic":
-        values.append(f"{credential.values['username']}:{credential.values['password']}")
-    return tuple(values)
-
-
 class CredentialInjector:
-    """tools.calling.CredentialProvider over the credentials table."""
+    """tools.calling.CredentialProvider over the credentials table and the type registry."""
 
-    async def auth_for(self, target: CallTarget, *, refresh: bool = False) -> AuthParts:
-        entry = await _entry_for(target.server_id)
-        chosen = select_credentials(target.security, entry.credentials)
+    async def auth_for(self, request: OutgoingRequest, context: CallContext) -> AuthParts:
+        entry = await _entry_for(context.target.server_id)
+        chosen = select_credentials(context.target.security, entry.credentials)
         if not chosen:
             return NO_AUTH
-        parts = [await self._parts(credential, entry, refresh) for credential in chosen]
+        parts = [await _apply(credential, request, context) for credential in chosen]
         await _note_used([credential.id for credential in chosen])
         return AuthParts(
             headers=tuple(pair for part in parts for pair in part.headers),
@@ -167,36 +148,13 @@ class CredentialInjector:
             refreshable=any(part.refreshable for part in parts),
         )
 
-    async def _parts(
-        self, credential: Secret | Unreadable, entry: _Entry, refresh: bool
-    ) -> AuthParts:
-        if isinstance(credential, Unreadable):
-            raise CredentialUnavailable("credential_unreadable", credential.message)
-        values = credential.values
-        if credential.type == "apiKey":
-            scheme = entry.schemes.get(credential.scheme, {})
-            location = scheme.get("in") or credential.location
-            name = scheme.get("name") or credential.param_name
-            pair = ((name, values["value"]),)
-            return AuthParts(
-                headers=pair if location == "header" else (),
-                query=pair if location == "query" else (),
-                cookies=pair if location == "cookie" else (),
-                secrets=secret_values(credential),
-            )
-        if credential.type == "bearer":
-            header = ("Authorization", f"Bearer {values['value']}")
-            return AuthParts(headers=(header,), secrets=secret_values(credential))
-        if credential.type == "basic":
-            user_pass = f"{values['username']}:{values['password']}".encode()
-            header = ("Authorization", f"Basic {base64.b64encode(user_pass).decode('ascii')}")
-            return AuthParts(headers=(header,), secrets=secret_values(credential))
-        token = await oauth_token(credential, refresh=refresh)
-        return AuthParts(
-            headers=(("Authorization", f"Bearer {token}"),),
-            secrets=(*secret_values(credential), token),
-            refreshable=True,
-        )
+
+async def _apply(
+    credential: Secret | Unreadable, request: OutgoingRequest, context: CallContext
+) -> AuthParts:
+    if isinstance(credential, Unreadable):
+        raise CredentialUnavailable("credential_unreadable", credential.message)
+    return await credential.kind.apply(request, credential, context)
 
 
 def select_credentials(
@@ -247,7 +205,7 @@ async def _refresh_entry(server_id: str, entry: _Entry | None) -> _Entry:
     if entry is not None and fresh and version == entry.version:
         entry.checked_at = now
         return entry
-    entry = await sync_to_async(_load_entry)(server_id, version)
+    entry = await run_orm(_load_entry, server_id, version)
     _entries[server_id] = entry
     return entry
 
@@ -258,7 +216,8 @@ _version_warned_at = -CACHE_OUTAGE_WARNING_EVERY_SECONDS
 async def _current_version(server_id: str) -> str | None:
     global _version_warned_at
     try:
-        value = await cache.aget(invalidation.generation_key(server_id))
+        key = invalidation.generation_key(server_id)
+        value = await sync_to_async(cache.get, thread_sensitive=False)(key)
     except Exception:
         # Without the shared cache, the short MAX_SECRET_AGE_SECONDS still bounds staleness.
         now = time.monotonic()
@@ -275,28 +234,34 @@ def _load_entry(server_id: str, version: str | None) -> _Entry:
     schemes = dict(server.spec.security_schemes or {}) if server is not None else {}
     credentials: dict[str, Secret | Unreadable] = {}
     for row in Credential.objects.filter(server_id=server_id):
-        credentials[row.scheme] = decrypt_credential(row)
+        credentials[row.scheme] = decrypt_credential(row, schemes.get(row.scheme) or {})
     now = time.monotonic()
-    return _Entry(version, now, now, schemes, credentials)
+    return _Entry(version, now, now, credentials)
 
 
-def decrypt_credential(row: Credential) -> Secret | Unreadable:
+def decrypt_credential(
+    row: Credential, definition: Mapping[str, Any] | None = None
+) -> Secret | Unreadable:
+    """The row decrypted, with its type resolved once here rather than on every call."""
+    label = row.name or row.scheme or row.type
     try:
+        kind = registry.get(row.type)
         values = json.loads(crypto.decrypt(row.key_id, row.ciphertext))
-    except crypto.DecryptionFailed as exc:
-        label = row.name or row.scheme or row.type
+    except (crypto.DecryptionFailed, UnknownCredentialType) as exc:
         logger.error("Credential %s of server %s: %s", row.id, row.server_id, exc)
         return Unreadable(str(row.id), row.scheme, f"Credential '{label}': {exc}")
     return Secret(
         id=str(row.id),
         version=row.version,
         scheme=row.scheme,
-        type=row.type,
+        kind=kind,
         location=row.location,
         param_name=row.param_name,
         token_url=row.token_url,
         scopes=tuple(row.scopes or ()),
+        definition=definition or {},
         values=values,
+        secrets=kind.secret_values(values),
     )
 
 
@@ -313,10 +278,8 @@ async def _note_used(credential_ids: list[str]) -> None:
         return
     for cid in due:
         _last_used[cid] = now
-    try:
-        await sync_to_async(_touch)(due)
-    except DatabaseError:
-        logger.warning("Could not record the use of credentials %s", ", ".join(due))
+    # The call does not wait for this write, as it does not wait for the access key's.
+    await write_behind(_touch, due)
 
 
 @usable_connection
@@ -325,7 +288,10 @@ def _touch(credential_ids: list[str]) -> None:
     stale = Q(last_used_at__isnull=True) | Q(
         last_used_at__lt=now - timedelta(seconds=LAST_USED_GRANULARITY_SECONDS)
     )
-    Credential.objects.filter(stale, id__in=credential_ids).update(last_used_at=now)
+    try:
+        Credential.objects.filter(stale, id__in=credential_ids).update(last_used_at=now)
+    except DatabaseError:
+        logger.warning("Could not record the use of credentials %s", ", ".join(credential_ids))
 
 
 # --- OAuth2 client credentials ---------------------------------------------------------------
@@ -349,7 +315,8 @@ async def oauth_token(credential: Secret, *, refresh: bool = False) -> str:
     _tokens[key] = (token, expires_at)
     key_id, sealed = crypto.encrypt(token.encode())
     try:
-        await cache.aset(shared_key, {"k": key_id, "c": sealed, "e": expires_at}, timeout=keep)
+        shared = {"k": key_id, "c": sealed, "e": expires_at}
+        await sync_to_async(cache.set, thread_sensitive=False)(shared_key, shared, timeout=keep)
     except Exception:
         logger.warning("Could not share an OAuth2 token of credential %s", credential.id)
     return token
@@ -361,7 +328,7 @@ async def _cached_token(key: tuple[str, int], shared_key: str) -> str | None:
     if local is not None and local[1] > now:
         return local[0]
     try:
-        shared = await cache.aget(shared_key)
+        shared = await sync_to_async(cache.get, thread_sensitive=False)(shared_key)
     except Exception:
         return None
     if not isinstance(shared, dict) or shared.get("e", 0) <= now:
@@ -376,7 +343,7 @@ async def _cached_token(key: tuple[str, int], shared_key: str) -> str | None:
 
 async def _cache_delete(shared_key: str) -> None:
     try:
-        await cache.adelete(shared_key)
+        await sync_to_async(cache.delete, thread_sensitive=False)(shared_key)
     except Exception:
         logger.warning("Could not drop a cached OAuth2 token")
 
@@ -428,7 +395,7 @@ def _token_from(credential: Secret, response: outbound.OutboundResponse) -> tupl
     document = _token_document(response)
     if response.status_code >= 300:
         error = str(document.get("error") or "")[:TOKEN_ERROR_CHARS]
-        error = scrub(error, secret_values(credential))
+        error = scrub(error, credential.secrets)
         detail = f" ({error})" if error else ""
         raise CredentialUnavailable(
             "oauth_token_rejected",

@@ -4,6 +4,8 @@ from django.db import models
 
 from core.models import TimestampedModel
 
+from .types.base import type_choices
+
 
 class Credential(TimestampedModel):
     """A secret for a server's upstream API, bound to one of its spec's security schemes.
@@ -13,12 +15,6 @@ class Credential(TimestampedModel):
     security scheme; the credential then says where it goes itself (`location`, `param_name`).
     """
 
-    TYPES = [
-        ("apiKey", "API key"),
-        ("bearer", "Bearer token"),
-        ("basic", "HTTP basic"),
-        ("oauth2ClientCredentials", "OAuth2 client credentials"),
-    ]
     LOCATIONS = [("header", "Header"), ("query", "Query"), ("cookie", "Cookie")]
 
     server = models.ForeignKey(
@@ -26,7 +22,8 @@ class Credential(TimestampedModel):
     )
     name = models.CharField(max_length=100, blank=True)
     scheme = models.CharField(max_length=200, blank=True)
-    type = models.CharField(max_length=32, choices=TYPES)
+    # The registered types (credentials.types), read when asked: a new type needs no migration.
+    type = models.CharField(max_length=32, choices=type_choices)
     location = models.CharField(max_length=8, choices=LOCATIONS, blank=True)
     param_name = models.CharField(max_length=200, blank=True)
     token_url = models.URLField(max_length=2000, blank=True)

@@ -2,75 +2,81 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from core.fields import BlankAsNull
-from core.schema import NO_NUL_PATTERN, NOT_BLANK_PATTERN
+from core.text import NO_NUL_PATTERN
 
 from .models import Credential
+from .types import registry
+from .types.base import CredentialType, RequestShape, text_schema
 
-# The secret fields each type needs; they are encrypted together and never serialised back.
-SECRET_FIELDS: dict[str, tuple[str, ...]] = {
-    "apiKey": ("value",),
-    "bearer": ("value",),
-    "basic": ("username", "password"),
-    "oauth2ClientCredentials": ("clientId", "clientSecret"),
-}
-
-
-def _secret_field(**kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(
-        required=False, max_length=8192, trim_whitespace=False, write_only=True, **kwargs
-    )
+SECRET_MAX_LENGTH = 8192
 
 
 class CredentialCreateSerializer(serializers.Serializer):
+    # The fields from `type` on are built from the registered credential types.
     serverId = serializers.UUIDField()
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     scheme = serializers.CharField(max_length=200, required=False, allow_null=True)
-    type = serializers.ChoiceField(choices=[key for key, _ in Credential.TYPES])
-    value = _secret_field(help_text="The API key or bearer token.")
-    username = _secret_field(allow_blank=True)
-    password = _secret_field()
-    clientId = _secret_field()
-    clientSecret = _secret_field()
-    tokenUrl = serializers.URLField(max_length=2000, required=False)
-    scopes = serializers.ListField(
-        child=serializers.CharField(max_length=200), required=False, max_length=100
-    )
-    # `in` is a Python keyword, hence the declared name.
-    in_ = serializers.ChoiceField(
-        choices=["header", "query", "cookie"], required=False, help_text="Only without a scheme."
-    )
-    paramName = serializers.CharField(max_length=200, required=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        fields["in"] = fields.pop("in_")
+        fields["type"] = serializers.ChoiceField(choices=registry.names())
+        fields.update(_secret_fields())
+        for group, _ in registry.public_fields():
+            for name, make in group.fields.items():
+                fields.setdefault(name, make())
         return fields
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        kind = registry.get(attrs["type"])
         errors: dict[str, list[str]] = {}
-        kind = attrs["type"]
-        for name in SECRET_FIELDS[kind]:
-            # An empty username is legal in HTTP basic; the other secrets must have content.
-            missing = name not in attrs if name == "username" else not attrs.get(name)
+        for secret in kind.secret_fields:
+            # A secret that may be blank must still be given; the others must have content.
+            missing = secret.name not in attrs if secret.allow_blank else not attrs.get(secret.name)
             if missing:
-                errors[name] = [f"Required for type {kind}."]
-        if kind == "basic" and ":" in attrs.get("username", ""):
-            errors["username"] = ["Must not contain ':' (HTTP basic authentication)."]
-        for name in ("tokenUrl", "scopes"):
-            if name in attrs and kind != "oauth2ClientCredentials":
-                errors[name] = ["Only for type oauth2ClientCredentials."]
-        if ("in" in attrs) != ("paramName" in attrs):
-            absent = "in" if "in" not in attrs else "paramName"
-            errors[absent] = ["'in' and 'paramName' go together."]
-        elif "in" in attrs and kind != "apiKey":
-            errors["in"] = ["Only for type apiKey."]
+                errors[secret.name] = [f"Required for type {kind.type}."]
+        errors.update(kind.validate(attrs))
+        for group, owners in registry.public_fields():
+            given = [name for name in group.names if name in attrs]
+            if not given:
+                continue
+            if len(given) < len(group.names):
+                together = " and ".join(f"'{name}'" for name in group.names)
+                for name in group.names:
+                    if name not in attrs:
+                        errors[name] = [f"{together} go together."]
+            elif kind.type not in owners:
+                errors[group.names[0]] = [f"Only for type {' or '.join(owners)}."]
         if errors:
             raise serializers.ValidationError(errors)
-        attrs["secret"] = {name: attrs[name] for name in SECRET_FIELDS[kind]}
+        attrs["secret"] = {secret.name: attrs[secret.name] for secret in kind.secret_fields}
         return attrs
+
+
+def _secret_fields() -> dict[str, serializers.Field]:
+    """One write-only field per secret field name of any type; shared names are merged."""
+    described: dict[str, list[str]] = {}
+    allow_blank: dict[str, bool] = {}
+    for kind in registry.all():
+        for secret in kind.secret_fields:
+            described.setdefault(secret.name, [])
+            if secret.describes:
+                described[secret.name].append(secret.describes)
+            allow_blank[secret.name] = allow_blank.get(secret.name, False) or secret.allow_blank
+    fields: dict[str, serializers.Field] = {}
+    for name, what in described.items():
+        fields[name] = serializers.CharField(
+            required=False,
+            max_length=SECRET_MAX_LENGTH,
+            trim_whitespace=False,
+            write_only=True,
+            allow_blank=allow_blank[name],
+            help_text=f"The {' or '.join(what)}." if what else None,
+        )
+    return fields
 
 
 class CredentialSerializer(serializers.ModelSerializer):
@@ -106,81 +112,52 @@ class CredentialSerializer(serializers.ModelSerializer):
         return fields
 
 
-def _string(max_length: int, description: str = "", **extra: Any) -> dict[str, Any]:
-    """A trimmed text field that must not be blank (secrets set their own pattern)."""
-    schema = {"type": "string", "minLength": 1, "maxLength": max_length, **extra}
-    schema.setdefault("pattern", NOT_BLANK_PATTERN)
-    return schema | ({"description": description} if description else {})
-
-
-def _variant(kind: str, secrets: dict[str, Any], *, with_scheme: bool = True, **extra: Any) -> dict:
+def _variant(kind: CredentialType, shape: RequestShape) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "serverId": {"type": "string", "format": "uuid"},
-        "type": {"type": "string", "enum": [kind]},
+        "type": {"type": "string", "enum": [kind.type]},
         "name": {"type": "string", "maxLength": 100, "pattern": NO_NUL_PATTERN},
-        **secrets,
-        **extra,
+        **shape.properties,
     }
-    if with_scheme:
+    if shape.with_scheme:
         properties["scheme"] = {
-            **_string(
+            **text_schema(
                 200,
                 "A securitySchemes name of the server's spec; may be left out when the "
                 "spec declares exactly one.",
             ),
             "nullable": True,
         }
-    required = ["serverId", "type", *secrets, *(name for name in extra if name in PLACEMENT)]
+    secrets = [secret.name for secret in kind.secret_fields]
     return {
         "type": "object",
-        "title": kind,
+        "title": kind.type,
         "properties": properties,
-        "required": required,
+        "required": ["serverId", "type", *secrets, *shape.required],
         "additionalProperties": False,
     }
 
 
-SECRET = _string(8192, writeOnly=True, pattern=NO_NUL_PATTERN)
-PLACEMENT = {
-    "in": {"type": "string", "enum": ["header", "query", "cookie"]},
-    "paramName": _string(200, "The header, query parameter or cookie name."),
-}
-# The body of POST /api/credentials as a schema can say it: one shape per type, each secret
-# field required, placement only for an apiKey of a spec without security schemes.
-CREDENTIAL_CREATE_SCHEMA: dict[str, Any] = {
-    "oneOf": [
-        _variant("apiKey", {"value": SECRET}),
-        _variant("apiKey", {"value": SECRET}, with_scheme=False, **PLACEMENT),
-        _variant("bearer", {"value": SECRET}),
-        _variant(
-            "basic",
-            {
-                "username": {
-                    "type": "string",
-                    "maxLength": 8192,
-                    "writeOnly": True,
-                    "pattern": r"^[^\x00:]*$",
-                },
-                "password": SECRET,
-            },
+def credential_create_schema() -> dict[str, Any]:
+    """The body of POST /api/credentials as a schema can say it: the registered types' shapes."""
+    return {
+        "required": ["serverId", "type"],
+        "oneOf": [
+            _variant(kind, shape) for kind in registry.all() for shape in kind.request_shapes()
+        ],
+        "description": (
+            "One shape per `type`. `scheme` must name one of the server's spec's "
+            "securitySchemes (and is required when it declares several); for a spec that "
+            "declares none, an apiKey says where it goes with `in` and `paramName` instead. "
+            "One credential per (server, scheme): a second one is 409."
         ),
-        _variant(
-            "oauth2ClientCredentials",
-            {"clientId": SECRET, "clientSecret": SECRET},
-            tokenUrl={
-                "type": "string",
-                "maxLength": 2000,
-                "pattern": r"^https?://[^\s/?#@]+([/?#][!-~]*)?$",
-                "description": "An http(s) URL; defaults to the one of the spec's scheme, and is "
-                "required when the spec names none.",
-            },
-            scopes={"type": "array", "maxItems": 100, "items": _string(200)},
-        ),
-    ],
-    "description": (
-        "One shape per `type`. `scheme` must name one of the server's spec's securitySchemes "
-        "(and is required when it declares several); for a spec that declares none, an apiKey "
-        "says where it goes with `in` and `paramName` instead. One credential per (server, "
-        "scheme): a second one is 409."
-    ),
-}
+    }
+
+
+class CredentialCreateSchema(OpenApiSerializerExtension):
+    """Documents CredentialCreateSerializer as the registered types' shapes, when asked."""
+
+    target_class = CredentialCreateSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return credential_create_schema()

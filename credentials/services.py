@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from django.db import IntegrityError, transaction
 
@@ -16,9 +15,7 @@ from servers.models import Server
 
 from . import crypto
 from .models import Credential
-
-# Which credential types fit which kind of security scheme.
-BEARER_LIKE = frozenset({"bearer"})
+from .types import CredentialType, PublicSettings, SchemeBinding, registry
 
 
 @dataclass(frozen=True)
@@ -41,6 +38,7 @@ def credential_create(
     token_url: str | None = None,
     scopes: list[str] | None = None,
 ) -> Credential:
+    kind = registry.get(type)
     server = Server.objects.select_related("spec").filter(user=user, id=server_id).first()
     if server is None:
         raise NotFound("Server not found")
@@ -48,33 +46,33 @@ def credential_create(
     scheme_name = _resolve_scheme(schemes, scheme)
     definition = schemes.get(scheme_name, {})
     if scheme_name:
-        _check_fit(scheme_name, definition, type)
+        _check_fit(scheme_name, definition, kind)
         if placement is not None:
             raise ValidationFailed(
                 "Invalid request",
                 details={"in": ["Only for servers whose spec declares no security scheme."]},
             )
-    elif type == "apiKey" and placement is None:
-        raise ValidationFailed(
-            "Invalid request",
-            details={
-                "in": ["Required: the spec declares no security scheme, so say where the key goes."]
-            },
-        )
-    if type == "oauth2ClientCredentials":
-        token_url = _token_url(server.base_url, definition, token_url)
+    settings = kind.settings_for(
+        SchemeBinding(name=scheme_name, definition=definition, base_url=server.base_url),
+        PublicSettings(
+            location=placement.location if placement else "",
+            param_name=placement.param_name if placement else "",
+            token_url=token_url or "",
+            scopes=tuple(scopes or ()),
+        ),
+    )
     key_id, ciphertext = crypto.encrypt(json.dumps(secret).encode())
     try:
         with transaction.atomic():
             credential = Credential.objects.create(
                 server=server,
-                name=name or scheme_name or dict(Credential.TYPES)[type],
+                name=name or scheme_name or kind.label,
                 scheme=scheme_name,
-                type=type,
-                location=placement.location if placement else "",
-                param_name=placement.param_name if placement else "",
-                token_url=token_url or "",
-                scopes=list(scopes or []),
+                type=kind.type,
+                location=settings.location,
+                param_name=settings.param_name,
+                token_url=settings.token_url,
+                scopes=list(settings.scopes),
                 key_id=key_id,
                 ciphertext=ciphertext,
             )
@@ -119,53 +117,19 @@ def _resolve_scheme(schemes: dict[str, dict[str, Any]], requested: str | None) -
     return names[0] if names else ""
 
 
-def _fitting_types(definition: dict[str, Any]) -> frozenset[str]:
-    kind = definition.get("type")
-    if kind == "apiKey":
-        return frozenset({"apiKey"})
-    if kind == "http":
-        return frozenset({definition.get("scheme", "")}) & frozenset({"bearer", "basic"})
-    if kind == "oauth2":
-        # A static token is also a fair way to satisfy an OAuth2 scheme.
-        flows = definition.get("flows") or {}
-        if "clientCredentials" in flows:
-            return BEARER_LIKE | {"oauth2ClientCredentials"}
-        return BEARER_LIKE
-    if kind == "openIdConnect":
-        return BEARER_LIKE
-    return frozenset()
-
-
-def _check_fit(scheme_name: str, definition: dict[str, Any], type: str) -> None:
-    fitting = _fitting_types(definition)
-    if type in fitting:
+def _check_fit(scheme_name: str, definition: dict[str, Any], kind: CredentialType) -> None:
+    if kind.serves(definition):
         return
-    kind = " ".join(
+    fitting = registry.fitting(definition)
+    described = " ".join(
         str(part) for part in (definition.get("type"), definition.get("scheme")) if part
     )
     expected = (
-        f"takes a credential of type {' or '.join(sorted(fitting))}"
+        f"takes a credential of type {' or '.join(fitting)}"
         if fitting
         else "is not supported by Specgate"
     )
     raise ValidationFailed(
         "Credential type does not fit the scheme",
-        details={"type": [f"Scheme '{scheme_name}' ({kind}) {expected}."]},
+        details={"type": [f"Scheme '{scheme_name}' ({described}) {expected}."]},
     )
-
-
-def _token_url(base_url: str, definition: dict[str, Any], given: str | None) -> str:
-    flow = (definition.get("flows") or {}).get("clientCredentials") or {}
-    # A relative tokenUrl in a spec is relative to the API's base URL.
-    url = given or ""
-    if not url and flow.get("tokenUrl"):
-        url = urljoin(base_url.rstrip("/") + "/", flow["tokenUrl"])
-    if not url:
-        raise ValidationFailed(
-            "Invalid request", details={"tokenUrl": ["Required: the spec names no token URL."]}
-        )
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise ValidationFailed(
-            "Invalid request", details={"tokenUrl": ["Must be an absolute http(s) URL."]}
-        )
-    return url

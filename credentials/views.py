@@ -14,7 +14,6 @@ from core.schema import error_responses
 
 from . import selectors, services
 from .serializers import (
-    CREDENTIAL_CREATE_SCHEMA,
     CredentialCreateSerializer,
     CredentialSerializer,
 )
@@ -49,7 +48,7 @@ class CredentialListView(GenericAPIView):
     @extend_schema(
         operation_id="credentials_create",
         summary="Store an upstream credential for a server (encrypted; never shown again)",
-        request={"application/json": CREDENTIAL_CREATE_SCHEMA},
+        request=CredentialCreateSerializer,
         responses={201: CredentialSerializer, **error_responses(404, 409)},
         examples=[
             OpenApiExample(

@@ -1,10 +1,11 @@
 """The ASGI app serving `/mcp/{slug}` over MCP Streamable HTTP, stateless and JSON-only.
 
-Everything HTTP lives here: routing, DNS-rebinding protection (Host 421,
-Origin 403), content negotiation, the body cap, the access key (401), the
-registry's admission (429) and status mapping. JSON-RPC and MCP semantics are
-`gateway.protocol`'s. No session is kept: any worker answers any request, GET
-(the server-to-client stream) is 405, as the SDK's stateless mode allows.
+Everything HTTP lives here: routing, the DNS-rebinding refusals that
+`gateway.hosts` decides (Host 421, Origin 403), content negotiation, the body
+cap, the access key (401), the registry's admission (429) and status mapping.
+JSON-RPC and MCP semantics are `gateway.protocol`'s. No session is kept: any
+worker answers any request, GET (the server-to-client stream) is 405, as the
+SDK's stateless mode allows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Final
 
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 
+from gateway.hosts import RequestSourcePolicy
 from gateway.protocol import (
     DEFAULT_PAGE_SIZE,
     REFUSED,
@@ -55,10 +57,8 @@ _PREFLIGHT_HEADERS: Final = (
 class McpApp:
     """ASGI callable for `/mcp/{slug}` (a trailing slash is accepted too).
 
-    `allowed_hosts` takes Django `ALLOWED_HOSTS` patterns (`example.com`,
-    `.example.com` for subdomains, `*`), plus `host:port` and `host:*`;
-    `allowed_origins` takes exact origins (`https://app.example.com`) and
-    `scheme://host:*` for any port.
+    `allowed_hosts` and `allowed_origins` are the patterns `gateway.hosts` reads
+    (Django `ALLOWED_HOSTS` style for hosts, exact origins or `scheme://host:*`).
     """
 
     def __init__(
@@ -76,8 +76,9 @@ class McpApp:
             raise ValueError("max_body_bytes must be positive")
         self.registry = registry
         self.protocol = McpProtocol(registry, page_size=page_size)
-        self.hosts = HostPolicy(allowed_hosts)
-        self.origins = OriginPolicy(allowed_origins)
+        self.sources = RequestSourcePolicy(
+            allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
+        )
         self.max_body_bytes = max_body_bytes
         self.path_prefix = path_prefix
         self.missing_key_challenge = f'Bearer realm="{realm}"'.encode()
@@ -99,26 +100,12 @@ class McpApp:
             return
         raw_headers = scope["headers"]
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
-        # A repeated header collapsed into one entry above: then every Host (and Origin) the
-        # request carries must pass, whichever one a proxy or framework would have picked.
-        repeated = len(headers) != len(raw_headers)
-        if not self.hosts.allows(headers.get("host")) or (
-            repeated and not all(self.hosts.allows(host) for host in _values(raw_headers, b"host"))
-        ):
-            body = encode_error(None, INVALID_REQUEST, "Invalid Host header")
-            await _respond(send, 421, body, _JSON)
+        refusal = self.sources.refusal(headers, raw_headers)
+        if refusal is not None:
+            body = encode_error(None, INVALID_REQUEST, refusal.message)
+            await _respond(send, refusal.status, body, _JSON)
             return
         origin = headers.get("origin")
-        if repeated and not all(
-            self.origins.allows(value) for value in _values(raw_headers, b"origin")
-        ):
-            body = encode_error(None, INVALID_REQUEST, "Invalid Origin header")
-            await _respond(send, 403, body, _JSON)
-            return
-        if origin is not None and not self.origins.allows(origin):
-            body = encode_error(None, INVALID_REQUEST, "Invalid Origin header")
-            await _respond(send, 403, body, _JSON)
-            return
         exchange = Exchange(self, scope, receive, send, headers, origin)
         try:
             await exchange.run(slug)
@@ -322,77 +309,6 @@ class Exchange:
             (b"access-control-allow-headers", _PREFLIGHT_HEADERS),
             (b"access-control-max-age", b"600"),
         ]
-
-
-class HostPolicy:
-    """Which `Host` header values the deployment answers (DNS-rebinding protection)."""
-
-    def __init__(self, patterns: Iterable[str]) -> None:
-        self.any = False
-        self.exact: set[str] = set()
-        self.any_port: set[str] = set()
-        self.suffixes: list[str] = []
-        for raw in patterns:
-            pattern = raw.strip().lower()
-            if pattern == "*":
-                self.any = True
-            elif pattern.startswith("."):
-                self.suffixes.append(pattern)
-            elif pattern.endswith(":*"):
-                self.any_port.add(pattern[:-2])
-            elif _split_host(pattern)[1]:
-                self.exact.add(pattern)
-            else:
-                self.any_port.add(pattern)
-
-    def allows(self, host: str | None) -> bool:
-        if not host:
-            return False
-        if self.any:
-            return True
-        host = host.lower()
-        if host in self.exact:
-            return True
-        name = _split_host(host)[0]
-        if name in self.any_port:
-            return True
-        return any(name == suffix[1:] or name.endswith(suffix) for suffix in self.suffixes)
-
-
-class OriginPolicy:
-    """Which `Origin` header values may call the endpoint from a browser."""
-
-    def __init__(self, origins: Iterable[str]) -> None:
-        self.exact: set[str] = set()
-        self.any_port: list[str] = []
-        for raw in origins:
-            origin = raw.strip().lower().rstrip("/")
-            if origin.endswith(":*"):
-                self.any_port.append(origin[:-1])
-            else:
-                self.exact.add(origin)
-
-    def allows(self, origin: str) -> bool:
-        origin = origin.lower()
-        if origin in self.exact:
-            return True
-        return any(
-            origin.startswith(prefix) and origin[len(prefix) :].isdecimal()
-            for prefix in self.any_port
-        )
-
-
-def _values(raw_headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
-    return [value.decode("latin-1") for key, value in raw_headers if key == name]
-
-
-def _split_host(host: str) -> tuple[str, str]:
-    """(`name`, `port`) of a Host value; IPv6 literals keep their brackets."""
-    if host.startswith("["):
-        name, _, rest = host.partition("]")
-        return name + "]", rest[1:] if rest.startswith(":") else ""
-    name, _, port = host.partition(":")
-    return name, port
 
 
 def _is_json(content_type: str | None) -> bool:

@@ -4,9 +4,11 @@ No HTTP and no Django here. Behaviour follows the official SDK's stateless,
 JSON-response Streamable HTTP server (mcp 2.x): the `MCP-Protocol-Version`
 header picks the era (absent or a handshake version: the `initialize` era;
 anything else: the per-request 2026-07-28 envelope, checked by the SDK's own
-classifier), results are shaped as the SDK shapes them, and error codes map
-to HTTP statuses through the SDK's table. The hot methods are served from
-plain dicts and pre-encoded JSON so a request costs as little as possible.
+classifier), each era serves the methods of its own table (HANDSHAKE_METHODS,
+MODERN_METHODS: adding a method is one entry there), results are shaped as the
+SDK shapes them, and error codes map to HTTP statuses through the SDK's
+table. The hot methods are served from plain dicts and pre-encoded JSON so a
+request costs as little as possible.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from jsonschema.exceptions import SchemaError
@@ -246,29 +249,16 @@ class McpProtocol:
         self, server: ServerRuntime, message: Message, route: Route, ctx: CallContext
     ) -> dict[str, Any] | bytes:
         """The result for a routed request, or raise `RpcError`."""
-        method = message.method
-        params = message.params
-        if route.modern:
-            if method == "tools/call":
-                return _modern_result(server, await self._call_tool(server, params, route, ctx))
-            if method == "tools/list":
-                return self._list_tools(server, params, modern=True)
-            if method == "server/discover":
-                return _discover_result(server)
-        else:
-            if method == "tools/call":
-                return await self._call_tool(server, params, route, ctx)
-            if method == "tools/list":
-                return self._list_tools(server, params, modern=False)
-            if method == "ping":
-                return {}
-            if method == "initialize":
-                return _initialize_result(server, params, route.protocol_version)
-        raise RpcError(METHOD_NOT_FOUND, "Method not found", method)
+        methods = MODERN_METHODS if route.modern else HANDSHAKE_METHODS
+        handler = methods.get(message.method)
+        if handler is None:
+            raise RpcError(METHOD_NOT_FOUND, "Method not found", message.method)
+        return await handler(MethodCall(self, server, message.params, route, ctx))
 
-    def _list_tools(
+    def list_tools(
         self, server: ServerRuntime, params: dict[str, Any] | None, *, modern: bool
     ) -> bytes:
+        """One page of the server's tools, encoded once per snapshot and page."""
         cursor = params.get("cursor") if params else None
         offset = _decode_cursor(cursor) if cursor is not None else 0
         if offset % self.page_size or offset >= len(server.tools) > 0:
@@ -291,9 +281,10 @@ class McpProtocol:
             result = _modern_result(server, result)
         return _encode(result).encode()
 
-    async def _call_tool(
+    async def call_tool(
         self, server: ServerRuntime, params: dict[str, Any] | None, route: Route, ctx: CallContext
     ) -> dict[str, Any]:
+        """Check a `tools/call` against the tool's schema, then make it through the registry."""
         name = params.get("name") if params else None
         if not isinstance(name, str):
             raise RpcError(INVALID_PARAMS, "tools/call needs the tool's name")
@@ -320,6 +311,69 @@ class McpProtocol:
         except Exception:
             logger.exception("tools/call of %r on server %s failed", name, server.server_id)
             raise RpcError(INTERNAL_ERROR, "Internal error") from None
+
+
+@dataclass(slots=True)
+class MethodCall:
+    """One routed request, as the handler of its method sees it."""
+
+    protocol: McpProtocol
+    server: ServerRuntime
+    params: dict[str, Any] | None
+    route: Route
+    ctx: CallContext
+
+
+Handler = Callable[[MethodCall], Awaitable[dict[str, Any] | bytes]]
+
+
+async def _initialize(call: MethodCall) -> dict[str, Any]:
+    return _initialize_result(call.server, call.params, call.route.protocol_version)
+
+
+async def _ping(call: MethodCall) -> dict[str, Any]:
+    return {}
+
+
+async def _discover(call: MethodCall) -> bytes:
+    return _discover_result(call.server)
+
+
+async def _handshake_tools_list(call: MethodCall) -> bytes:
+    return call.protocol.list_tools(call.server, call.params, modern=False)
+
+
+async def _modern_tools_list(call: MethodCall) -> bytes:
+    return call.protocol.list_tools(call.server, call.params, modern=True)
+
+
+async def _handshake_tools_call(call: MethodCall) -> dict[str, Any]:
+    return await call.protocol.call_tool(call.server, call.params, call.route, call.ctx)
+
+
+async def _modern_tools_call(call: MethodCall) -> dict[str, Any]:
+    result = await call.protocol.call_tool(call.server, call.params, call.route, call.ctx)
+    return _modern_result(call.server, result)
+
+
+HANDSHAKE_METHODS: Final[Mapping[str, Handler]] = MappingProxyType(
+    {
+        "initialize": _initialize,
+        "ping": _ping,
+        "tools/list": _handshake_tools_list,
+        "tools/call": _handshake_tools_call,
+    }
+)
+"""The methods of the `initialize` era (2024-11-05 … 2025-11-25)."""
+
+MODERN_METHODS: Final[Mapping[str, Handler]] = MappingProxyType(
+    {
+        "server/discover": _discover,
+        "tools/list": _modern_tools_list,
+        "tools/call": _modern_tools_call,
+    }
+)
+"""The methods of the stateless 2026-07-28 era: no handshake, no ping."""
 
 
 def argument_problems(tool: ToolRuntime, arguments: dict[str, Any]) -> list[str]:

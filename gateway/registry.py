@@ -17,7 +17,6 @@ by the database.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -33,13 +32,14 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from core.aio import keyed_lock
-from core.db import usable_connection
+from core.db import usable_connection, write_behind
 from core.http import upstream_options
 from core.invalidation import (
     CACHE_OUTAGE_WARNING_EVERY_SECONDS,
     GENERATION_CHECK_SECONDS,
     generation_key,
 )
+from core.outbound import OutboundOptions
 from core.secrets import hash_secret
 from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
 from servers.models import AccessKey, Server
@@ -59,9 +59,11 @@ _UNKNOWN = object()
 
 @dataclass(frozen=True)
 class ServerRef:
-    """What the registry keeps beside a snapshot: key hashes → (key id, prefix)."""
+    """What the registry keeps beside a snapshot: key hashes → (key id, prefix), and the
+    outbound options of its calls (from settings, built once per snapshot, not per call)."""
 
     keys: dict[str, tuple[str, str]]
+    options: OutboundOptions
 
 
 @dataclass(slots=True)
@@ -117,7 +119,7 @@ def _load(slug: str) -> ServerRuntime | None:
         tools=tuple(runtimes),
         tools_by_name=MappingProxyType({t.name: t for t in runtimes}),
         instructions=server.description or None,
-        ref=ServerRef(keys=keys),
+        ref=ServerRef(keys=keys, options=upstream_options()),
     )
 
 
@@ -134,7 +136,6 @@ class DjangoRegistry:
         self._missing: OrderedDict[str, _Entry] = OrderedDict()
         self._provider = provider
         self._key_written: dict[str, float] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._cache_warned_at = -CACHE_OUTAGE_WARNING_EVERY_SECONDS
 
     def forget(self) -> None:
@@ -231,21 +232,17 @@ class DjangoRegistry:
         if found is None:
             return False
         key_id, prefix = found
-        self._note_key_use(key_id)
+        await self._note_key_use(key_id)
         return str(prefix)
 
-    def _note_key_use(self, key_id: str) -> None:
+    async def _note_key_use(self, key_id: str) -> None:
         now = time.monotonic()
         if now - self._key_written.get(key_id, -KEY_USE_WRITE_INTERVAL_SECONDS) < (
             KEY_USE_WRITE_INTERVAL_SECONDS
         ):
             return
         self._key_written[key_id] = now
-        task = asyncio.get_running_loop().create_task(
-            sync_to_async(_touch_keys, thread_sensitive=False)({key_id: timezone.now()})
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await write_behind(_touch_keys, {key_id: timezone.now()})
 
     async def admit(self, server: ServerRuntime, ctx: CallContext, method: str) -> Refusal | None:
         try:
@@ -263,9 +260,10 @@ class DjangoRegistry:
         self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any], ctx: CallContext
     ) -> dict[str, Any]:
         target: CallTarget = tool.ref
+        ref: ServerRef = server.ref
         try:
             outcome = await execute_call(
-                target, arguments, provider=self._provider, options=upstream_options()
+                target, arguments, provider=self._provider, options=ref.options
             )
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None

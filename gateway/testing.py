@@ -43,3 +43,28 @@ def serve_on_loopback(
         server.should_exit = True
         thread.join(STARTUP_TIMEOUT_SECONDS)
         sock.close()
+
+
+async def asgi_post(app: Any, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """POST BODY (JSON) to PATH of an ASGI app in process, with HEADERS added; the status."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"accept", b"application/json"),
+            *headers,
+        ],
+        "client": ("127.0.0.1", 5000),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(sent[0]["status"])

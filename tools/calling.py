@@ -11,12 +11,12 @@ secrets redacted by name and scrubbed by value.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core import outbound
-from specs.engine import ArgumentError, build_request
+from specs.engine import ArgumentError, RequestPlan, build_request
 from tools.results import body_preview, error_result, scrub, to_call_result
 
 if TYPE_CHECKING:
@@ -99,6 +99,23 @@ class AuthParts:
 NO_AUTH = AuthParts()
 
 
+@dataclass(frozen=True)
+class OutgoingRequest:
+    """The upstream request as it will go out, before credentials are added.
+
+    A credential type reads what it needs from it: most only add a header, a signing scheme
+    (HMAC, SigV4) signs the method, URL, headers and body. `headers` leave out the Cookie
+    header, which is assembled from `cookies` and the credentials' cookies when sending.
+    """
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    query: tuple[tuple[str, str], ...]
+    cookies: tuple[tuple[str, str], ...]
+    body: bytes | None
+
+
 class CredentialUnavailable(Exception):
     """A credential the call needs cannot be used; the call must fail, never go out without it.
 
@@ -112,8 +129,22 @@ class CredentialUnavailable(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class CallContext:
+    """What a call is for, beyond its request, as the credentials see it.
+
+    `caller_id`: the user the call is made for, None when no user is known (an access key,
+    a public server). `refresh`: the upstream answered 401 to the credentials given last
+    time, so cached tokens must be fetched anew.
+    """
+
+    target: CallTarget
+    caller_id: str | None = None
+    refresh: bool = False
+
+
 class CredentialProvider(Protocol):
-    async def auth_for(self, target: CallTarget, *, refresh: bool = False) -> AuthParts: ...
+    async def auth_for(self, request: OutgoingRequest, context: CallContext) -> AuthParts: ...
 
 
 @dataclass
@@ -172,7 +203,9 @@ async def execute_call(
     provider: CredentialProvider | None,
     options: outbound.OutboundOptions,
     max_text_chars: int = 100_000,
+    caller_id: str | None = None,
 ) -> CallOutcome:
+    """`caller_id`: the user the call is made for, when known (per-user upstream tokens)."""
     started = time.perf_counter()
 
     def done(outcome: CallOutcome) -> CallOutcome:
@@ -185,46 +218,59 @@ async def execute_call(
         message = f"Invalid arguments: {exc}"
         return done(CallOutcome(result=error_result(message), error_code="invalid_arguments"))
 
+    request = _outgoing(target, plan)
+    context = CallContext(target=target, caller_id=caller_id)
     try:
-        auth = await provider.auth_for(target) if provider else NO_AUTH
-        outcome = await _send(target, plan, auth, options, max_text_chars)
+        auth = await provider.auth_for(request, context) if provider else NO_AUTH
+        outcome = await _send(target, request, auth, options, max_text_chars)
         if outcome.status_code == 401 and auth.refreshable and provider is not None:
-            auth = await provider.auth_for(target, refresh=True)
-            outcome = await _send(target, plan, auth, options, max_text_chars)
+            auth = await provider.auth_for(request, replace(context, refresh=True))
+            outcome = await _send(target, request, auth, options, max_text_chars)
     except CredentialUnavailable as exc:
         outcome = CallOutcome(result=error_result(exc.message), error_code=exc.code)
     return done(outcome)
 
 
+def _outgoing(target: CallTarget, plan: RequestPlan) -> OutgoingRequest:
+    headers: list[tuple[str, str]] = [("Accept", "application/json, */*;q=0.5")]
+    headers += plan.headers
+    if plan.content_type:
+        headers.append(("Content-Type", plan.content_type))
+    return OutgoingRequest(
+        method=target.method,
+        url=plan.url(target.base_url),
+        headers=tuple(headers),
+        query=tuple(plan.query),
+        cookies=tuple(plan.cookies),
+        body=plan.body,
+    )
+
+
 async def _send(
     target: CallTarget,
-    plan: Any,
+    request: OutgoingRequest,
     auth: AuthParts,
     options: outbound.OutboundOptions,
     max_text_chars: int,
 ) -> CallOutcome:
-    url = _with_query(plan.url(target.base_url), auth.query)
-    headers: list[tuple[str, str]] = [("Accept", "application/json, */*;q=0.5")]
-    headers += list(plan.headers)
-    if plan.content_type:
-        headers.append(("Content-Type", plan.content_type))
-    headers += list(auth.headers)
-    cookies = list(plan.cookies) + list(auth.cookies)
+    url = _with_query(request.url, auth.query)
+    headers = [*request.headers, *auth.headers]
+    cookies = request.cookies + auth.cookies
     if cookies:
         headers.append(("Cookie", "; ".join(f"{name}={value}" for name, value in cookies)))
-    body = plan.body or b""
+    body = request.body or b""
     request_preview = {
-        "method": target.method,
+        "method": request.method,
         "url": _redact_url(url, auth.query_names, auth.secrets),
         "headers": _redact_headers(headers, auth.header_names, auth.secrets),
     }
     upstream_started = time.perf_counter()
     try:
         response = await outbound.arequest(
-            target.method,
+            request.method,
             url,
             headers=headers,
-            content=plan.body,
+            content=request.body,
             options=options,
             on_too_large="truncate",
             sensitive_headers=auth.header_names,

@@ -24,12 +24,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from billing.selectors import PlanInfo, plan_for_user
 from core.aio import keyed_lock
-from core.db import usable_connection
+from core.db import run_orm, usable_connection
 from core.errors import RateLimited
 
 from . import ratelimit
@@ -102,7 +101,7 @@ async def auser_state(user_id: Any) -> UserState:
     async with keyed_lock(f"usage-state:{key}"):
         state = _states.get(key)
         if not _fresh(state):
-            state = await sync_to_async(_load_state)(user_id)
+            state = await run_orm(_load_state, user_id)
             with _states_lock:
                 _states[key] = state
     assert state is not None

@@ -14,6 +14,7 @@ import importlib.metadata
 import inspect
 import re
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -56,14 +57,24 @@ def test_the_installed_version_is_the_pinned_one(package):
     )
 
 
+def _project_sources() -> list[Path]:
+    """The project's own Python files: tracked by git, or new and not ignored (no venvs, caches)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return [REPO / name for name in listed if (REPO / name).is_file()]
+
+
 def test_only_the_transport_imports_private_http_modules():
     private_import = re.compile(r"^\s*(from|import)\s+(httpcore2|httpx2)\._", re.MULTILINE)
     importers = sorted(
         str(path.relative_to(REPO))
-        for path in REPO.rglob("*.py")
-        if ".venv" not in path.parts
-        and "node_modules" not in path.parts
-        and path != Path(__file__).resolve()
+        for path in _project_sources()
+        if path != Path(__file__).resolve()
         and private_import.search(path.read_text(errors="replace"))
     )
 

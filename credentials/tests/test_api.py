@@ -7,9 +7,12 @@ from django.core.cache import cache
 
 from core.invalidation import generation_key
 from credentials.models import Credential
-from credentials.testing import server_from_document
-
-from .conftest import bare_document, one_scheme_document, secured_document
+from credentials.testing import (
+    bare_document,
+    one_scheme_document,
+    secured_document,
+    server_from_document,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -6,20 +6,15 @@ import io
 import stat
 
 import pytest
-from asgiref.sync import async_to_sync
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from core.http import upstream_options
 from credentials import crypto, services
-from credentials.injection import forget_cached, provider
+from credentials.injection import forget_cached
 from credentials.models import Credential
-from credentials.testing import server_from_document, tool_named
-from tools.calling import CallTarget, execute_call
-
-from .conftest import secured_document
+from credentials.testing import call, secured_document, server_from_document
 
 pytestmark = pytest.mark.django_db
 
@@ -44,11 +39,6 @@ def secured(alice, upstream):
             user=alice, server_id=server.id, scheme=scheme, type=type, secret=secret
         )
     return server
-
-
-def call(server, tool_name: str):
-    target = CallTarget.for_tool(tool_named(server, tool_name))
-    return async_to_sync(execute_call)(target, {}, provider=provider, options=upstream_options())
 
 
 def raw_rows() -> list[tuple]:

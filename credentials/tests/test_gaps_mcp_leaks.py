@@ -18,41 +18,19 @@ from mcp.client.streamable_http import streamable_http_client
 
 from accounts.models import User
 from config.asgi import application, registry
-from core.testing import LoopbackServer
-from credentials.testing import server_from_document
+from credentials.testing import (
+    LEAK_BEARER,
+    LEAK_HEADER_KEY,
+    LEAK_QUERY_KEY,
+    leaks_in,
+    leaky_server,
+)
 from gateway.testing import serve_on_loopback
 from usage.models import RequestLog
 from usage.recorder import recorder
 
-from .conftest import secured_document
-from .test_no_leaks import (
-    BEARER,
-    CLIENT_ID,
-    CLIENT_SECRET,
-    HEADER_KEY,
-    PASSWORD,
-    QUERY_KEY,
-    SECRETS,
-    USERNAME,
-    forms,
-    leaky_upstream,
-    token_endpoint,
-)
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CREDENTIALS = [
-    {"scheme": "headerKey", "type": "apiKey", "value": HEADER_KEY},
-    {"scheme": "queryKey", "type": "apiKey", "value": QUERY_KEY},
-    {"scheme": "bearerAuth", "type": "bearer", "value": BEARER},
-    {"scheme": "basicAuth", "type": "basic", "username": USERNAME, "password": PASSWORD},
-    {
-        "scheme": "oauth",
-        "type": "oauth2ClientCredentials",
-        "clientId": CLIENT_ID,
-        "clientSecret": CLIENT_SECRET,
-    },
-]
 TOOLS = ["viaHeader", "viaQuery", "viaBearer", "viaBasic", "viaOauth", "inherited", "either"]
 
 
@@ -73,17 +51,9 @@ def test_no_secret_reaches_mcp_clients_logs_or_the_admin(alice, alice_client, se
     registry.forget()
     seen: list[str] = []
     with (
-        LoopbackServer(token_endpoint) as tokens,
-        LoopbackServer(leaky_upstream) as upstream,
+        leaky_server(alice, alice_client) as (server, upstream, _),
         serve_on_loopback(application) as live,
     ):
-        document = secured_document(f"{tokens.url}/token")
-        server = server_from_document(user=alice, document=document, base_url=upstream.url)
-        for body in CREDENTIALS:
-            response = alice_client.post(
-                "/api/credentials", {"serverId": str(server.id), **body}, format="json"
-            )
-            assert response.status_code == 201, response.content
         key = alice_client.post(f"/api/servers/{server.id}/keys", {"name": "k"}, format="json")
         assert key.status_code == 201
 
@@ -93,7 +63,7 @@ def test_no_secret_reaches_mcp_clients_logs_or_the_admin(alice, alice_client, se
 
     # The upstream got every secret, and echoed them back.
     received = json.dumps([dict(r.headers.items()) | {"path": r.path} for r in upstream.requests])
-    assert all(secret in received for secret in [HEADER_KEY, QUERY_KEY, BEARER])
+    assert all(secret in received for secret in [LEAK_HEADER_KEY, LEAK_QUERY_KEY, LEAK_BEARER])
     assert [result.is_error for result in results] == [False] * 6 + [True]
     for result in results:
         seen.append(result.model_dump_json())
@@ -117,5 +87,4 @@ def test_no_secret_reaches_mcp_clients_logs_or_the_admin(alice, alice_client, se
         seen.append(record.getMessage() + (record.exc_text or ""))
 
     everything = "\n".join(seen)
-    leaks = [form for secret in SECRETS for form in forms(secret) if form in everything]
-    assert leaks == []
+    assert leaks_in(everything) == []

@@ -11,10 +11,7 @@ from django.core.management import call_command
 from credentials import crypto, services
 from credentials.injection import forget_cached
 from credentials.models import Credential
-from credentials.testing import server_from_document
-
-from .conftest import secured_document
-from .test_injection import TokenEndpoint, call
+from credentials.testing import TokenEndpoint, call, secured_document, server_from_document
 
 SECRETS = {
     "headerKey": ("apiKey", {"value": "hk-rot-1"}),

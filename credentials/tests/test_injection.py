@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -12,57 +11,28 @@ from asgiref.sync import async_to_sync
 
 from core.http import upstream_options
 from core.invalidation import generation_key
-from core.testing import LoopbackServer, RecordedRequest, json_reply
+from core.testing import RecordedRequest, json_reply
 from credentials import injection, services
 from credentials.injection import provider
 from credentials.models import Credential
 from credentials.services import Placement
-from credentials.testing import server_from_document, tool_named
-from tools.calling import CallOutcome, CallTarget, execute_call
-
-from .conftest import bare_document, secured_document
+from credentials.testing import (
+    TokenEndpoint,
+    bare_document,
+    call,
+    secured_document,
+    server_from_document,
+    tool_named,
+)
+from tools.calling import CallTarget, execute_call
 
 pytestmark = pytest.mark.django_db
-
-
-def call(server, tool_name: str, arguments: dict[str, Any] | None = None) -> CallOutcome:
-    target = CallTarget.for_tool(tool_named(server, tool_name))
-    return async_to_sync(execute_call)(
-        target, arguments or {}, provider=provider, options=upstream_options()
-    )
 
 
 def add(user, server, scheme: str, type: str, **secret: str) -> Credential:
     return services.credential_create(
         user=user, server_id=server.id, scheme=scheme, type=type, secret=secret
     )
-
-
-class TokenEndpoint:
-    """A real OAuth2 token endpoint: client credentials grant, numbered tokens."""
-
-    def __init__(self, *, lifetime: int = 3600, body_auth_only: bool = False) -> None:
-        self.lifetime = lifetime
-        self.body_auth_only = body_auth_only
-        self.issued: list[str] = []
-        self.server = LoopbackServer(self.handle)
-
-    def handle(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-        basic = request.headers.get("Authorization", "")
-        if self.body_auth_only:
-            client = (form.get("client_id"), form.get("client_secret"))
-        elif basic.startswith("Basic "):
-            client = tuple(base64.b64decode(basic[6:]).decode().split(":", 1))  # type: ignore[assignment]
-        else:
-            client = (None, None)
-        if form.get("grant_type") != "client_credentials" or client != ("cid", "c-secret"):
-            return json_reply({"error": "invalid_client"}, status=401)
-        token = f"access-{len(self.issued) + 1}"
-        self.issued.append(token)
-        return json_reply(
-            {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime}
-        )
 
 
 @pytest.fixture

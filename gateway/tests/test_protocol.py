@@ -332,3 +332,34 @@ def test_it_encodes_responses() -> None:
         "error": {"code": -32700, "message": "Parse error"},
     }
     assert encode_error("\ud800", 1, "x").isascii()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "modern"),
+    [
+        ("server/discover", False),
+        ("ping", True),
+        ("initialize", True),
+        ("notifications/initialized", False),
+        ("resources/list", True),
+        ("__class__", False),
+        ("get", True),
+    ],
+)
+async def test_each_era_serves_only_the_methods_of_its_table(
+    protocol: McpProtocol, server: ServerRuntime, method: str, modern: bool
+) -> None:
+    served = modern_route() if modern else legacy_route()
+
+    with pytest.raises(RpcError) as raised:
+        await protocol.handle(server, message(method), served, context(server))
+
+    assert (raised.value.code, raised.value.data) == (-32601, method)
+
+
+@pytest.mark.anyio
+async def test_it_answers_ping_in_the_handshake_era(
+    protocol: McpProtocol, server: ServerRuntime
+) -> None:
+    assert await protocol.handle(server, message("ping"), legacy_route(), context(server)) == {}

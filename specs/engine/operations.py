@@ -474,6 +474,9 @@ class OperationBuilder:
             shape.required.extend(r for r in required if isinstance(r, str))
         if not shape.properties and depth == 0:
             return None
+        if depth == 0 and not set(shape.required) <= set(shape.properties):
+            # Required names the schema does not describe cannot become arguments.
+            return None
         return shape
 
     # -- responses -----------------------------------------------------------------------

@@ -278,3 +278,19 @@ def test_an_xml_body_is_one_xml_document_argument_sent_as_given_with_a_warning()
     xml = "<CreateRole><RoleName>é</RoleName></CreateRole>"
     plan = build_request(op.mapping, op.method, op.path, {"body": xml})
     assert (plan.body, plan.content_type) == (xml.encode(), "text/xml")
+
+
+def test_a_body_requiring_names_it_does_not_describe_stays_one_argument():
+    schema = {
+        "type": "object",
+        "required": ["categories", "id"],
+        "properties": {"categories": {"type": "array", "items": {}}},
+    }
+    op = operation(
+        "/m",
+        "post",
+        requestBody={"required": True, "content": {"application/json": {"schema": schema}}},
+    )
+    assert list(op["schema"]["properties"]) == ["body"]
+    assert not accepted(op, {"body": {"categories": []}})
+    assert build(op, {"body": {"categories": [], "id": "7"}}).body == b'{"categories":[],"id":"7"}'
