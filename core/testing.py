@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from asgiref.sync import sync_to_async
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -109,3 +111,26 @@ def json_reply(payload: Any, status: int = 200) -> tuple[int, dict[str, str], by
 def loopback_server(handler: Route) -> Iterator[LoopbackServer]:
     with LoopbackServer(handler) as server:
         yield server
+
+
+@contextmanager
+def asgiref_shared_thread_held(seconds: float = 30.0) -> Iterator[None]:
+    """Keep asgiref's one shared thread (where thread-sensitive sync_to_async work of an event
+    loop with no sync caller runs) busy for the block, at most SECONDS."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(seconds)
+
+    holder = threading.Thread(
+        target=lambda: asyncio.run(sync_to_async(hold, thread_sensitive=True)()), daemon=True
+    )
+    holder.start()
+    if not started.wait(seconds):
+        raise RuntimeError("asgiref's shared thread did not become free")
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(seconds)
