@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,7 +31,7 @@ from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
-from core import invalidation, outbound
+from core import clock, invalidation, outbound
 from core.aio import keyed_lock
 from core.db import run_orm, usable_connection, write_behind
 from core.http import upstream_options
@@ -187,19 +186,19 @@ def _current(entry: _Entry | None, now: float) -> bool:
 
 async def _entry_for(server_id: str) -> _Entry:
     entry = _entries.get(server_id)
-    if entry is not None and _current(entry, time.monotonic()):
+    if entry is not None and _current(entry, clock.monotonic()):
         return entry
     # One check per server at a time: concurrent calls wait for it instead of each asking
     # the shared cache (and the database) the same question.
     async with keyed_lock(f"credentials:{server_id}"):
         entry = _entries.get(server_id)
-        if entry is not None and _current(entry, time.monotonic()):
+        if entry is not None and _current(entry, clock.monotonic()):
             return entry
         return await _refresh_entry(server_id, entry)
 
 
 async def _refresh_entry(server_id: str, entry: _Entry | None) -> _Entry:
-    now = time.monotonic()
+    now = clock.monotonic()
     fresh = entry is not None and now - entry.loaded_at < MAX_SECRET_AGE_SECONDS
     version = await _current_version(server_id)
     if entry is not None and fresh and version == entry.version:
@@ -220,7 +219,7 @@ async def _current_version(server_id: str) -> str | None:
         value = await sync_to_async(cache.get, thread_sensitive=False)(key)
     except Exception:
         # Without the shared cache, the short MAX_SECRET_AGE_SECONDS still bounds staleness.
-        now = time.monotonic()
+        now = clock.monotonic()
         if now - _version_warned_at >= CACHE_OUTAGE_WARNING_EVERY_SECONDS:
             _version_warned_at = now
             logger.warning("Cannot read credentials versions from the shared cache")
@@ -235,7 +234,7 @@ def _load_entry(server_id: str, version: str | None) -> _Entry:
     credentials: dict[str, Secret | Unreadable] = {}
     for row in Credential.objects.filter(server_id=server_id):
         credentials[row.scheme] = decrypt_credential(row, schemes.get(row.scheme) or {})
-    now = time.monotonic()
+    now = clock.monotonic()
     return _Entry(version, now, now, credentials)
 
 
@@ -267,7 +266,7 @@ def decrypt_credential(
 
 async def _note_used(credential_ids: list[str]) -> None:
     """Record lastUsedAt at minute granularity: one write a minute per credential, not per call."""
-    now = time.monotonic()
+    now = clock.monotonic()
     never = -LAST_USED_GRANULARITY_SECONDS
     due = [
         cid
@@ -311,7 +310,7 @@ async def oauth_token(credential: Secret, *, refresh: bool = False) -> str:
         _tokens.pop(key, None)
         await _cache_delete(shared_key)
         return token
-    expires_at = time.time() + keep
+    expires_at = clock.time() + keep
     _tokens[key] = (token, expires_at)
     key_id, sealed = crypto.encrypt(token.encode())
     try:
@@ -323,7 +322,7 @@ async def oauth_token(credential: Secret, *, refresh: bool = False) -> str:
 
 
 async def _cached_token(key: tuple[str, int], shared_key: str) -> str | None:
-    now = time.time()
+    now = clock.time()
     local = _tokens.get(key)
     if local is not None and local[1] > now:
         return local[0]
