@@ -6,7 +6,7 @@ from django.core.cache import cache
 from core.invalidation import generation_key
 from core.secrets import hash_secret
 from servers.models import AccessKey
-from specs.tests.documents import create_server, create_spec
+from specs.testing import create_server, create_spec
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from specs.tests.documents import create_server, create_spec, notes_document, tools_of
+from specs.testing import create_server, create_spec, notes_document, tools_of
 from tools.models import Tool
 
 

@@ -16,8 +16,7 @@ from servers.models import AccessKey, Server
 from specs.models import Spec
 from usage.models import RequestLog
 from webhooks.models import WebhookEvent
-
-from .deliveries import CLERK_SECRET, clerk_event, clerk_user, post_clerk
+from webhooks.testing import CLERK_SECRET, clerk_event, clerk_user, post_clerk
 
 
 @pytest.fixture(autouse=True)
