@@ -7,15 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from billing.tasks import cancel_subscription
 from core.errors import NotFound
 from core.secrets import display_prefix, hash_secret, new_secret
-from credentials.models import Credential
-from gateway.invalidation import server_changed
-from servers.models import AccessKey, Server
 
 from .models import ApiToken, User
 
@@ -78,38 +73,3 @@ def api_tokens_revoke(*, tokens: Iterable[ApiToken]) -> int:
     return ApiToken.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
         revoked_at=now, updated_at=now
     )
-
-
-def user_deactivate(*, user: User) -> None:
-    """Shut an account down: deactivate, disable servers, revoke keys and tokens, drop credentials.
-
-    The user is kept (their request logs stay for the retention period), and every gateway
-    worker stops serving their servers at its next check. Their subscription is cancelled.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(is_active=False, updated_at=now)
-        User.objects.filter(pk=user.pk, deactivated_at__isnull=True).update(deactivated_at=now)
-        servers = Server.objects.filter(user=user)
-        slugs = list(servers.values_list("slug", flat=True))
-        servers.filter(status="active").update(
-            status="disabled", config_version=F("config_version") + 1, updated_at=now
-        )
-        AccessKey.objects.filter(server__user=user, revoked_at__isnull=True).update(
-            revoked_at=now, updated_at=now
-        )
-        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
-            revoked_at=now, updated_at=now
-        )
-        Credential.objects.filter(server__user=user).delete()
-        server_changed(*slugs)
-        user_id = str(user.pk)
-        transaction.on_commit(lambda: cancel_subscription.delay(user_id))
-    user.is_active = False
-
-
-def user_delete(*, user: User) -> None:
-    """Delete a user with everything they own; the gateway drops their servers at its next check."""
-    with transaction.atomic():
-        server_changed(*Server.objects.filter(user=user).values_list("slug", flat=True))
-        user.delete()

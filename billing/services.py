@@ -49,11 +49,19 @@ def time_window(seconds: int) -> int:
     return int(timezone.now().timestamp() // seconds)
 
 
+def _configured_prices(plan_id: str) -> tuple[str, str]:
+    """The (flat, metered) Stripe price ids settings name for a paid plan ("" when unset)."""
+    if plan_id == "starter":
+        return settings.STRIPE_PRICE_STARTER, settings.STRIPE_METERED_PRICE_STARTER
+    if plan_id == "pro":
+        return settings.STRIPE_PRICE_PRO, settings.STRIPE_METERED_PRICE_PRO
+    return "", ""
+
+
 def plan_prices(plan_id: str) -> tuple[str, str]:
     """The (flat, metered) Stripe price ids of a paid plan; 503 when they are not set."""
     suffix = plan_id.upper()
-    flat = getattr(settings, f"STRIPE_PRICE_{suffix}", "")
-    metered = getattr(settings, f"STRIPE_METERED_PRICE_{suffix}", "")
+    flat, metered = _configured_prices(plan_id)
     if not flat or not metered:
         raise ServiceUnavailable(
             f"Billing is not configured for the {plan_id} plan "
@@ -65,8 +73,7 @@ def plan_prices(plan_id: str) -> tuple[str, str]:
 
 def plan_for_price_ids(price_ids: set[str]) -> str:
     for plan_id in ("pro", "starter"):
-        flat = getattr(settings, f"STRIPE_PRICE_{plan_id.upper()}", "")
-        metered = getattr(settings, f"STRIPE_METERED_PRICE_{plan_id.upper()}", "")
+        flat, metered = _configured_prices(plan_id)
         if price_ids & ({flat, metered} - {""}):
             return plan_id
     return "free"

@@ -5,13 +5,7 @@ from typing import Any
 import stripe
 from celery import shared_task
 
-from . import metering, services
-
-
-@shared_task(ignore_result=True)
-def report_overage() -> int:
-    """Beat: report every paid user's new overage calls to Stripe's billing meter."""
-    return metering.overage_report_all()
+from . import services
 
 
 @shared_task(

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "credentials",
     "usage",
     "billing",
+    "lifecycle",
     "webhooks",
     "gateway",
 ]
@@ -339,7 +340,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only behind a proxy the operator vouches for: otherwise any client could claim HTTPS.
+TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None
 USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
 
 LOGGING = {

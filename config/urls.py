@@ -11,9 +11,8 @@ api: list[URLPattern | URLResolver] = [
     path("", include("usage.urls")),
     path("", include("specs.urls")),
     path("", include("servers.urls")),
-    path("", include("tools.urls")),
     path("", include("credentials.urls")),
-    path("", include("tools.test_urls")),
+    path("", include("tooltests.urls")),
     path("", include("billing.urls")),
     path("", include("webhooks.urls")),
 ]

@@ -1,7 +1,7 @@
 """One error vocabulary and one exception handler for the whole API.
 
 Services raise ApiError subclasses; DRF and Django exceptions are mapped to
-the same envelope here, so every /api response has one shape (CONTRACT §2).
+the same envelope here, so every /api response has one shape (docs/api.md, errors).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Liveness and readiness (CONTRACT §13)."""
+"""Liveness and readiness (docs/api.md, health)."""
 
 from __future__ import annotations
 

@@ -134,3 +134,42 @@ def asgiref_shared_thread_held(seconds: float = 30.0) -> Iterator[None]:
     finally:
         release.set()
         holder.join(seconds)
+
+
+class ManualClock:
+    """A clock a test moves by hand: `core.clock`'s readings start at the real ones and only
+    change by `advance`, so timing windows need no sleeping and no tolerance."""
+
+    def __init__(self) -> None:
+        from core import clock
+
+        self._lock = threading.Lock()
+        self._monotonic = clock.monotonic()
+        self._time = clock.time()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self._monotonic
+
+    def time(self) -> float:
+        with self._lock:
+            return self._time
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._monotonic += seconds
+            self._time += seconds
+
+
+@contextmanager
+def manual_clock() -> Iterator[ManualClock]:
+    """Replace `core.clock` with a ManualClock for the block."""
+    from core import clock
+
+    manual = ManualClock()
+    saved = clock.monotonic, clock.time
+    clock.monotonic, clock.time = manual.monotonic, manual.time
+    try:
+        yield manual
+    finally:
+        clock.monotonic, clock.time = saved

@@ -9,9 +9,9 @@ What each credential adds to a request is its type's (credentials.types): the ty
 resolved once, when a server's credentials are loaded.
 
 Decrypted credentials are held in process memory per server for at most a few seconds, and
-re-read sooner when the server's credentials version (in the shared cache) moves, so a change
-takes effect on every worker within MAX_SECRET_AGE_SECONDS. OAuth2 access tokens are cached in
-memory and (encrypted) in the shared cache until shortly before they expire.
+re-read sooner when the server's generation (core.invalidation) moves in the shared cache, so
+a change takes effect on every worker within MAX_SECRET_AGE_SECONDS. OAuth2 access tokens are
+cached in memory and (encrypted) in the shared cache until shortly before they expire.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,15 +27,15 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
-from core import outbound
+from core import clock, invalidation, outbound
 from core.aio import keyed_lock
 from core.db import run_orm, usable_connection, write_behind
 from core.http import upstream_options
-from gateway.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
+from core.invalidation import CACHE_OUTAGE_WARNING_EVERY_SECONDS
 from servers.models import Server
 from tools.calling import NO_AUTH, AuthParts, CallContext, CredentialUnavailable, OutgoingRequest
 from tools.results import scrub
@@ -77,23 +75,17 @@ _tokens: dict[tuple[str, int], tuple[str, float]] = {}
 _last_used: dict[str, float] = {}
 
 
-def version_key(server_id: str) -> str:
-    return f"cred:ver:{server_id}"
-
-
 def token_key(credential_id: str, version: int) -> str:
     return f"cred:oauth:{credential_id}:{version}"
 
 
-def credentials_changed(server_id: str) -> None:
-    """Call when a server's credentials change: every worker re-reads them within seconds."""
-    _entries.pop(str(server_id), None)
+def _forget_servers(names: tuple[str, ...]) -> None:
+    # The channel names a server by slug and id; entries are keyed by id.
+    for name in names:
+        _entries.pop(name, None)
 
-    def publish() -> None:
-        _entries.pop(str(server_id), None)
-        cache.set(version_key(str(server_id)), uuid.uuid4().hex, timeout=None)
 
-    transaction.on_commit(publish)
+invalidation.on_change(_forget_servers)
 
 
 def known_secrets(server_id: str) -> tuple[str, ...]:
@@ -194,19 +186,19 @@ def _current(entry: _Entry | None, now: float) -> bool:
 
 async def _entry_for(server_id: str) -> _Entry:
     entry = _entries.get(server_id)
-    if entry is not None and _current(entry, time.monotonic()):
+    if entry is not None and _current(entry, clock.monotonic()):
         return entry
     # One check per server at a time: concurrent calls wait for it instead of each asking
     # the shared cache (and the database) the same question.
     async with keyed_lock(f"credentials:{server_id}"):
         entry = _entries.get(server_id)
-        if entry is not None and _current(entry, time.monotonic()):
+        if entry is not None and _current(entry, clock.monotonic()):
             return entry
         return await _refresh_entry(server_id, entry)
 
 
 async def _refresh_entry(server_id: str, entry: _Entry | None) -> _Entry:
-    now = time.monotonic()
+    now = clock.monotonic()
     fresh = entry is not None and now - entry.loaded_at < MAX_SECRET_AGE_SECONDS
     version = await _current_version(server_id)
     if entry is not None and fresh and version == entry.version:
@@ -223,10 +215,11 @@ _version_warned_at = -CACHE_OUTAGE_WARNING_EVERY_SECONDS
 async def _current_version(server_id: str) -> str | None:
     global _version_warned_at
     try:
-        value = await sync_to_async(cache.get, thread_sensitive=False)(version_key(server_id))
+        key = invalidation.generation_key(server_id)
+        value = await sync_to_async(cache.get, thread_sensitive=False)(key)
     except Exception:
         # Without the shared cache, the short MAX_SECRET_AGE_SECONDS still bounds staleness.
-        now = time.monotonic()
+        now = clock.monotonic()
         if now - _version_warned_at >= CACHE_OUTAGE_WARNING_EVERY_SECONDS:
             _version_warned_at = now
             logger.warning("Cannot read credentials versions from the shared cache")
@@ -241,7 +234,7 @@ def _load_entry(server_id: str, version: str | None) -> _Entry:
     credentials: dict[str, Secret | Unreadable] = {}
     for row in Credential.objects.filter(server_id=server_id):
         credentials[row.scheme] = decrypt_credential(row, schemes.get(row.scheme) or {})
-    now = time.monotonic()
+    now = clock.monotonic()
     return _Entry(version, now, now, credentials)
 
 
@@ -273,7 +266,7 @@ def decrypt_credential(
 
 async def _note_used(credential_ids: list[str]) -> None:
     """Record lastUsedAt at minute granularity: one write a minute per credential, not per call."""
-    now = time.monotonic()
+    now = clock.monotonic()
     never = -LAST_USED_GRANULARITY_SECONDS
     due = [
         cid
@@ -317,7 +310,7 @@ async def oauth_token(credential: Secret, *, refresh: bool = False) -> str:
         _tokens.pop(key, None)
         await _cache_delete(shared_key)
         return token
-    expires_at = time.time() + keep
+    expires_at = clock.time() + keep
     _tokens[key] = (token, expires_at)
     key_id, sealed = crypto.encrypt(token.encode())
     try:
@@ -329,7 +322,7 @@ async def oauth_token(credential: Secret, *, refresh: bool = False) -> str:
 
 
 async def _cached_token(key: tuple[str, int], shared_key: str) -> str | None:
-    now = time.time()
+    now = clock.time()
     local = _tokens.get(key)
     if local is not None and local[1] > now:
         return local[0]

@@ -10,11 +10,10 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from core.errors import Conflict, NotFound, ValidationFailed
-from gateway.invalidation import server_changed
+from core.invalidation import server_changed
 from servers.models import Server
 
 from . import crypto
-from .injection import credentials_changed
 from .models import Credential
 from .types import CredentialType, PublicSettings, SchemeBinding, registry
 
@@ -97,8 +96,7 @@ def credential_delete(*, user: User, credential_id: Any) -> None:
 
 
 def _changed(server: Server) -> None:
-    credentials_changed(str(server.id))
-    server_changed(server.slug)
+    server_changed(server.slug, str(server.id))
 
 
 def _resolve_scheme(schemes: dict[str, dict[str, Any]], requested: str | None) -> str:

@@ -22,9 +22,8 @@ from core.testing import LoopbackServer, RecordedRequest, json_reply
 from servers.models import Server
 from servers.services import server_create
 from specs.services import spec_create
-from tools.calling import CallOutcome, execute_call
+from tools.calling import CallOutcome, CallTarget, execute_call
 from tools.models import Tool
-from tools.testing_service import call_target_for
 
 from .injection import provider
 
@@ -45,7 +44,7 @@ def tool_named(server: Server, name: str) -> Tool:
 
 def call(server: Server, tool_name: str, arguments: dict[str, Any] | None = None) -> CallOutcome:
     """Call a tool with the server's credentials, the way the gateway does."""
-    target = call_target_for(tool_named(server, tool_name))
+    target = CallTarget.for_tool(tool_named(server, tool_name))
     return async_to_sync(execute_call)(
         target, arguments or {}, provider=provider, options=upstream_options()
     )

@@ -4,7 +4,7 @@ A worker loads a server (its enabled tools, key hashes and call targets) once
 and serves every request from that snapshot. Every GENERATION_CHECK_SECONDS it
 compares the server's generation token in the shared cache with the one it
 loaded under; services publish a new token on every change
-(`gateway.invalidation.server_changed`), so changes reach every worker within
+(`core.invalidation.server_changed`), so changes reach every worker within
 a few seconds without a database read per call. A snapshot older than
 GATEWAY_SNAPSHOT_MAX_AGE_SECONDS is reloaded at its next check all the same, so
 a write that bypassed the services (a raw `QuerySet.update()`) shows up too.
@@ -21,7 +21,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -34,13 +34,13 @@ from django.utils import timezone
 from core.aio import keyed_lock
 from core.db import usable_connection, write_behind
 from core.http import upstream_options
-from core.outbound import OutboundOptions
-from core.secrets import hash_secret
-from gateway.invalidation import (
+from core.invalidation import (
     CACHE_OUTAGE_WARNING_EVERY_SECONDS,
     GENERATION_CHECK_SECONDS,
     generation_key,
 )
+from core.outbound import OutboundOptions
+from core.secrets import hash_secret
 from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
 from servers.models import AccessKey, Server
 from servers.services import SLUG_PATTERN
@@ -91,19 +91,7 @@ def _load(slug: str) -> ServerRuntime | None:
     runtimes = []
     for tool in tools:
         op = tool.operation
-        target = CallTarget(
-            server_id=str(server.id),
-            user_id=str(server.user_id),
-            server_name=server.name,
-            tool_id=str(tool.id),
-            tool_name=tool.name,
-            base_url=server.base_url,
-            method=op.method,
-            path=op.path,
-            mapping=op.mapping,
-            security=op.security,
-            output_schema=op.output_schema,
-        )
+        target = CallTarget.for_tool(tool, server=server)
         runtimes.append(
             ToolRuntime(
                 name=tool.name,
@@ -266,11 +254,7 @@ class DjangoRegistry:
             )
         except DatabaseError:
             raise Unavailable() from None
-        if refusal is None:
-            return None
-        return Refusal(
-            reason=refusal.reason, retry_after=refusal.retry_after, message=refusal.message
-        )
+        return refusal
 
     async def call_tool(
         self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any], ctx: CallContext
@@ -292,25 +276,14 @@ class DjangoRegistry:
         tool = server.tools_by_name.get(tool_name)
         target: CallTarget | None = tool.ref if tool is not None else None
         recorder.record(
-            CallRecord(
+            CallRecord.rejected(
                 user_id=server.user_id,
                 server_id=server.server_id,
                 server_name=server.name,
-                tool_id=target.tool_id if target else None,
-                tool_name=tool_name[:64],
-                source="mcp",
-                method=target.method if target else "",
-                path=target.path if target else "",
-                status_code=None,
-                duration_ms=0,
-                upstream_ms=None,
-                request_bytes=0,
-                response_bytes=0,
-                error_code="invalid_arguments" if target else "unknown_tool",
+                tool_name=tool_name,
+                target=target,
                 key_prefix=ctx.key_prefix or "",
-                client_name=(ctx.client_name or "")[:200],
-                created_at=datetime.now(UTC),
-                succeeded=False,
+                client_name=ctx.client_name or "",
             )
         )
 

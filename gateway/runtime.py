@@ -14,8 +14,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from usage.refusals import Refusal, RefusalReason
+
+__all__ = [
+    "CallContext",
+    "Refusal",
+    "RefusalReason",
+    "Registry",
+    "ServerRuntime",
+    "ToolRuntime",
+    "Unavailable",
+    "Visibility",
+]
+
 Visibility = Literal["private", "public"]
-RefusalReason = Literal["rate_limit", "quota", "budget_cap"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,16 +83,6 @@ class Unavailable(Exception):
     def __init__(self, retry_after: int = 2) -> None:
         super().__init__("temporarily unavailable")
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a request may not proceed now; answered with `status` and `Retry-After`."""
-
-    reason: RefusalReason
-    retry_after: int
-    message: str
-    status: int = 429
 
 
 class Registry(Protocol):

@@ -8,18 +8,19 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
-from core.errors import Conflict, NotFound, ValidationFailed
+from billing.selectors import plan_for_user
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.invalidation import server_touch
 from core.secrets import display_prefix, hash_secret, new_secret
 from specs.models import Spec, SpecOperation
 from tools.services import tools_create
-from usage.limits import ensure_can_create_server
 
-from .changes import server_touch
 from .models import AccessKey, Server
 
 ACCESS_KEY_PREFIX = "mcpk_"
@@ -28,6 +29,21 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 TAG_SELECTOR = "tag:"
 _METHOD_PATH = re.compile(r"^([A-Za-z]+)\s+(/.*)$")
 _UPDATABLE = ("name", "description", "slug", "base_url", "status", "visibility")
+
+
+def ensure_can_create_server(*, user: User) -> None:
+    """403 FORBIDDEN when the user's plan allows no more servers."""
+    if not settings.PLAN_ENFORCEMENT:
+        return
+    plan = plan_for_user(user_id=user.pk)
+    if plan.max_servers is None:
+        return
+    count = user.servers.count()
+    if count >= plan.max_servers:
+        raise Forbidden(
+            f"The {plan.name} plan allows {plan.max_servers} servers",
+            details={"reason": "server_limit", "limit": plan.max_servers, "plan": plan.name},
+        )
 
 
 def server_create(

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core import outbound
 from specs.engine import ArgumentError, RequestPlan, build_request
 from tools.results import body_preview, error_result, scrub, to_call_result
+
+if TYPE_CHECKING:
+    from servers.models import Server
+    from tools.models import Tool
 
 PREVIEW_BYTES = 4096
 REDACTED = "[REDACTED]"
@@ -51,6 +55,25 @@ class CallTarget:
     mapping: dict[str, Any]
     security: list[dict[str, list[str]]] | None
     output_schema: dict[str, Any] | None
+
+    @classmethod
+    def for_tool(cls, tool: Tool, *, server: Server | None = None) -> CallTarget:
+        """The target of TOOL (its operation loaded); SERVER saves a query when already at hand."""
+        server = server if server is not None else tool.server
+        operation = tool.operation
+        return cls(
+            server_id=str(server.id),
+            user_id=str(server.user_id),
+            server_name=server.name,
+            tool_id=str(tool.id),
+            tool_name=tool.name,
+            base_url=server.base_url,
+            method=operation.method,
+            path=operation.path,
+            mapping=operation.mapping,
+            security=operation.security,
+            output_schema=operation.output_schema,
+        )
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
 from core.errors import NotFound
-from servers.models import Server
 
 from .models import Tool
+
+if TYPE_CHECKING:
+    from servers.models import Server  # a type only: servers sits above tools
 
 
 def tool_list(*, server: Server) -> QuerySet[Tool]:

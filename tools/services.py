@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 
 from core.errors import Conflict, ValidationFailed
-from servers.changes import server_touch
-from servers.models import Server
-from specs.models import Spec, SpecOperation
+from core.invalidation import server_touch
 
 from .models import Tool
 
 if TYPE_CHECKING:
+    # Types only: servers and specs sit above tools and call into it (see docs/architecture.md).
+    from servers.models import Server
+    from specs.models import Spec, SpecOperation
     from specs.services import OperationDiff
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -78,7 +79,7 @@ def tools_sync_spec(*, spec: Spec, diff: OperationDiff) -> SyncCounts:
     """
     counts = SyncCounts()
     changed_ids = [operation.pk for operation in diff.changed]
-    for server in Server.objects.filter(spec=spec):
+    for server in spec.mcp_servers.all():
         added = tools_create(server=server, operations=diff.added)
         if not added:
             # Names still need a look: a renamed or removed tool may have freed a generated name.

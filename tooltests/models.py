@@ -9,7 +9,7 @@ from core.models import TimestampedModel
 
 
 class ToolTest(TimestampedModel):
-    """One run of a tool from the dashboard (CONTRACT §6), kept for the user and for support.
+    """One run of a tool from the dashboard (docs/api.md), kept for the user and for support.
 
     Everything stored here has had the server's secrets redacted by name and scrubbed by value.
     `created_at` is when it was queued; `started_at`/`finished_at` are the worker's.

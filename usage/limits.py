@@ -1,6 +1,6 @@
 """Plan enforcement: server count, request rates, the free quota and the budget cap.
 
-What is checked where (CONTRACT §9):
+What is checked where (docs/api.md, limits and plans):
 - every MCP request and every REST call: the user's requests per minute
   (`rate_limit`); MCP requests to public servers also per client IP;
 - tool calls only: the free plan's included calls (`quota`) and, on paid plans,
@@ -26,34 +26,18 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts.models import User
 from billing.selectors import PlanInfo, plan_for_user
 from core.aio import keyed_lock
 from core.db import run_orm, usable_connection
-from core.errors import Forbidden, RateLimited
-from gateway.runtime import Refusal
+from core.errors import RateLimited
 
 from . import ratelimit
+from .refusals import Refusal
 from .selectors import overage_cost, period_call_count
 
 
 def enforcement_on() -> bool:
-    return bool(getattr(settings, "PLAN_ENFORCEMENT", False))
-
-
-def ensure_can_create_server(*, user: User) -> None:
-    """403 FORBIDDEN when the user's plan allows no more servers (CONTRACT §9)."""
-    if not settings.PLAN_ENFORCEMENT:
-        return
-    plan = plan_for_user(user_id=user.pk)
-    if plan.max_servers is None:
-        return
-    count = user.servers.count()
-    if count >= plan.max_servers:
-        raise Forbidden(
-            f"The {plan.name} plan allows {plan.max_servers} servers",
-            details={"reason": "server_limit", "limit": plan.max_servers, "plan": plan.name},
-        )
+    return bool(settings.PLAN_ENFORCEMENT)
 
 
 # --- Cached plan and period usage ------------------------------------------------------
@@ -77,7 +61,7 @@ _states_lock = threading.Lock()
 
 
 def _cache_seconds() -> float:
-    return float(getattr(settings, "USAGE_STATE_CACHE_SECONDS", 2.0))
+    return float(settings.USAGE_STATE_CACHE_SECONDS)
 
 
 @usable_connection
@@ -172,7 +156,7 @@ def _seconds_until(moment: datetime, now: datetime | None) -> int:
 
 
 def _public_ip_rpm() -> int:
-    return int(getattr(settings, "PUBLIC_IP_RPM", 120))
+    return int(settings.PUBLIC_IP_RPM)
 
 
 async def admit_mcp(

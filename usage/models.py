@@ -10,7 +10,7 @@ from .ids import uuid7
 
 
 class RequestLog(models.Model):
-    """One upstream call made for an MCP tools/call or a tool test (CONTRACT §8).
+    """One upstream call made for an MCP tools/call or a tool test (docs/api.md, usage and logs).
 
     Indexes: every `GET /api/logs` filter has an index that yields rows already in
     page order (newest first), so a page reads about `limit` index entries at any

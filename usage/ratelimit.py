@@ -100,7 +100,7 @@ def retry_after(current: int, previous: int, limit: int, elapsed: float) -> int:
 
 
 def _prefix() -> str:
-    return str(getattr(settings, "RATE_LIMIT_KEY_PREFIX", "sg:rl:"))
+    return str(settings.RATE_LIMIT_KEY_PREFIX)
 
 
 def _keys(limits: list[Limit], window: _Window) -> list[str]:
@@ -174,7 +174,7 @@ _last_outage_warning = 0.0
 
 
 def _redis_url() -> str:
-    return str(getattr(settings, "REDIS_URL", "") or "")
+    return str(settings.REDIS_URL or "")
 
 
 def _sync_client(url: str) -> tuple[redis.Redis, Any]:

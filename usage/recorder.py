@@ -49,9 +49,9 @@ class Recorder:
         max_buffer: int | None = None,
         writer: Writer = write_records,
     ) -> None:
-        self.interval = interval or float(getattr(settings, "USAGE_FLUSH_SECONDS", 0.5))
-        self.batch_size = batch_size or int(getattr(settings, "USAGE_FLUSH_BATCH", 1000))
-        self.max_buffer = max_buffer or int(getattr(settings, "USAGE_BUFFER_MAX", 100_000))
+        self.interval = interval or float(settings.USAGE_FLUSH_SECONDS)
+        self.batch_size = batch_size or int(settings.USAGE_FLUSH_BATCH)
+        self.max_buffer = max_buffer or int(settings.USAGE_BUFFER_MAX)
         self.writer = writer
         self.dropped = 0
         self.listeners: list[Listener] = []

@@ -1,4 +1,4 @@
-"""The REST API's per-user request rate (CONTRACT §9); billing and webhook views opt out."""
+"""The REST API's per-user request rate (docs/api.md); billing and webhook views opt out."""
 
 from __future__ import annotations
 

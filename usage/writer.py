@@ -103,6 +103,42 @@ class CallRecord:
         """The record of one call made through tools.calling (MCP tools/call or tool test)."""
         return cls.from_raw(raw_call(target, outcome, key_prefix, client_name), source=source)
 
+    @classmethod
+    def rejected(
+        cls,
+        *,
+        user_id: Any,
+        server_id: Any,
+        server_name: str,
+        tool_name: str,
+        target: CallTarget | None,
+        key_prefix: str,
+        client_name: str,
+    ) -> CallRecord:
+        """A tools/call answered without calling out: TARGET's arguments were invalid, or no
+        tool is named TOOL_NAME (TARGET None). It was admitted (rate limit, quota) like any
+        call, so it is logged and counts as a call in the usage that is billed."""
+        return cls(
+            user_id=user_id,
+            server_id=server_id,
+            server_name=server_name,
+            tool_id=target.tool_id if target else None,
+            tool_name=tool_name[:64],
+            source="mcp",
+            method=target.method if target else "",
+            path=target.path if target else "",
+            status_code=None,
+            duration_ms=0,
+            upstream_ms=None,
+            request_bytes=0,
+            response_bytes=0,
+            error_code="invalid_arguments" if target else "unknown_tool",
+            key_prefix=key_prefix,
+            client_name=client_name[:200],
+            created_at=datetime.now(UTC),
+            succeeded=False,
+        )
+
 
 # What the gateway keeps of one tools/call until the flush makes a CallRecord of it: the
 # target, the outcome's numbers, the key prefix, the client's name and time.time().

@@ -13,8 +13,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import services as accounts_services
 from accounts.models import User
+from lifecycle import services as lifecycle_services
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,10 @@ def user_upsert(event: dict[str, Any]) -> None:
 
 
 def user_deactivate(event: dict[str, Any]) -> None:
-    """user.deleted: shut the account down (see `accounts.services.user_deactivate`)."""
+    """user.deleted: shut the account down (see `lifecycle.services.user_deactivate`)."""
     user = User.objects.filter(clerk_id=str(event["data"]["id"])).first()
     if user is not None:
-        accounts_services.user_deactivate(user=user)
+        lifecycle_services.user_deactivate(user=user)
 
 
 HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {

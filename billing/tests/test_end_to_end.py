@@ -26,13 +26,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from accounts import local_issuer
-from billing.metering import overage_report_all
 from billing.models import MeterReport
 from billing.testing import FakeStripe, subscription_object
 from config.asgi import application, registry
 from core.testing import LoopbackServer, RecordedRequest
 from gateway.testing import serve_on_loopback
 from usage import limits
+from usage.metering import overage_report_all
 from usage.recorder import recorder
 from webhooks.models import WebhookEvent
 

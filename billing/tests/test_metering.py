@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from billing.metering import overage_report, overage_report_all
 from billing.models import BillingAccount, MeterReport
-from billing.tasks import report_overage
+from usage.metering import overage_report, overage_report_all
 from usage.models import UsageDaily
+from usage.tasks import report_overage
 
 STARTER_INCLUDED = 50_000
 

@@ -1,4 +1,4 @@
-"""Every error code of CONTRACT §2 in the envelope, from the real handlers."""
+"""Every error code of the envelope (docs/api.md), from the real handlers."""
 
 from __future__ import annotations
 

@@ -74,3 +74,54 @@ def test_bad_values_fail_at_start_with_a_clear_message(tmp_path, env, message):
     result = start(tmp_path, **env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+PROXY_PROBE = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.SECURE_PROXY_SSL_HEADER)"
+)
+
+
+def probe(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TRUSTED_PROXY",))}
+    base |= {"DJANGO_SETTINGS_MODULE": "config.settings", "DATA_DIR": str(tmp_path)} | env
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_x_forwarded_proto_is_trusted_only_when_the_operator_says_a_proxy_sets_it(tmp_path):
+    untrusted = probe(tmp_path, PROXY_PROBE)
+    trusted = probe(tmp_path, PROXY_PROBE, TRUSTED_PROXY="true")
+
+    assert untrusted.returncode == 0, untrusted.stderr
+    assert untrusted.stdout.strip() == "None"
+    assert trusted.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+def test_importing_the_settings_writes_only_what_it_must(tmp_path):
+    # With a secret key and PostgreSQL given, there is nothing to generate: only the static
+    # files' directory (WhiteNoise's root) is made.
+    result = probe(
+        tmp_path,
+        "import django; django.setup()",
+        SECRET_KEY="k" * 50,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/x",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["static"]
+
+
+def test_every_setting_is_read_without_a_second_default():
+    # Each default is stated once, in config/settings.py; code reads `settings.X`.
+    offenders = []
+    for path in ROOT.glob("*/**/*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0].startswith(".") or relative.parts[0] in {"bench", "scripts"}:
+            continue
+        if "tests" in relative.parts or "migrations" in relative.parts:
+            continue
+        if "getattr(settings," in path.read_text():
+            offenders.append(str(relative))
+    assert offenders == []

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
+from core.invalidation import generation_key
 from credentials.models import Credential
 from credentials.testing import (
     bare_document,
@@ -12,7 +13,6 @@ from credentials.testing import (
     secured_document,
     server_from_document,
 )
-from gateway.invalidation import generation_key
 
 pytestmark = pytest.mark.django_db
 
@@ -221,3 +221,15 @@ def test_every_change_tells_the_gateway(alice_client, secured, django_capture_on
 
     assert after_create is not None
     assert cache.get(key) not in (None, after_create)
+
+
+def test_a_credential_change_publishes_one_generation_for_the_gateway_and_the_credential_cache(
+    alice_client, secured, django_capture_on_commit_callbacks
+):
+    # One channel: the gateway reads the token by slug, the credential cache by server id.
+    with django_capture_on_commit_callbacks(execute=True):
+        create(alice_client, secured, scheme="bearerAuth", type="bearer", value="tok-1234")
+
+    by_slug = cache.get(generation_key(secured.slug))
+    assert by_slug is not None
+    assert cache.get(generation_key(str(secured.id))) == by_slug

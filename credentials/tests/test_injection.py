@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import base64
-import time
 from urllib.parse import parse_qs
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from core.http import upstream_options
-from core.testing import RecordedRequest, json_reply
+from core.invalidation import generation_key
+from core.testing import RecordedRequest, json_reply, manual_clock
 from credentials import injection, services
 from credentials.injection import provider
 from credentials.models import Credential
@@ -23,8 +23,7 @@ from credentials.testing import (
     server_from_document,
     tool_named,
 )
-from tools.calling import execute_call
-from tools.testing_service import call_target_for
+from tools.calling import CallTarget, execute_call
 
 pytestmark = pytest.mark.django_db
 
@@ -175,10 +174,11 @@ def test_another_workers_change_is_seen_within_seconds(alice, secured, upstream)
     )
     from django.core.cache import cache
 
-    cache.set(injection.version_key(str(secured.id)), "bumped-elsewhere")
-    time.sleep(injection.VERSION_CHECK_SECONDS + 0.05)
+    cache.set(generation_key(str(secured.id)), "bumped-elsewhere")
+    with manual_clock() as clock:
+        clock.advance(injection.VERSION_CHECK_SECONDS + 0.05)
 
-    call(secured, "viaBearer")
+        call(secured, "viaBearer")
 
     assert upstream.requests[-1].headers["Authorization"] == "Bearer bt-new-1"
 
@@ -190,7 +190,7 @@ def test_last_used_is_recorded_without_a_write_per_call(
     call(secured, "viaBearer")
     first_use = Credential.objects.get(pk=credential.pk).last_used_at
 
-    target = call_target_for(tool_named(secured, "viaBearer"))
+    target = CallTarget.for_tool(tool_named(secured, "viaBearer"))
     with django_assert_max_num_queries(0):
         for _ in range(3):
             async_to_sync(execute_call)(target, {}, provider=provider, options=upstream_options())
@@ -249,11 +249,11 @@ def test_a_token_endpoint_that_wants_body_credentials_gets_them(oauth_server, up
 def test_a_token_is_fetched_anew_shortly_before_it_expires(oauth_server, upstream):
     # 31 s of lifetime minus the 30 s safety margin: reusable for one second.
     endpoint = TokenEndpoint(lifetime=31)
-    with endpoint.server:
+    with endpoint.server, manual_clock() as clock:
         server = oauth_server(endpoint)
         call(server, "viaOauth")
         call(server, "viaOauth")
-        time.sleep(1.1)
+        clock.advance(1.1)
         call(server, "viaOauth")
 
     assert endpoint.issued == ["access-1", "access-2"]

@@ -23,11 +23,11 @@ from credentials.types.base import SecretField
 from tools.calling import (
     AuthParts,
     CallContext,
+    CallTarget,
     CredentialUnavailable,
     OutgoingRequest,
     execute_call,
 )
-from tools.testing_service import call_target_for
 
 pytestmark = pytest.mark.django_db
 
@@ -483,7 +483,7 @@ def test_apply_gets_the_calling_user_for_per_caller_credentials(
 ):
     upstream, server = signing
     create(alice_client, server, scheme="user", type="perCallerTest", tokenPrefix="tok")
-    target = call_target_for(tool_named(server, "me"))
+    target = CallTarget.for_tool(tool_named(server, "me"))
 
     def call_as(caller_id: str | None):
         return async_to_sync(execute_call)(

@@ -13,7 +13,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
 
 from gateway.runtime import Refusal
-from gateway.tests.conftest import ALICE_KEY, ALLOWED_ORIGIN, InMemoryRegistry
+from gateway.testing import ALICE_KEY, ALLOWED_ORIGIN, InMemoryRegistry
 
 pytestmark = pytest.mark.anyio
 

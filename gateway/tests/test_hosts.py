@@ -20,8 +20,7 @@ from gateway.hosts import (
     OriginPolicy,
     RequestSourcePolicy,
 )
-from gateway.testing import asgi_post, serve_on_loopback
-from gateway.tests.conftest import ALLOWED_ORIGIN, InMemoryRegistry
+from gateway.testing import ALLOWED_ORIGIN, InMemoryRegistry, asgi_post, serve_on_loopback
 
 PING = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
 

@@ -15,12 +15,12 @@ from django.db import connection, transaction
 
 from accounts.models import User
 from config.asgi import application, registry
+from core.invalidation import server_changed
 from core.testing import LoopbackServer, asgiref_shared_thread_held
 from credentials.injection import forget_cached
 from credentials.models import Credential
 from credentials.services import credential_create
 from credentials.testing import echo
-from gateway.invalidation import server_changed
 from gateway.testing import serve_on_loopback
 from servers.models import Server
 from servers.services import access_key_create, server_create

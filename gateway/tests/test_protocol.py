@@ -17,7 +17,7 @@ from gateway.protocol import (
     route_message,
 )
 from gateway.runtime import CallContext, ServerRuntime
-from gateway.tests.conftest import InMemoryRegistry, demo_tools, make_server, make_tool
+from gateway.testing import InMemoryRegistry, demo_tools, make_server, make_tool
 
 MODERN_META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",

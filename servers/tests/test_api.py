@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from servers.models import Server
 from specs.models import Spec
-from specs.tests.documents import create_server, create_spec, notes_document, with_servers
+from specs.testing import create_server, create_spec, notes_document, with_servers
 from tools.models import Tool
 from usage.models import RequestLog
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+from core.invalidation import generation_key
 from core.secrets import hash_secret
-from gateway.invalidation import generation_key
 from servers.models import AccessKey
-from specs.tests.documents import create_server, create_spec
+from specs.testing import create_server, create_spec
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A new spec revision re-syncs every server built from it (CONTRACT §4 PATCH /api/specs)."""
+"""A new spec revision re-syncs every server built from it (PATCH /api/specs, docs/api.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from specs.tests.documents import create_server, create_spec, notes_document, tools_of
+from specs.testing import create_server, create_spec, notes_document, tools_of
 from tools.models import Tool
 
 

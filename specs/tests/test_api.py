@@ -8,8 +8,7 @@ import pytest
 
 from core.testing import LoopbackServer
 from specs.models import Spec, SpecOperation
-
-from .documents import EXAMPLE_SPEC, create_server, create_spec, notes_document
+from specs.testing import EXAMPLE_SPEC, create_server, create_spec, notes_document
 
 LIST_FIELDS = {
     "id",

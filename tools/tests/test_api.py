@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from specs.tests.documents import create_server, create_spec, tools_of
+from specs.testing import create_server, create_spec, tools_of
 from tools.models import Tool
 
 TOOL_FIELDS = {

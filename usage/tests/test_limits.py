@@ -9,10 +9,9 @@ from rest_framework.views import APIView
 from billing.models import BillingAccount
 from usage import ratelimit
 from usage.limits import Refusal, admit_mcp
+from usage.testing import make_record
 from usage.throttling import PlanRateThrottle
 from usage.writer import write_records
-
-from .conftest import make_record
 
 # admit_mcp reads the plan from a worker thread: it must see committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,9 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from usage.testing import make_record, make_server, make_tool
 from usage.writer import write_records
-
-from .conftest import make_record, make_server, make_tool
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

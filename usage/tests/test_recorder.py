@@ -11,9 +11,8 @@ from usage import writer as writer_module
 from usage.ids import uuid7
 from usage.models import RequestLog, UsageDaily
 from usage.recorder import Recorder, record_now
+from usage.testing import make_record, make_server, make_tool
 from usage.writer import write_records
-
-from .conftest import make_record, make_server, make_tool
 
 
 def daily_calls(user) -> int:

@@ -5,9 +5,8 @@ from datetime import UTC, datetime, timedelta
 from accounts.models import User
 from usage.models import RequestLog, UsageDaily
 from usage.tasks import delete_expired_logs
+from usage.testing import make_record
 from usage.writer import write_records
-
-from .conftest import make_record
 
 
 def test_retention_deletes_old_raw_logs_in_batches_and_keeps_rollups(settings, alice, alice_tool):

@@ -6,9 +6,8 @@ import pytest
 
 from billing.models import BillingAccount
 from usage.models import UsageAlert
+from usage.testing import make_record, make_server, make_tool
 from usage.writer import write_records
-
-from .conftest import make_record, make_server, make_tool
 
 
 def usage(client, query: str = "") -> dict:

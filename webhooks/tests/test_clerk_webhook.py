@@ -10,14 +10,13 @@ from accounts.models import ApiToken, User
 from billing.models import BillingAccount
 from billing.tasks import cancel_subscription
 from billing.testing import subscription_object
+from core.invalidation import generation_key
 from credentials.models import Credential
-from gateway.invalidation import generation_key
 from servers.models import AccessKey, Server
 from specs.models import Spec
 from usage.models import RequestLog
 from webhooks.models import WebhookEvent
-
-from .deliveries import CLERK_SECRET, clerk_event, clerk_user, post_clerk
+from webhooks.testing import CLERK_SECRET, clerk_event, clerk_user, post_clerk
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,7 @@ from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from webhooks.models import WebhookEvent
-
-from .deliveries import (
+from webhooks.testing import (
     CLERK_SECRET,
     CLERK_URL,
     STRIPE_URL,

@@ -8,8 +8,7 @@ from billing.models import BillingAccount
 from billing.testing import subscription_object
 from webhooks.models import WebhookEvent
 from webhooks.services import MAX_ATTEMPTS, webhook_event_process, webhook_events_requeue_stale
-
-from .deliveries import post_stripe, stripe_event
+from webhooks.testing import post_stripe, stripe_event
 
 
 def subscription_updated(sub_id: str = "sub_a") -> dict:

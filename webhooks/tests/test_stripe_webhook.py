@@ -11,8 +11,7 @@ from billing.models import BillingAccount
 from billing.services import subscription_apply
 from billing.testing import subscription_object
 from webhooks.models import WebhookEvent
-
-from .deliveries import post_stripe, stripe_event
+from webhooks.testing import post_stripe, stripe_event
 
 START, END = 1_790_000_000, 1_792_592_000
 STARTER = ["price_starter_flat", "price_starter_metered"]

@@ -252,9 +252,14 @@ def broker_down() -> Iterator[None]:
 
 def _forget_broker_connections(app) -> None:
     """Celery keeps its producer pool for the broker it first used; a new URL needs a new one."""
+    from kombu import pools
+
     app.pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
+    # kombu keeps its own registry of producer pools per connection: without this, the next
+    # test on the first broker gets the pool closed above ("Acquire on closed pool").
+    pools.reset()
 
 
 def test_a_queue_outage_is_503_service_unavailable_with_retry_after(

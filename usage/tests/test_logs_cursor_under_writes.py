@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
+from usage.testing import make_record
 from usage.writer import write_records
-
-from .conftest import make_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

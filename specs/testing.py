@@ -8,7 +8,7 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-EXAMPLE_SPEC = Path(__file__).resolve().parents[2] / "examples" / "tasklane.openapi.yaml"
+EXAMPLE_SPEC = Path(__file__).resolve().parents[1] / "examples" / "tasklane.openapi.yaml"
 
 
 def _operation(operation_id: str | None, summary: str, tags: list[str]) -> dict[str, Any]:

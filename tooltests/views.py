@@ -1,4 +1,4 @@
-"""POST /api/servers/{id}/tools/{toolId}/test and GET .../tests/{testId} (CONTRACT §6)."""
+"""POST /api/servers/{id}/tools/{toolId}/test and GET .../tests/{testId} (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from core.errors import ApiError, InternalError, ServiceUnavailable, UpstreamFai
 from core.schema import error_responses
 from tooltests.models import ToolTest
 
-from . import testing_service
+from . import services
 
 
 class ToolTestRunSerializer(serializers.Serializer):
@@ -103,15 +103,13 @@ class ToolTestRunView(GenericAPIView):
     def post(self, request: Request, server_id: UUID, tool_id: UUID) -> Response:
         payload = ToolTestRunSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        test = testing_service.tool_test_start(
+        test = services.tool_test_start(
             user=user_of(request),
             server_id=server_id,
             tool_id=tool_id,
             arguments=payload.validated_data["arguments"],
         )
-        test = testing_service.tool_test_wait(
-            test_id=test.id, timeout=settings.TOOL_TEST_WAIT_SECONDS
-        )
+        test = services.tool_test_wait(test_id=test.id, timeout=settings.TOOL_TEST_WAIT_SECONDS)
         if test.status == "pending":
             body = {"testId": str(test.id), "status": "pending"}
             return Response(body, status=status.HTTP_202_ACCEPTED)
@@ -129,7 +127,7 @@ class ToolTestDetailView(GenericAPIView):
         responses={200: ToolTestSerializer, **error_responses(404)},
     )
     def get(self, request: Request, server_id: UUID, tool_id: UUID, test_id: UUID) -> Response:
-        test = testing_service.tool_test_get(
+        test = services.tool_test_get(
             user=user_of(request), server_id=server_id, tool_id=tool_id, test_id=test_id
         )
         return Response(ToolTestSerializer(test).data)
@@ -145,7 +143,7 @@ def _error_for(test: ToolTest) -> ApiError:
         "code": test.error_code,
         "timing": test.timing,
     }
-    if testing_service.is_upstream_error(test.error_code):
+    if services.is_upstream_error(test.error_code):
         return UpstreamFailed(test.error_message, details=details)
     if test.error_code == "internal_error":
         return InternalError(test.error_message or None, details=details)

@@ -20,12 +20,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet, Sum
 from django.utils import timezone
 
-from usage.selectors import period_call_count
+from billing.models import BillingAccount, MeterReport
+from billing.selectors import ACTIVE_STATUSES, PlanInfo, plan_info
+from billing.services import idempotency_key
+from billing.stripe_client import stripe_client
 
-from .models import BillingAccount, MeterReport
-from .selectors import ACTIVE_STATUSES, PlanInfo, plan_info
-from .services import idempotency_key
-from .stripe_client import stripe_client
+from .selectors import period_call_count
 
 logger = logging.getLogger(__name__)
 

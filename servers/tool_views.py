@@ -1,3 +1,5 @@
+"""GET /api/servers/{id}/tools and PATCH .../tools/{toolId}: a server's tools, as sub-resources."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -10,12 +12,12 @@ from rest_framework.response import Response
 
 from accounts.authentication import user_of
 from core.schema import error_responses
-from servers.selectors import server_get
+from tools import selectors, services
+from tools.models import Tool
+from tools.pagination import ToolPagination
+from tools.serializers import ToolSerializer, ToolUpdateSerializer
 
-from . import selectors, services
-from .models import Tool
-from .pagination import ToolPagination
-from .serializers import ToolSerializer, ToolUpdateSerializer
+from .selectors import server_get
 
 
 class ToolListView(GenericAPIView):

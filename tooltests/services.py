@@ -1,10 +1,11 @@
-"""Tool tests (CONTRACT §6): validate, queue after commit, run on a worker, wait briefly.
+"""Tool tests (docs/api.md): validate, queue after commit, run on a worker, wait briefly.
 
-The endpoint creates a ToolTest row and queues `tools.tasks.run_tool_test` with its id once
-the row is committed, then polls the row for up to TOOL_TEST_WAIT_SECONDS. The task makes the
-same call an MCP client would (tools.calling.execute_call, with the server's credentials),
-stores the outcome with secrets redacted and scrubbed, and writes one request log
-(source "test") that counts as usage like any MCP call.
+The endpoint creates a ToolTest row and queues `tooltests.tasks.run_tool_test` (registered as
+"tools.run_tool_test") with its id once the row is committed, then polls the row for up to
+TOOL_TEST_WAIT_SECONDS. The task makes the same call an MCP client would
+(tools.calling.execute_call, with the server's credentials), stores the outcome with secrets
+redacted and scrubbed, and writes one request log (source "test") that counts as usage like
+any MCP call.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from core.scrub import scrubber_for
 from core.text import first_unstorable
 from credentials.injection import known_secrets, provider
 from servers.models import Server
+from tools.calling import CallOutcome, CallTarget, execute_call
+from tools.models import Tool
+from tools.results import error_result
 from tooltests.models import ToolTest
 from usage.limits import ensure_tool_call_allowed
 from usage.recorder import record_now
 from usage.writer import CallRecord
-
-from .calling import CallOutcome, CallTarget, execute_call
-from .models import Tool
-from .results import error_result
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def tool_test_start(
     """Validate the arguments, store a pending test and queue it once that is committed."""
     tool = _tool_of(user=user, server_id=server_id, tool_id=tool_id)
     _validate_arguments(tool.operation.input_schema, arguments)
-    # A tool test is a tool call (CONTRACT §9): quota and budget cap apply to it too.
+    # A tool test is a tool call (docs/api.md, limits): quota and budget cap apply to it too.
     ensure_tool_call_allowed(user_id=user.pk)
     test = ToolTest.objects.create(
         user=user,
@@ -96,7 +96,7 @@ def tool_test_run(*, test_id: Any) -> None:
         logger.info("Tool test %s is not pending; nothing to run", test_id)
         return
     test = ToolTest.objects.select_related("server", "tool__operation").get(pk=test_id)
-    target = call_target_for(test.tool)
+    target = CallTarget.for_tool(test.tool)
     try:
         outcome = async_to_sync(execute_call)(
             target, test.arguments, provider=provider, options=upstream_options()
@@ -108,23 +108,6 @@ def tool_test_run(*, test_id: Any) -> None:
         )
     _store(test, outcome, secrets=known_secrets(target.server_id))
     record_now(CallRecord.for_call(target, outcome, source="test", client_name=CLIENT_NAME))
-
-
-def call_target_for(tool: Tool) -> CallTarget:
-    server, operation = tool.server, tool.operation
-    return CallTarget(
-        server_id=str(server.id),
-        user_id=str(server.user_id),
-        server_name=server.name,
-        tool_id=str(tool.id),
-        tool_name=tool.name,
-        base_url=server.base_url,
-        method=operation.method,
-        path=operation.path,
-        mapping=operation.mapping,
-        security=operation.security,
-        output_schema=operation.output_schema,
-    )
 
 
 def is_upstream_error(code: str) -> bool:
