@@ -161,13 +161,13 @@ def main() -> None:
         "definitions": {},
     }
     for label, path in named.items():
-        record = records.get(path)
-        if record:
+        measured = records.get(path)
+        if measured:
             report["apis"][label] = {
                 "file": str(Path(path).relative_to(MODULES)),
-                "tools": len(record["before"]),
-                "before_bytes": list_bytes(record["before"]),
-                "after_bytes": list_bytes(record["after"]),
+                "tools": len(measured["before"]),
+                "before_bytes": list_bytes(measured["before"]),
+                "after_bytes": list_bytes(measured["after"]),
             }
     for phase in ("before", "after"):
         sizes = [size for record in corpus for size in record[phase]]

@@ -237,7 +237,7 @@ instances = st.recursive(
 )
 
 
-def _guarded_ref(name: str) -> dict[str, Any]:
+def _guarded_ref(name: str) -> st.SearchStrategy[dict[str, Any]]:
     # A $ref only below properties or items: no cycle applies to the same instance.
     return st.sampled_from(
         [
