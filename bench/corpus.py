@@ -303,6 +303,9 @@ def run_corpus(
 
 
 class _Worker:
+    # The script run with --worker ENGINE; bench/tool_sizes.py reuses this class with its own.
+    script = Path(__file__).resolve()
+
     def __init__(self, engine: str, queue: list[Path], timeout: float, memory_gib: float) -> None:
         self.engine = engine
         self.pending = list(queue)
@@ -323,7 +326,7 @@ class _Worker:
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
             listing.write("".join(f"{p}\n" for p in self.pending))
         self.process = subprocess.Popen(
-            [python_for(self.engine), str(Path(__file__).resolve()), "--worker", self.engine],
+            [python_for(self.engine), str(self.script), "--worker", self.engine],
             stdin=open(listing.name),  # noqa: SIM115 - the child owns it from here
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

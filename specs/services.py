@@ -23,6 +23,7 @@ from tools.models import Tool
 from tools.services import SyncCounts, tools_sync_spec
 
 from .engine import ConversionResult, OperationDef, SpecError, convert, load_document
+from .engine.compact import SchemaBudgets
 from .models import Spec, SpecOperation
 
 JSON_MEDIA_TYPE = "application/json"
@@ -155,6 +156,11 @@ def spec_convert(
             document,
             previous_names=previous_names,
             description_max=settings.TOOL_DESCRIPTION_MAX,
+            schema_budgets=SchemaBudgets(
+                max_depth=settings.TOOL_SCHEMA_MAX_DEPTH,
+                max_input_bytes=settings.TOOL_INPUT_SCHEMA_MAX_BYTES,
+                max_output_bytes=settings.TOOL_OUTPUT_SCHEMA_MAX_BYTES,
+            ),
         )
     except SpecError as exc:
         raise ValidationFailed(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import document as doc
+from .compact import DEFAULT_BUDGETS, Compactor, SchemaBudgets
 from .errors import SpecError
 from .loader import check_structure
 from .naming import assign_tool_names, base_tool_name
@@ -87,8 +88,12 @@ def convert(
     previous_names: Mapping[str, str] | None = None,
     description_max: int = 1024,
     validate: bool = True,
+    schema_budgets: SchemaBudgets | None = DEFAULT_BUDGETS,
 ) -> ConversionResult:
-    """Convert a parsed document; raises SpecError when it is not usable OpenAPI at all."""
+    """Convert a parsed document; raises SpecError when it is not usable OpenAPI at all.
+
+    Tool schemas are compacted to ``schema_budgets`` (see compact.py); None keeps them whole.
+    """
     if not isinstance(document, dict):
         raise SpecError("The document root must be a mapping (an object).")
     containers = check_structure(document, max_containers=MAX_CONTAINERS)
@@ -122,7 +127,7 @@ def convert(
         if "security" in document
         else []
     )
-    converter = _DocumentConverter(document, fmt, warn, description_max)
+    converter = _DocumentConverter(document, fmt, warn, description_max, schema_budgets)
     operations = converter.operations(paths, security_default if "security" in document else None)
     declared_paths = any(not str(path).startswith("x-") for path in paths)
     if problems and declared_paths and not operations:
@@ -159,9 +164,16 @@ def _name_tools(operations: list[OperationDef], previous_names: Mapping[str, str
 
 class _DocumentConverter:
     def __init__(
-        self, document: dict[str, Any], fmt: str, warn: _Warnings, description_max: int
+        self,
+        document: dict[str, Any],
+        fmt: str,
+        warn: _Warnings,
+        description_max: int,
+        schema_budgets: SchemaBudgets | None,
     ) -> None:
         self._document = document
+        self._budgets = schema_budgets
+        self._compactor = Compactor(schema_budgets) if schema_budgets is not None else None
         self._fmt = fmt
         self._warn = warn
         self._description_max = description_max
@@ -240,6 +252,10 @@ class _DocumentConverter:
                     )
                     break
         tags = operation.get("tags")
+        input_schema, output_schema = built.input_schema, built.output_schema
+        if self._compactor is not None:
+            input_schema = self._compactor.input_schema(input_schema)
+            output_schema = self._compactor.output_schema(output_schema)
         return OperationDef(
             key=f"{method.upper()} {path}",
             operation_id=doc.text(operation_id) if operation_id not in (None, "") else None,
@@ -253,8 +269,8 @@ class _DocumentConverter:
             tool_description=tool_description(
                 summary, description, method, path, deprecated, self._description_max
             ),
-            input_schema=built.input_schema,
-            output_schema=built.output_schema,
+            input_schema=input_schema,
+            output_schema=output_schema,
             annotations=tool_annotations(method, summary),
             mapping=built.mapping,
             security=security,
@@ -262,12 +278,17 @@ class _DocumentConverter:
         )
 
     def fingerprint(self, operation: OperationDef, built: BuiltOperation) -> str:
-        """sha256 over everything a tool exposes; shared $defs count by their own hashes."""
+        """sha256 over everything a tool exposes; shared $defs count by their own hashes.
+
+        The schemas are hashed as built, with the budgets that compact them: the compacted
+        form follows from those two, so a change of budgets rewrites every stored tool.
+        """
         material = {
             "name": operation.tool_name,
             "description": operation.tool_description,
-            "input": _without_defs(operation.input_schema),
-            "output": _without_defs(operation.output_schema),
+            "input": _without_defs(built.input_schema),
+            "output": _without_defs(built.output_schema),
+            "budgets": self._budgets.as_dict() if self._budgets is not None else None,
             "defs": {
                 mode: {name: self._schemas.def_hash(name, mode) for name in built.def_names[mode]}
                 for mode in (REQUEST, RESPONSE)

