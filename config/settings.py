@@ -30,6 +30,7 @@ from core.env import (
     env_url,
     secret_in_file,
 )
+from specs.engine.compact import DEFAULT_BUDGETS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data"))).resolve()
@@ -275,11 +276,14 @@ OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 30.0, minimum=0.1)
 OUTBOUND_MAX_RESPONSE_BYTES = env_int("OUTBOUND_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
 TOOL_TEST_WAIT_SECONDS = env_float("TOOL_TEST_WAIT_SECONDS", 30.0, minimum=0.0)
 TOOL_DESCRIPTION_MAX = env_int("TOOL_DESCRIPTION_MAX", 1024, minimum=32)
-# Tool schemas are compacted to these budgets at conversion (specs/engine/compact.py, whose
-# SchemaBudgets holds the same defaults).
-TOOL_SCHEMA_MAX_DEPTH = env_int("TOOL_SCHEMA_MAX_DEPTH", 6, minimum=0)
-TOOL_INPUT_SCHEMA_MAX_BYTES = env_int("TOOL_INPUT_SCHEMA_MAX_BYTES", 12_000, minimum=256)
-TOOL_OUTPUT_SCHEMA_MAX_BYTES = env_int("TOOL_OUTPUT_SCHEMA_MAX_BYTES", 2_000, minimum=0)
+# Tool schemas are compacted to these budgets at conversion; the defaults are the engine's own.
+TOOL_SCHEMA_MAX_DEPTH = env_int("TOOL_SCHEMA_MAX_DEPTH", DEFAULT_BUDGETS.max_depth, minimum=0)
+TOOL_INPUT_SCHEMA_MAX_BYTES = env_int(
+    "TOOL_INPUT_SCHEMA_MAX_BYTES", DEFAULT_BUDGETS.max_input_bytes, minimum=256
+)
+TOOL_OUTPUT_SCHEMA_MAX_BYTES = env_int(
+    "TOOL_OUTPUT_SCHEMA_MAX_BYTES", DEFAULT_BUDGETS.max_output_bytes, minimum=0
+)
 LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 90, minimum=1)
 PUBLIC_IP_RPM = env_int("PUBLIC_IP_RPM", 120, minimum=1)
 RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "sg:rl:")
