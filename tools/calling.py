@@ -10,6 +10,7 @@ secrets redacted by name and scrubbed by value.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core import outbound
 from specs.engine import ArgumentError, RequestPlan, build_request
-from tools.results import body_preview, error_result, scrub, to_call_result
+from tools.results import OutputSchema, body_preview, error_result, scrub, to_call_result
 
 if TYPE_CHECKING:
     from servers.models import Server
@@ -74,6 +75,12 @@ class CallTarget:
             security=operation.security,
             output_schema=operation.output_schema,
         )
+
+    @functools.cached_property
+    def compiled_output_schema(self) -> OutputSchema | None:
+        """The output schema with its validator, compiled once for as long as this target lives
+        (the gateway keeps one target per tool per snapshot)."""
+        return None if self.output_schema is None else OutputSchema.compile(self.output_schema)
 
 
 @dataclass(frozen=True)
@@ -289,7 +296,7 @@ async def _send(
         headers=response.headers,
         body=response.content,
         truncated=response.truncated,
-        output_schema=target.output_schema,
+        output_schema=target.compiled_output_schema,
         max_text_chars=max_text_chars,
         secrets=auth.secrets,
     )

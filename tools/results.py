@@ -24,6 +24,7 @@ import functools
 import http
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, overload
 
 import jsonschema
@@ -78,7 +79,7 @@ def to_call_result(
     headers: Headers,
     body: bytes,
     truncated: bool,
-    output_schema: dict[str, Any] | None,
+    output_schema: dict[str, Any] | OutputSchema | None,
     max_text_chars: int = 100_000,
     secrets: Iterable[str] = (),
 ) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def _result_for(
     headers: Headers,
     body: bytes,
     truncated: bool,
-    output_schema: dict[str, Any] | None,
+    output_schema: dict[str, Any] | OutputSchema | None,
     max_text_chars: int,
     secrets: Iterable[str],
 ) -> dict[str, Any]:
@@ -232,7 +233,7 @@ def _json_result(
     text: str,
     media_type: str | None,
     truncated: bool,
-    output_schema: dict[str, Any] | None,
+    output_schema: dict[str, Any] | OutputSchema | None,
     max_text_chars: int,
     scrubber: Scrubber,
 ) -> dict[str, Any]:
@@ -254,7 +255,10 @@ def _json_result(
 
 
 def _binary_result(
-    media_type: str, body: bytes, truncated: bool, output_schema: dict[str, Any] | None
+    media_type: str,
+    body: bytes,
+    truncated: bool,
+    output_schema: dict[str, Any] | OutputSchema | None,
 ) -> dict[str, Any]:
     if truncated:
         # Half an image or archive is useless and may break the client that decodes it.
@@ -293,7 +297,7 @@ def _text_block(
 def _finish(
     content: list[dict[str, Any]],
     structured: dict[str, Any] | None,
-    output_schema: dict[str, Any] | None,
+    output_schema: dict[str, Any] | OutputSchema | None,
 ) -> dict[str, Any]:
     """Attach structured content, holding a tool with an output schema to its promise."""
     if output_schema is None:
@@ -313,8 +317,26 @@ def _finish(
     return {"content": [*content, {"type": "text", "text": note}], "isError": True}
 
 
-def _schema_problem(structured: dict[str, Any], output_schema: dict[str, Any]) -> str | None:
-    validator = _validator(json.dumps(output_schema, sort_keys=True))
+@dataclass(frozen=True, eq=False)
+class OutputSchema:
+    """A tool's output schema with its validator compiled once (per gateway snapshot)."""
+
+    schema: dict[str, Any]
+    validator: Any
+
+    @classmethod
+    def compile(cls, schema: dict[str, Any]) -> OutputSchema:
+        return cls(schema, _validator(json.dumps(schema, sort_keys=True)))
+
+
+def _schema_problem(
+    structured: dict[str, Any], output_schema: dict[str, Any] | OutputSchema
+) -> str | None:
+    validator = (
+        output_schema.validator
+        if isinstance(output_schema, OutputSchema)
+        else _validator(json.dumps(output_schema, sort_keys=True))
+    )
     try:
         error = jsonschema.exceptions.best_match(validator.iter_errors(structured))
     except (jsonschema.exceptions.SchemaError, Unresolvable):

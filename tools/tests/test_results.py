@@ -2,7 +2,8 @@ import base64
 
 import pytest
 
-from tools.results import error_result, scrub, to_call_result
+from tools.calling import CallTarget
+from tools.results import OutputSchema, error_result, scrub, to_call_result
 
 JSON = {"Content-Type": "application/json"}
 WRAPPED_ARRAY_SCHEMA = {
@@ -88,6 +89,34 @@ def test_a_response_that_breaks_the_output_schema_is_an_error():
         ],
         "isError": True,
     }
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'{"result": ["x"]}', b"{}"])
+def test_a_compiled_output_schema_judges_as_the_schema_itself(body):
+    compiled = OutputSchema.compile(WRAPPED_ARRAY_SCHEMA)
+
+    assert result(body, output_schema=compiled) == result(body, output_schema=WRAPPED_ARRAY_SCHEMA)
+
+
+def test_a_call_target_compiles_its_output_schema_once():
+    target = CallTarget(
+        server_id="s",
+        user_id="u",
+        server_name="Server",
+        tool_id="t",
+        tool_name="getUser",
+        base_url="https://api.example.com",
+        method="GET",
+        path="/users/{id}",
+        mapping={},
+        security=None,
+        output_schema=USER_SCHEMA,
+    )
+
+    first = target.compiled_output_schema
+
+    assert first is not None and first is target.compiled_output_schema
+    assert first.validator.is_valid({"id": 7}) and not first.validator.is_valid({"id": "7"})
 
 
 def test_a_non_json_response_for_a_tool_with_an_output_schema_is_an_error():
