@@ -86,6 +86,16 @@ SET_ASIDE = [
 ]
 
 
+# A body schema that names no root element: the tool takes the XML document as the caller wrote
+# it (the engine warns), so whether it is valid is the caller's doing, not the builder's.
+RAW_XML_BODY = re.compile(r"MediaTypeDeserializeError|ParseError|not of type|body", re.I)
+RAW_XML_REASON = (
+    "The XML body schema names no root element (no xml.name, no component), so the tool "
+    "takes the document as written by the caller and sends it byte for byte (the engine "
+    "warns); the generated text is not XML, and no schema-driven check applies."
+)
+
+
 # -- phase 1: build (project interpreter) --------------------------------------------------
 
 
@@ -396,6 +406,8 @@ def category(mapping: dict[str, Any]) -> str:
     if not body:
         return "parameters only"
     media = body["mediaType"].split(";")[0].strip().lower()
+    if body["encoding"] == "raw" and "xml" in media:
+        return "raw body (xml, schema names no root element)"
     if body["encoding"] == "raw":
         return f"raw body ({'xml' if 'xml' in media else media})"
     return f"{body['encoding']} body"
@@ -430,9 +442,17 @@ def validate_cases(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             validators.V31RequestBodyValidator if is_31 else validators.V30RequestBodyValidator
         )
         one_path, template = _single_path_spec(spec, case["path"], case["method"].lower())
-        request = _mock_request(MockRequest, case["request"], template, case["method"])
-        schema_path = SchemaPath.from_dict(one_path)
         errors: list[str] = []
+        built = case["request"]
+        if case.get("category") == "xml body":
+            # openapi-core reads XML as an Element and cannot check it against a schema: read
+            # the document back by the schema's xml objects and check that JSON instead.
+            try:
+                one_path, built = _xml_as_json(one_path, template, case["method"].lower(), built)
+            except ValueError as exc:
+                errors.append(f"XMLReadError: {exc}")
+        request = _mock_request(MockRequest, built, template, case["method"])
+        schema_path = SchemaPath.from_dict(one_path)
         try:
             for cls in (parameters_cls, body_cls):
                 for error in cls(schema_path).iter_errors(request):
@@ -443,6 +463,171 @@ def validate_cases(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             errors.append(f"validator crashed: {_describe(exc)}")
         case["errors"] = errors
         yield case
+
+
+def _xml_as_json(
+    spec: dict[str, Any], template: str, method: str, built: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The spec with the XML media type read as JSON, and the request with its body read back.
+
+    An independent reader of the OpenAPI XML Object rules (element and attribute names,
+    namespaces, wrapped and unwrapped arrays, the root named by ``xml.name`` or the component
+    name); it is strict about names, so a body written by other rules fails here.
+    """
+    import xml.etree.ElementTree as ET
+
+    operation = spec["paths"][template][method]
+    body_spec = _deref(spec, operation["requestBody"])
+    media_type = built["contentType"]
+    media = _deref(spec, body_spec["content"][media_type])
+    source = media.get("schema", {})
+    try:
+        root = ET.fromstring(base64.b64decode(built["body"]))
+    except ET.ParseError as exc:
+        raise ValueError(f"not well-formed XML: {exc}") from None
+    schema = _deref(spec, source)
+    want = str(_xml_of(source).get("name") or _xml_of(schema).get("name") or "")
+    if not want and isinstance(source, dict) and "$ref" in source:
+        want = source["$ref"].rsplit("/", 1)[-1]
+    _expect_name(root, want, _xml_of(source) or _xml_of(schema))
+    if _kind(spec, schema) == "array":
+        value: Any = _read_items(spec, root, schema, want)
+    else:
+        value = _read(spec, root, schema)
+    new_body = {**body_spec, "content": {"application/json": {"schema": source}}}
+    new_operation = {**operation, "requestBody": new_body}
+    item = {**spec["paths"][template], method: new_operation}
+    new_spec = {**spec, "paths": {template: item}}
+    data = base64.b64encode(json.dumps(value).encode()).decode()
+    return new_spec, {**built, "body": data, "contentType": "application/json"}
+
+
+def _deref(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and depth < 32:
+        target: Any = spec
+        for token in node["$ref"][2:].split("/"):
+            token = unquote(token).replace("~1", "/").replace("~0", "~")
+            target = target.get(token, {}) if isinstance(target, dict) else {}
+        node, depth = target, depth + 1
+    return node
+
+
+def _xml_of(schema: Any) -> dict[str, Any]:
+    xml = schema.get("xml") if isinstance(schema, dict) else None
+    return xml if isinstance(xml, dict) else {}
+
+
+def _kind(spec: dict[str, Any], schema: Any) -> str:
+    if not isinstance(schema, dict):
+        return "any"
+    declared = schema.get("type")
+    types = set(declared) if isinstance(declared, list) else {declared}
+    if "array" in types:
+        return "array"
+    if "object" in types or "properties" in schema or "allOf" in schema:
+        return "object"
+    return "value" if types & {"string", "integer", "number", "boolean"} else "any"
+
+
+def _properties(spec: dict[str, Any], schema: Any, depth: int = 0) -> dict[str, Any]:
+    schema = _deref(spec, schema)
+    found: dict[str, Any] = {}
+    if not isinstance(schema, dict) or depth > 16:
+        return found
+    for member in schema.get("allOf", []) if isinstance(schema.get("allOf"), list) else []:
+        found.update(_properties(spec, member, depth + 1))
+    if isinstance(schema.get("properties"), dict):
+        found.update(schema["properties"])
+    return found
+
+
+def _local(tag: str) -> tuple[str, str]:
+    if tag.startswith("{"):
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return "", tag
+
+
+def _expect_name(element: Any, name: str, xml: dict[str, Any]) -> None:
+    namespace, local = _local(element.tag)
+    if local != name or namespace != (xml.get("namespace") or ""):
+        raise ValueError(f"element {element.tag!r} where {name!r} was expected")
+
+
+def _read(spec: dict[str, Any], element: Any, schema: Any) -> Any:
+    schema = _deref(spec, schema)
+    kind = _kind(spec, schema)
+    if kind == "value":
+        return _scalar(schema, element.text or "")
+    if kind != "object":
+        if len(element) == 0 and not element.attrib:
+            return element.text or ""
+        return {_local(child.tag)[1]: _read(spec, child, {}) for child in element}
+    value: dict[str, Any] = {}
+    used: set[int] = set()
+    for name, raw in _properties(spec, schema).items():
+        sub = _deref(spec, raw)
+        xml = _xml_of(raw) or _xml_of(sub)
+        wire = xml.get("name") or name
+        if xml.get("attribute"):
+            key = f"{{{xml['namespace']}}}{wire}" if xml.get("prefix") else wire
+            if key in element.attrib:
+                value[name] = _scalar(sub, element.attrib[key])
+            continue
+        if _kind(spec, sub) == "array":
+            if xml.get("wrapped"):
+                wrappers = [c for c in element if _local(c.tag)[1] == wire]
+                if wrappers:
+                    used.update(id(c) for c in wrappers)
+                    value[name] = _read_items(spec, wrappers[0], sub, wire)
+                continue
+            items = _deref(spec, sub.get("items", {}))
+            item_name = _xml_of(sub.get("items")).get("name") or _xml_of(items).get("name")
+            item_name = item_name or name
+            matched = [c for c in element if _local(c.tag)[1] == item_name]
+            if matched:
+                used.update(id(c) for c in matched)
+                value[name] = [_read(spec, c, items) for c in matched]
+            continue
+        children = [c for c in element if _local(c.tag)[1] == wire]
+        if children:
+            _expect_name(children[0], wire, xml)
+            used.update(id(c) for c in children)
+            value[name] = _read(spec, children[0], sub)
+    for child in element:
+        if id(child) not in used:
+            value[_local(child.tag)[1]] = _read(spec, child, {})
+    return value
+
+
+def _read_items(spec: dict[str, Any], wrapper: Any, schema: Any, outer: str) -> list[Any]:
+    schema = _deref(spec, schema)
+    items = _deref(spec, schema.get("items", {}))
+    name = _xml_of(schema.get("items")).get("name") or _xml_of(items).get("name") or outer
+    values = []
+    for child in wrapper:
+        if _local(child.tag)[1] != name:
+            raise ValueError(f"item element {child.tag!r} where {name!r} was expected")
+        values.append(_read(spec, child, items))
+    return values
+
+
+def _scalar(schema: Any, text: str) -> Any:
+    declared = schema.get("type") if isinstance(schema, dict) else None
+    types = declared if isinstance(declared, list) else [declared]
+    for kind in types:
+        if kind == "boolean" and text in ("true", "false"):
+            return text == "true"
+        if kind in ("integer", "number"):
+            try:
+                return int(text)
+            except ValueError:
+                pass
+            try:
+                return float(text) if kind == "number" else text
+            except ValueError:
+                pass
+    return text
 
 
 def _single_path_spec(spec: dict[str, Any], path: str, method: str) -> tuple[dict, str]:
@@ -573,7 +758,13 @@ def summarise(checked: list[dict[str, Any]]) -> dict[str, Any]:
             per_format[case["format"]]["valid"] += 1
             continue
         reasons = {reason for error in errors for test, reason in SET_ASIDE if test.search(error)}
-        if reasons and all(any(t.search(e) for t, _ in SET_ASIDE) for e in errors):
+        if case["category"].startswith("raw body (xml") and all(
+            RAW_XML_BODY.search(error) for error in errors
+        ):
+            reasons = {RAW_XML_REASON}
+        if reasons and (
+            RAW_XML_REASON in reasons or all(any(t.search(e) for t, _ in SET_ASIDE) for e in errors)
+        ):
             totals["set aside"] += 1
             per_category[case["category"]]["set aside"] += 1
             per_format[case["format"]]["set aside"] += 1
