@@ -156,6 +156,9 @@ def generate_arguments(schema: dict[str, Any], count: int, seed: int) -> list[An
     return list(unique.values())
 
 
+_MATCHES: dict[tuple[str, int, int, int], str] = {}
+
+
 def _at_least(length: int) -> Any:
     return lambda text: len(text) >= length
 
@@ -305,7 +308,9 @@ class SchemaValues:
         )
         pattern = schema.get("pattern")
         if isinstance(pattern, str) and not pattern.startswith("^[\\t"):
-            return self._matching(pattern, low, high)
+            # Without a maxLength the pattern alone bounds the length ("cluster-[a-z]{11,16}").
+            limit = schema["maxLength"] if isinstance(schema.get("maxLength"), int) else 4096
+            return self._matching(pattern, low, limit)
         alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
         length = self.rng.randint(low, max(low, min(high, low + 12)))
         text = "".join(self.rng.choice(alphabet) for _ in range(length))
@@ -321,21 +326,35 @@ class SchemaValues:
         quiet = settings(
             database=None,
             derandomize=True,
-            max_examples=50,
+            max_examples=25,
             phases=[Phase.generate],  # the first match is enough; shrinking can take minutes
             suppress_health_check=list(HealthCheck),
         )
         wanted = self.rng.randint(low, max(low, min(high, low + 8)))
-        try:
-            strategy = st.from_regex(pattern).filter(lambda text: low <= len(text) <= high)
-        except Exception:  # not a Python regular expression
-            return "x" * max(low, 1)
-        for shortest in (wanted, 0):
+        key = (pattern, low, high, wanted)
+        if key in _MATCHES:
+            return _MATCHES[key]
+        found = "x" * max(low, 1)
+        # A string matching the whole pattern also matches it anywhere (JSON Schema's test),
+        # and is far more often within the length bounds than one with text around a match.
+        for fullmatch in (True, False):
             try:
-                return str(find(strategy, _at_least(shortest), settings=quiet))
-            except Exception:
+                strategy = st.from_regex(pattern, fullmatch=fullmatch).filter(
+                    lambda text: low <= len(text) <= high
+                )
+            except Exception:  # not a Python regular expression
+                break
+            for shortest in (wanted, 0):
+                try:
+                    found = str(find(strategy, _at_least(shortest), settings=quiet))
+                    break
+                except Exception:
+                    continue
+            else:
                 continue
-        return "x" * max(low, 1)
+            break
+        _MATCHES[key] = found
+        return found
 
     def _array(self, schema: dict[str, Any], depth: int) -> list[Any]:
         low = schema.get("minItems", 0) if isinstance(schema.get("minItems"), int) else 0
