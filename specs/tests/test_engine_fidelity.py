@@ -261,6 +261,7 @@ def xml_operations(schemas: dict[str, Any], bodies: dict[str, Any]) -> dict[str,
 def xml_sent(op: Any, arguments: dict[str, Any]) -> bytes:
     plan = build_request(op.mapping, op.method, op.path, arguments)
     assert plan.content_type == "application/xml"
+    assert plan.body is not None
     return plan.body
 
 
@@ -435,7 +436,8 @@ def test_a_wrapped_array_body_is_one_argument_and_recursion_is_followed():
 
 
 def test_an_xml_body_whose_schema_names_no_root_element_is_a_document_string_with_a_warning():
-    document = {
+    schema: dict[str, Any] = {"type": "object", "properties": {"RoleName": {"type": "string"}}}
+    document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": "T", "version": "1"},
         "paths": {
@@ -443,14 +445,7 @@ def test_an_xml_body_whose_schema_names_no_root_element_is_a_document_string_wit
                 "post": {
                     "requestBody": {
                         "required": True,
-                        "content": {
-                            "text/xml": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {"RoleName": {"type": "string"}},
-                                }
-                            }
-                        },
+                        "content": {"text/xml": {"schema": schema}},
                     },
                     "responses": {"200": {"description": "ok"}},
                 }
@@ -478,7 +473,6 @@ def test_an_xml_body_whose_schema_names_no_root_element_is_a_document_string_wit
     plan = build_request(op.mapping, op.method, op.path, {"body": xml})
     assert (plan.body, plan.content_type) == (xml.encode(), "text/xml")
     # Named, the same schema is written from its fields.
-    schema = document["paths"]["/roles"]["post"]["requestBody"]["content"]["text/xml"]["schema"]
     schema["xml"] = {"name": "CreateRole"}
     [op] = convert(document).operations
     plan = build_request(op.mapping, op.method, op.path, {"RoleName": "é"})
