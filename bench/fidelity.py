@@ -463,7 +463,7 @@ def validate_cases(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
         one_path, template = _single_path_spec(spec, case["path"], case["method"].lower())
         errors: list[str] = []
         built = case["request"]
-        if case.get("category") == "xml body":
+        if case.get("category") == "xml body" and built["body"] is not None:
             # openapi-core reads XML as an Element and cannot check it against a schema: read
             # the document back by the schema's xml objects and check that JSON instead.
             try:
@@ -613,8 +613,14 @@ def _read(spec: dict[str, Any], element: Any, schema: Any) -> Any:
             _expect_name(children[0], wire, xml)
             used.update(id(c) for c in children)
             value[name] = _read(spec, children[0], sub)
+    declared = {
+        (_xml_of(raw) or _xml_of(_deref(spec, raw))).get("name") or name
+        for name, raw in _properties(spec, schema).items()
+    }
     for child in element:
         if id(child) not in used:
+            if _local(child.tag)[1] in declared:
+                raise ValueError(f"element {child.tag!r} is not where the schema puts it")
             value[_local(child.tag)[1]] = _read(spec, child, {})
     return value
 
