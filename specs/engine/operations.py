@@ -595,7 +595,9 @@ def _not_empty(schema: Any, *, empty_string_allowed: bool) -> Any:
         extra["minItems"] = 1
     if "object" in types:
         extra["minProperties"] = 1
-    if "string" in types and not empty_string_allowed:
+    if ("string" in types or declared is None) and not empty_string_allowed:
+        # Without a type (a $ref, say) the value may still be a string; minLength only
+        # applies to strings.
         extra["minLength"] = 1
     kept = {
         key: value

@@ -101,6 +101,16 @@ class PlanCompiler:
         declared = schema.get("type")
         types = set(declared) if isinstance(declared, list) else {declared}
         members = schema.get("allOf")
+        if isinstance(members, list) and declared is None and "properties" not in schema:
+            # allOf: [{$ref: Name}, {description: ...}] is the referenced schema's kind.
+            parts = [
+                self._resolved(self._node(m, join_pointer(pointer, "allOf", i), depth + 1))
+                for i, m in enumerate(members)
+            ]
+            kinds = [part.get("kind") for part in parts]
+            for kind in ("array", "value"):
+                if kind in kinds and "object" not in kinds:
+                    return {**parts[kinds.index(kind)], **node}
         if "array" in types or ("items" in schema and declared is None):
             items = schema.get("items", {})
             node["kind"] = "array"
@@ -112,8 +122,7 @@ class PlanCompiler:
             if isinstance(members, list):
                 for index, member in enumerate(members):
                     member_pointer = join_pointer(pointer, "allOf", index)
-                    part = self._node(member, member_pointer, depth + 1)
-                    part = self._types.get(part["type"]) or {} if "type" in part else part
+                    part = self._resolved(self._node(member, member_pointer, depth + 1))
                     if part.get("kind") == "object":
                         properties.update(part.get("properties", {}))
             own = schema.get("properties")
@@ -129,6 +138,10 @@ class PlanCompiler:
             return node
         node["kind"] = "any"
         return node
+
+    def _resolved(self, node: dict[str, Any]) -> dict[str, Any]:
+        """A node's own shape: a reference's type (an empty one while it is being planned)."""
+        return (self._types.get(node["type"]) or {}) if "type" in node else node
 
     def _type_key(self, pointer: str) -> str:
         if pointer not in self._names:

@@ -199,6 +199,32 @@ def test_an_empty_json_array_in_a_body_is_a_value():
 # 6. Empty strings
 
 
+def test_a_required_path_parameter_by_reference_says_it_cannot_be_empty():
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "T", "version": "1"},
+        "paths": {
+            "/keys/{key}": {
+                "get": {
+                    "parameters": [
+                        {
+                            "name": "key",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"$ref": "#/components/schemas/Key"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+        "components": {"schemas": {"Key": {"type": "string"}}},
+    }
+    [op] = convert(document).operations
+    assert op.input_schema["properties"]["key"] == {"$ref": "#/$defs/Key", "minLength": 1}
+    assert not Draft202012Validator(op.input_schema).is_valid({"key": ""})
+
+
 def test_an_empty_query_string_is_left_out_unless_empty_values_are_allowed():
     op = operation(
         "/x",
