@@ -373,6 +373,8 @@ class OperationBuilder:
         for parameter, pointer in fields:
             argument = self._parameter_argument(parameter, pointer, refs)
             argument.location = "body"
+            if argument.required:
+                argument.schema = _not_empty(argument.schema, empty_string_allowed=True)
             if multipart:
                 argument.mapping = _part_mapping(parameter["name"], argument.schema, None)
             else:
@@ -432,6 +434,9 @@ class OperationBuilder:
             schema = self._schemas.convert(node, REQUEST, node_pointer, refs)
             field_required = required and name in shape.required
             required_in_body = not required and name in shape.required
+            if encoding in ("form", "multipart") and name in shape.required:
+                # An empty array or object is no form field or part at all.
+                schema = _not_empty(schema, empty_string_allowed=True)
             if encoding in ("json", "xml"):
                 mapping: dict[str, Any] = {"in": "bodyField", "name": name}
             elif encoding == "form":

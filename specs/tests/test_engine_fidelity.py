@@ -225,6 +225,26 @@ def test_a_required_path_parameter_by_reference_says_it_cannot_be_empty():
     assert not Draft202012Validator(op.input_schema).is_valid({"key": ""})
 
 
+def test_a_form_body_field_it_requires_cannot_be_an_empty_array():
+    schema = {
+        "type": "object",
+        "required": ["Types", "Name"],
+        "properties": {
+            "Types": {"type": "array", "items": {"type": "string"}},
+            "Name": {"type": "string"},
+            "Tags": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    form = {"application/x-www-form-urlencoded": {"schema": schema}}
+    op = operation("/subscriptions", "post", requestBody={"content": form})
+    properties = op["schema"]["properties"]
+    assert properties["Types"]["minItems"] == 1
+    assert "minItems" not in properties["Tags"]
+    # An empty array is no form field: the body would lack the field its schema requires.
+    assert not accepted(op, {"Types": [], "Name": "n"})
+    assert build(op, {"Types": ["a"], "Name": ""}).body == b"Types=a&Name="
+
+
 def test_an_empty_query_string_is_left_out_unless_empty_values_are_allowed():
     op = operation(
         "/x",
