@@ -91,6 +91,12 @@ SET_ASIDE = [
         "text) and openapi-core 0.23 does not decode either before checking it as an object.",
     ),
     (
+        re.compile(r"MultipartText"),
+        "openapi-core 0.23 checks multipart parts as the text they are on the wire ('721') "
+        "against integer, number and boolean schemas without casting them as it does query "
+        "and form values; the part sent is the number's text, as multipart requires.",
+    ),
+    (
         re.compile(r"EmptyBody"),
         "A required form body whose schema requires no field, sent with none: zero bytes "
         "with the form media type is the body the schema allows (an empty object); "
@@ -306,6 +312,9 @@ class SchemaValues:
 
     def _conforms(self, schema: dict[str, Any], example: Any) -> bool:
         """Whether one of the spec's examples is valid where it stands (formats included)."""
+        bits = {"int32": 31, "int64": 63}.get(str(schema.get("format")))
+        if bits and isinstance(example, int) and not -(2**bits) <= example < 2**bits:
+            return False  # jsonschema knows no int32/int64; the spec's format still applies
         try:
             return bool(self.validator.evolve(schema=schema).is_valid(example))
         except Exception:
@@ -546,6 +555,8 @@ def validate_cases(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
                 f"EmptyBody: {e}" if e.startswith("MissingRequiredRequestBody") else e
                 for e in errors
             ]
+        if str(built.get("contentType") or "").startswith("multipart/"):
+            errors = [f"MultipartText: {e}" if _only_uncast_text(e) else e for e in errors]
         if str(built.get("contentType") or "").startswith("text/plain"):
             errors = [
                 f"TextBodyDeclaredStructured: {e}"
@@ -555,6 +566,16 @@ def validate_cases(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             ]
         case["errors"] = [_classify(one_path, template, case["method"].lower(), e) for e in errors]
         yield case
+
+
+def _only_uncast_text(error: str) -> bool:
+    """Whether every type error is a number or boolean still in its text form."""
+    found = re.findall(r"ValidationError: \"?(.{0,40}?) is not of type '(\w+)'", error)
+    return bool(found) and all(
+        kind in ("integer", "number", "boolean")
+        and re.fullmatch(r"'(-?[0-9.eE+]+|true|false)'", value)
+        for value, kind in found
+    )
 
 
 def _classify(spec: dict[str, Any], template: str, method: str, error: str) -> str:
