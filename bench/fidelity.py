@@ -91,6 +91,18 @@ SET_ASIDE = [
         "text) and openapi-core 0.23 does not decode either before checking it as an object.",
     ),
     (
+        re.compile(r"DefaultNotValid"),
+        "A query parameter that was not sent: openapi-core fills in the schema's default and "
+        "checks it, and the spec's default is not one of its own enum values "
+        "(default: none, enum: [delivered, ...]).",
+    ),
+    (
+        re.compile(r"ReadOnlyParameter"),
+        "The parameter's schema reuses a readOnly response property (an SSH key's id or "
+        "fingerprint); readOnly is about body properties, but openapi-core refuses every "
+        "value for it in a request.",
+    ),
+    (
         re.compile(r"MultipartText"),
         "openapi-core 0.23 checks multipart parts as the text they are on the wire ('721') "
         "against integer, number and boolean schemas without casting them as it does query "
@@ -564,7 +576,10 @@ def validate_cases(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
                 else e
                 for e in errors
             ]
-        case["errors"] = [_classify(one_path, template, case["method"].lower(), e) for e in errors]
+        sent = {name for name, _ in built["query"]}
+        case["errors"] = [
+            _classify(one_path, template, case["method"].lower(), e, sent) for e in errors
+        ]
         yield case
 
 
@@ -578,14 +593,22 @@ def _only_uncast_text(error: str) -> bool:
     )
 
 
-def _classify(spec: dict[str, Any], template: str, method: str, error: str) -> str:
-    """Tags a missing required query parameter that is an exploded form-style object."""
+def _classify(spec: dict[str, Any], template: str, method: str, error: str, sent: set[str]) -> str:
+    """Tags parameter errors that are openapi-core's reading of the spec, not the request."""
+    invalid = re.match(r"InvalidParameter: Invalid (\w+) parameter: (\S+)", error)
+    if invalid:
+        for parameter in _parameters(spec, template, method):
+            if parameter.get("name") != invalid.group(2) or parameter.get("in") != invalid.group(1):
+                continue
+            if invalid.group(1) == "query" and invalid.group(2) not in sent:
+                return f"DefaultNotValid: {error}"
+            if '"readOnly": true' in json.dumps(_inline_path_refs(spec, parameter, 0)):
+                return f"ReadOnlyParameter: {error}"
+        return error
     match = re.match(r"MissingRequiredParameter: Missing required query parameter: (\S+)", error)
     if not match:
         return error
-    item = spec["paths"][template]
-    for raw in [*item.get("parameters", []), *item[method].get("parameters", [])]:
-        parameter = _deref(spec, raw)
+    for parameter in _parameters(spec, template, method):
         if parameter.get("name") == match.group(1) and parameter.get("in") == "query":
             schema = _deref(spec, parameter.get("schema", {}))
             style = parameter.get("style", "form")
@@ -596,6 +619,12 @@ def _classify(spec: dict[str, Any], template: str, method: str, error: str) -> s
             ):
                 return f"ExplodedFormObject: {error}"
     return error
+
+
+def _parameters(spec: dict[str, Any], template: str, method: str) -> list[dict[str, Any]]:
+    item = spec["paths"][template]
+    found = [*item.get("parameters", []), *item[method].get("parameters", [])]
+    return [p for p in (_deref(spec, raw) for raw in found) if isinstance(p, dict)]
 
 
 def _xml_as_json(
@@ -860,7 +889,9 @@ def _describe(error: BaseException) -> str:
         if details:
             parts.extend(f"{type(d).__name__}: {d.message}" for d in list(details)[:2])
         cause = cause.__cause__ or cause.__context__
-    return " <- ".join(parts)[:600]
+    text = " <- ".join(parts)
+    # Values can be long: keep the start and the innermost cause, which names the problem.
+    return text if len(text) <= 900 else f"{text[:450]} … {text[-450:]}"
 
 
 # -- orchestration ---------------------------------------------------------------------------
