@@ -93,8 +93,8 @@ SET_ASIDE = [
     (
         re.compile(r"DefaultNotValid"),
         "A query parameter that was not sent: openapi-core fills in the schema's default and "
-        "checks it, and the spec's default is not one of its own enum values "
-        "(default: none, enum: [delivered, ...]).",
+        "checks it, and the spec's default breaks its own schema (default: none outside "
+        "enum: [delivered, ...]; a string '3000000000' for an integer; a time without offset).",
     ),
     (
         re.compile(r"ReadOnlyParameter"),
