@@ -27,6 +27,9 @@ class Spec(TimestampedModel):
     original_text = models.TextField()
     original_media_type = models.CharField(max_length=32, default="application/json")
     document = models.JSONField()
+    # A Swagger 2.0 document as the OpenAPI 3.0 document that means the same requests
+    # (specs.engine.upgrade); null for OpenAPI 3.x documents.
+    openapi30_document = models.JSONField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, db_index=True)
     revision = models.PositiveIntegerField(default=1)
     operation_count = models.PositiveIntegerField(default=0)

@@ -12,7 +12,9 @@ from core.errors import NotFound
 from .models import Spec
 
 # Large JSON/text columns a list never shows.
-HEAVY_FIELDS = ("original_text", "document", "security_schemes", "security", "warnings")
+HEAVY_FIELDS = (
+    "original_text", "document", "openapi30_document", "security_schemes", "security", "warnings",
+)  # fmt: skip
 
 
 def spec_list(*, user: User) -> QuerySet[Spec]:
@@ -23,7 +25,7 @@ def spec_get(*, user: User, spec_id: Any, heavy: bool = False) -> Spec:
     """The user's spec; another user's spec is 404 like a missing one."""
     queryset = Spec.objects.filter(user=user, pk=spec_id)
     if not heavy:
-        queryset = queryset.defer("original_text", "document")
+        queryset = queryset.defer("original_text", "document", "openapi30_document")
     spec = queryset.first()
     if spec is None:
         raise NotFound("Spec not found")

@@ -24,6 +24,8 @@ from tools.services import SyncCounts, tools_sync_spec
 
 from .engine import ConversionResult, OperationDef, SpecError, convert, load_document
 from .engine.compact import SchemaBudgets
+from .engine.document import SWAGGER_2
+from .engine.upgrade import swagger_to_openapi30
 from .models import Spec, SpecOperation
 
 JSON_MEDIA_TYPE = "application/json"
@@ -303,6 +305,9 @@ def _apply_result(spec: Spec, source: SpecSource, result: ConversionResult) -> N
     spec.original_text = source.text
     spec.original_media_type = source.media_type
     spec.document = result.normalized
+    spec.openapi30_document = (
+        swagger_to_openapi30(result.normalized) if result.format == SWAGGER_2 else None
+    )
     spec.sha256 = _sha256(source.text)
     spec.operation_count = len(result.operations)
     spec.servers = result.servers

@@ -29,7 +29,7 @@ from .serializers import (
     SpecUpdateSerializer,
 )
 
-DOCUMENT_FORMATS = ("json", "original")
+DOCUMENT_FORMATS = ("json", "original", "openapi-3.0")
 
 
 class SpecListView(GenericAPIView):
@@ -155,14 +155,16 @@ class SpecDocumentView(GenericAPIView):
 
     @extend_schema(
         operation_id="specs_document",
-        summary="Get the stored document (normalised JSON, or the original text)",
+        summary="Get the stored document (normalised JSON, the original text, or OpenAPI 3.0)",
         parameters=[
             OpenApiParameter(
                 "format",
                 OpenApiTypes.STR,
                 enum=list(DOCUMENT_FORMATS),
                 description="json (default): the normalised document; original: the text as "
-                "uploaded, with its media type.",
+                "uploaded, with its media type; openapi-3.0: the document as OpenAPI 3.0 (for a "
+                "Swagger 2.0 spec the equivalent OpenAPI 3.0 document stored beside it, for an "
+                "OpenAPI 3.0 spec the normalised document; an OpenAPI 3.1 spec has none: 400).",
             )
         ],
         responses={
@@ -178,10 +180,19 @@ class SpecDocumentView(GenericAPIView):
         wanted = request.query_params.get("format") or "json"
         if wanted not in DOCUMENT_FORMATS:
             raise ValidationFailed(
-                "Invalid query parameter", details={"format": ["Must be json or original."]}
+                "Invalid query parameter",
+                details={"format": ["Must be json, original or openapi-3.0."]},
             )
         spec = selectors.spec_get(user=user_of(request), spec_id=spec_id, heavy=True)
         if wanted == "original":
             media_type = spec.original_media_type or "text/plain"
             return HttpResponse(spec.original_text, content_type=f"{media_type}; charset=utf-8")
+        if wanted == "openapi-3.0":
+            if spec.format == "swagger-2.0" and spec.openapi30_document is not None:
+                return Response(spec.openapi30_document)
+            if spec.format != "openapi-3.0":
+                raise ValidationFailed(
+                    "Invalid query parameter",
+                    details={"format": ["An OpenAPI 3.1 document has no OpenAPI 3.0 form."]},
+                )
         return Response(spec.document)

@@ -335,7 +335,7 @@ def _trim(text: str, limit: int) -> str:
 
 
 def tool_annotations(method: str, summary: str) -> dict[str, Any]:
-    """MCP tool annotations per CONTRACT §6 (hints only where the HTTP method implies them)."""
+    """MCP tool annotations (docs/api.md, "Tools"): hints only where the method implies them."""
     method = method.upper()
     result: dict[str, Any] = {}
     if summary:

@@ -10,6 +10,7 @@ from .document import SWAGGER_2, text
 from .naming import argument_name, unique_name
 from .refs import RefError, follow, join_pointer
 from .schemas import DIALECT, REQUEST, RESPONSE, SchemaConverter
+from .xml import NotSerialisable, PlanCompiler
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 PARAMETER_LOCATIONS = ("path", "query", "header", "cookie")
@@ -372,6 +373,8 @@ class OperationBuilder:
         for parameter, pointer in fields:
             argument = self._parameter_argument(parameter, pointer, refs)
             argument.location = "body"
+            if argument.required:
+                argument.schema = _not_empty(argument.schema, empty_string_allowed=True)
             if multipart:
                 argument.mapping = _part_mapping(parameter["name"], argument.schema, None)
             else:
@@ -405,17 +408,21 @@ class OperationBuilder:
         encoding = body_encoding(media_type)
         body = {"mediaType": media_type, "encoding": encoding, "required": required}
         if is_xml_media_type(media_type):
-            # The JSON value a model would give cannot be turned into the XML the schema means
-            # without its xml object mapping (names, attributes, wrapping, namespaces): the
-            # caller writes the document and it is sent as given.
-            self._warn(
-                pointer,
-                f"The request body is XML ({media_type}); the tool takes it as one XML "
-                "document string argument, sent as given.",
-            )
-            note = f"The request body: an XML document ({media_type}) as text."
-            schema = {"type": "string", "description": f"{note} {description}".strip()}
-            return body, [_Argument("body", "body", schema, required, {"in": "body"})]
+            try:
+                body["xml"] = PlanCompiler(self._schemas.resolve).compile(source, pointer)
+            except NotSerialisable as reason:
+                # The schema does not say which XML it means: the caller writes the document
+                # and it is sent as given.
+                self._warn(
+                    pointer,
+                    f"The request body is XML ({media_type}) and cannot be written from its "
+                    f"schema ({reason}); the tool takes it as one XML document string "
+                    "argument, sent as given.",
+                )
+                note = f"The request body: an XML document ({media_type}) as text."
+                schema = {"type": "string", "description": f"{note} {description}".strip()}
+                return body, [_Argument("body", "body", schema, required, {"in": "body"})]
+            body["encoding"] = encoding = "xml"
         shape = self._object_shape(source, pointer, 0, set()) if encoding != "raw" else None
         if shape is None:
             schema = _describe(self._schemas.convert(source, REQUEST, pointer, refs), description)
@@ -427,7 +434,10 @@ class OperationBuilder:
             schema = self._schemas.convert(node, REQUEST, node_pointer, refs)
             field_required = required and name in shape.required
             required_in_body = not required and name in shape.required
-            if encoding == "json":
+            if encoding in ("form", "multipart") and name in shape.required:
+                # An empty array or object is no form field or part at all.
+                schema = _not_empty(schema, empty_string_allowed=True)
+            if encoding in ("json", "xml"):
                 mapping: dict[str, Any] = {"in": "bodyField", "name": name}
             elif encoding == "form":
                 mapping = _form_mapping(name, encodings.get(name))
@@ -590,7 +600,9 @@ def _not_empty(schema: Any, *, empty_string_allowed: bool) -> Any:
         extra["minItems"] = 1
     if "object" in types:
         extra["minProperties"] = 1
-    if "string" in types and not empty_string_allowed:
+    if ("string" in types or declared is None) and not empty_string_allowed:
+        # Without a type (a $ref, say) the value may still be a string; minLength only
+        # applies to strings.
         extra["minLength"] = 1
     kept = {
         key: value
@@ -619,6 +631,10 @@ def _describe(schema: Any, description: str) -> Any:
     if schema is True:
         return {"description": description}
     if isinstance(schema, dict):
+        # A pattern left out of the schema (see schemas.py) stays in the description.
+        kept = str(schema.get("description", "")).partition("Pattern (not checked): ")[2]
+        if kept:
+            description = f"{description}\n\nPattern (not checked): {kept}"
         return {**schema, "description": description}
     return schema
 

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from .errors import ArgumentError
+from .xml import serialise as serialise_xml
 
 _PATH_VARIABLE = re.compile(r"\{([^{}/]+)\}")
 _DELIMITERS = {"spaceDelimited": " ", "pipeDelimited": "|", "tabDelimited": "\t"}
@@ -129,7 +130,8 @@ def _absent(target: dict[str, Any], value: Any, body: dict[str, Any] | None) -> 
         return not (location in ("bodyField", "body") and json_body)
     if value in ([], {}) and location not in ("body", "bodyField"):
         return True
-    if value in ([], {}) and location == "bodyField" and not json_body:
+    structured = json_body or (body is not None and body.get("encoding") == "xml")
+    if value in ([], {}) and location == "bodyField" and not structured:
         return True
     return value == "" and location == "query" and not target.get("allowEmptyValue")
 
@@ -364,6 +366,9 @@ def _body(
         content_type = "application/json" if media_type.strip() == "*/*" else media_type
         value: Any = whole[0] if whole else {t["name"]: v for t, v in fields}
         return _json(value).encode("utf-8"), content_type
+    if encoding == "xml":
+        value = whole[0] if whole else {t["name"]: v for t, v in fields}
+        return serialise_xml(body["xml"], value), media_type
     if encoding == "raw":
         value = whole[0] if whole else {t["name"]: v for t, v in fields}
         data = value if isinstance(value, str) else _json(value)

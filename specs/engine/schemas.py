@@ -78,6 +78,14 @@ def def_name(pointer: str, component_prefix: str) -> str:
     return f"{cleaned}_{digest}"
 
 
+def _python_regex(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return False
+    return True
+
+
 def _number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
@@ -292,6 +300,8 @@ class SchemaConverter:
         for key in _STRING_KEYWORDS:
             if isinstance(node.get(key), str):
                 out.setdefault(key, node[key])
+        if "pattern" in out and not _python_regex(out["pattern"]):
+            self._drop_pattern(out, pointer)
         for key in _FLAG_KEYWORDS:
             if key in node and (flag := _flag(node[key])) is not None:
                 out[key] = flag
@@ -309,6 +319,22 @@ class SchemaConverter:
         examples = [e for e in examples if not (isinstance(e, dict) and "$ref" in e)]
         if examples:
             out["examples"] = examples
+
+    def _drop_pattern(self, out: dict[str, Any], pointer: str) -> None:
+        """Drop a pattern Python cannot compile, keeping it in the description.
+
+        JSON Schema validators in Python (the gateway's included) check ``pattern`` with
+        ``re``; one they cannot compile makes the whole schema invalid, and then no argument
+        of the tool would be checked at all.
+        """
+        pattern = out.pop("pattern")
+        self._warn(
+            join_pointer(pointer, "pattern"),
+            f"Pattern {pattern!r} is not one Python's re module can compile; it is left out "
+            "of the schema and kept in the description.",
+        )
+        note = f"Pattern (not checked): {pattern}"
+        out["description"] = f"{out['description']}\n\n{note}" if out.get("description") else note
 
     def _convert_bounds(self, node: dict[str, Any], out: dict[str, Any], pointer: str) -> None:
         for key in _COUNT_KEYWORDS:

@@ -106,7 +106,102 @@ def test_the_document_endpoint_serves_the_normalised_json_or_the_original_text(a
 
     wrong = alice_client.get(f"/api/specs/{spec['id']}/document?format=xml")
     assert wrong.status_code == 400
-    assert wrong.json()["error"]["details"] == {"format": ["Must be json or original."]}
+    assert wrong.json()["error"]["details"] == {
+        "format": ["Must be json, original or openapi-3.0."]
+    }
+
+
+SWAGGER_PETS = {
+    "swagger": "2.0",
+    "info": {"title": "Pets", "version": "1"},
+    "host": "pets.example",
+    "basePath": "/v1",
+    "paths": {
+        "/pets": {
+            "post": {
+                "consumes": ["application/json"],
+                "parameters": [
+                    {
+                        "name": "pet",
+                        "in": "body",
+                        "required": True,
+                        "schema": {"$ref": "#/definitions/Pet"},
+                    },
+                    {
+                        "name": "tags",
+                        "in": "query",
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "collectionFormat": "pipes",
+                    },
+                ],
+                "responses": {"201": {"description": "made"}},
+            }
+        }
+    },
+    "definitions": {
+        "Pet": {"type": "object", "properties": {"name": {"type": "string", "x-nullable": True}}}
+    },
+}
+
+
+@pytest.mark.django_db
+def test_a_swagger_document_is_stored_with_its_openapi_3_0_form(alice_client):
+    spec = create_spec(alice_client, SWAGGER_PETS)
+    url = f"/api/specs/{spec['id']}/document"
+
+    upgraded = alice_client.get(url + "?format=openapi-3.0")
+    assert upgraded.status_code == 200
+    document = upgraded.json()["data"]
+    assert document["openapi"] == "3.0.3"
+    assert document["servers"] == [{"url": "https://pets.example/v1"}]
+    operation = document["paths"]["/pets"]["post"]
+    assert operation["requestBody"] == {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}},
+    }
+    assert operation["parameters"] == [
+        {
+            "name": "tags",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "array", "items": {"type": "string"}},
+            "style": "pipeDelimited",
+            "explode": False,
+        }
+    ]
+    assert document["components"]["schemas"]["Pet"]["properties"]["name"] == {
+        "type": "string",
+        "nullable": True,
+    }
+    # The original stays what it was; a new revision replaces the OpenAPI 3.0 form too.
+    assert alice_client.get(url).json()["data"]["swagger"] == "2.0"
+    changed = {**SWAGGER_PETS, "basePath": "/v2"}
+    patched = alice_client.patch(f"/api/specs/{spec['id']}", {"document": changed}, format="json")
+    assert patched.status_code == 200
+    servers = alice_client.get(url + "?format=openapi-3.0").json()["data"]["servers"]
+    assert servers == [{"url": "https://pets.example/v2"}]
+    # Listing specs leaves the stored forms out of the query.
+    assert alice_client.get("/api/specs").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_openapi_3_0_form_of_3_0_is_the_document_and_3_1_has_none(alice_client):
+    spec_30 = create_spec(alice_client, notes_document())
+    same = alice_client.get(f"/api/specs/{spec_30['id']}/document?format=openapi-3.0")
+    assert same.status_code == 200
+    assert (
+        same.json()["data"]
+        == alice_client.get(f"/api/specs/{spec_30['id']}/document").json()["data"]
+    )
+
+    document_31 = {**notes_document(), "openapi": "3.1.0"}
+    spec_31 = create_spec(alice_client, document_31, name="three-one")
+    refused = alice_client.get(f"/api/specs/{spec_31['id']}/document?format=openapi-3.0")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"] == {
+        "format": ["An OpenAPI 3.1 document has no OpenAPI 3.0 form."]
+    }
 
 
 BILLION_LAUGHS = "\n".join(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from jsonschema import Draft202012Validator
 
-from specs.engine import build_request, convert
+from specs.engine import ArgumentError, build_request, convert
 
 
 def operation(path: str, method: str = "get", **fields: Any) -> dict[str, Any]:
@@ -198,6 +199,52 @@ def test_an_empty_json_array_in_a_body_is_a_value():
 # 6. Empty strings
 
 
+def test_a_required_path_parameter_by_reference_says_it_cannot_be_empty():
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "T", "version": "1"},
+        "paths": {
+            "/keys/{key}": {
+                "get": {
+                    "parameters": [
+                        {
+                            "name": "key",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"$ref": "#/components/schemas/Key"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+        "components": {"schemas": {"Key": {"type": "string"}}},
+    }
+    [op] = convert(document).operations
+    assert op.input_schema["properties"]["key"] == {"$ref": "#/$defs/Key", "minLength": 1}
+    assert not Draft202012Validator(op.input_schema).is_valid({"key": ""})
+
+
+def test_a_form_body_field_it_requires_cannot_be_an_empty_array():
+    schema = {
+        "type": "object",
+        "required": ["Types", "Name"],
+        "properties": {
+            "Types": {"type": "array", "items": {"type": "string"}},
+            "Name": {"type": "string"},
+            "Tags": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    form = {"application/x-www-form-urlencoded": {"schema": schema}}
+    op = operation("/subscriptions", "post", requestBody={"content": form})
+    properties = op["schema"]["properties"]
+    assert properties["Types"]["minItems"] == 1
+    assert "minItems" not in properties["Tags"]
+    # An empty array is no form field: the body would lack the field its schema requires.
+    assert not accepted(op, {"Types": [], "Name": "n"})
+    assert build(op, {"Types": ["a"], "Name": ""}).body == b"Types=a&Name="
+
+
 def test_an_empty_query_string_is_left_out_unless_empty_values_are_allowed():
     op = operation(
         "/x",
@@ -235,8 +282,208 @@ def test_required_path_and_query_strings_say_they_cannot_be_empty():
 # 3. XML bodies
 
 
-def test_an_xml_body_is_one_xml_document_argument_sent_as_given_with_a_warning():
+def xml_operations(schemas: dict[str, Any], bodies: dict[str, Any]) -> dict[str, Any]:
+    """One POST operation per body schema, each taking application/xml."""
     document = {
+        "openapi": "3.0.3",
+        "info": {"title": "T", "version": "1"},
+        "paths": {
+            f"/{name}": {
+                "post": {
+                    "operationId": name,
+                    "requestBody": {"content": {"application/xml": {"schema": schema}}},
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+            for name, schema in bodies.items()
+        },
+        "components": {"schemas": schemas},
+    }
+    result = convert(document)
+    assert result.warnings == []
+    return {op.tool_name: op for op in result.operations}
+
+
+def xml_sent(op: Any, arguments: dict[str, Any]) -> bytes:
+    plan = build_request(op.mapping, op.method, op.path, arguments)
+    assert plan.content_type == "application/xml"
+    assert plan.body is not None
+    return plan.body
+
+
+def test_xml_bodies_follow_the_openapi_xml_object_examples():
+    # The OpenAPI 3.0 specification's XML Object examples, element for element.
+    strings = {"type": "array", "items": {"type": "string"}}
+    named_items = {"type": "array", "items": {"type": "string", "xml": {"name": "animal"}}}
+    animals = {
+        "plain": {"type": "string"},
+        "renamed": {"type": "string", "xml": {"name": "animal"}},
+        "array": strings,
+        "array_items_named": named_items,
+        "array_outer_name_ignored": {**named_items, "xml": {"name": "aliens"}},
+        "wrapped": {**strings, "xml": {"wrapped": True}},
+        "wrapped_items_named": {**named_items, "xml": {"wrapped": True}},
+        "wrapped_both_named": {**named_items, "xml": {"name": "aliens", "wrapped": True}},
+        "wrapped_outer_named": {**strings, "xml": {"name": "aliens", "wrapped": True}},
+    }
+    schemas = {
+        "Person": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer", "format": "int32", "xml": {"attribute": True}},
+                "name": {
+                    "type": "string",
+                    "xml": {"namespace": "https://example.com/schema/sample", "prefix": "sample"},
+                },
+            },
+        },
+        **{
+            f"Zoo_{case}": {"type": "object", "properties": {"animals": schema}}
+            for case, schema in animals.items()
+        },
+    }
+    ops = xml_operations(
+        schemas, {name: {"$ref": f"#/components/schemas/{name}"} for name in schemas}
+    )
+    assert list(ops["Person"].input_schema["properties"]) == ["id", "name"]
+    assert xml_sent(ops["Person"], {"id": 123, "name": "example"}) == (
+        b'<Person id="123"><sample:name xmlns:sample="https://example.com/schema/sample">'
+        b"example</sample:name></Person>"
+    )
+    two = ["value", "value"]
+    expected = {
+        "plain": ("value", b"<animals>value</animals>"),
+        "renamed": ("value", b"<animal>value</animal>"),
+        "array": (two, b"<animals>value</animals><animals>value</animals>"),
+        "array_items_named": (two, b"<animal>value</animal><animal>value</animal>"),
+        "array_outer_name_ignored": (two, b"<animal>value</animal><animal>value</animal>"),
+        "wrapped": (two, b"<animals><animals>value</animals><animals>value</animals></animals>"),
+        "wrapped_items_named": (
+            two,
+            b"<animals><animal>value</animal><animal>value</animal></animals>",
+        ),
+        "wrapped_both_named": (
+            two,
+            b"<aliens><animal>value</animal><animal>value</animal></aliens>",
+        ),
+        "wrapped_outer_named": (
+            two,
+            b"<aliens><aliens>value</aliens><aliens>value</aliens></aliens>",
+        ),
+    }
+    for case, (value, inner) in expected.items():
+        name = f"Zoo_{case}"
+        assert (
+            xml_sent(ops[name], {"animals": value})
+            == f"<{name}>".encode() + inner + f"</{name}>".encode()
+        ), case
+
+
+def test_an_xml_body_takes_names_from_referenced_schemas_and_escapes_text():
+    schemas = {
+        "Pet": {
+            "type": "object",
+            "xml": {"name": "pet", "namespace": "urn:pets"},
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string"},
+                "category": {"$ref": "#/components/schemas/Category"},
+                "photoUrls": {
+                    "type": "array",
+                    "xml": {"wrapped": True},
+                    "items": {"type": "string", "xml": {"name": "photoUrl"}},
+                },
+                "tags": {
+                    "type": "array",
+                    "xml": {"wrapped": True},
+                    "items": {"$ref": "#/components/schemas/Tag"},
+                },
+                "status": {
+                    "type": "string",
+                    "xml": {"attribute": True, "prefix": "s", "namespace": "urn:s"},
+                },
+                "vaccinated": {"type": "boolean"},
+            },
+        },
+        "Category": {
+            "type": "object",
+            "xml": {"name": "category"},
+            "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+        },
+        "Tag": {
+            "allOf": [
+                {"$ref": "#/components/schemas/Named"},
+                {"type": "object", "properties": {"weight": {"type": "number"}}},
+            ],
+            "xml": {"name": "tag"},
+        },
+        "Named": {"type": "object", "properties": {"name": {"type": "string"}}},
+    }
+    op = xml_operations(schemas, {"addPet": {"$ref": "#/components/schemas/Pet"}})["addPet"]
+    assert op.mapping["body"]["encoding"] == "xml"
+    assert list(op.input_schema["properties"]) == [
+        "name",
+        "category",
+        "photoUrls",
+        "tags",
+        "status",
+        "vaccinated",
+    ]
+    arguments = {
+        # Given out of order: elements follow the schema's property order.
+        "vaccinated": False,
+        "tags": [{"weight": 1.5, "name": 'a"b'}, {"name": "x"}],
+        "status": 'sold & "gone"',
+        "photoUrls": [],
+        "category": {"name": "Dogs <&> Cats", "id": 7},
+        "name": "Rex",
+    }
+    assert xml_sent(op, arguments) == (
+        b'<pet xmlns="urn:pets" xmlns:s="urn:s" s:status="sold &amp; &quot;gone&quot;">'
+        b"<name>Rex</name><category><id>7</id><name>Dogs &lt;&amp;&gt; Cats</name></category>"
+        b"<photoUrls/>"
+        b'<tags><tag><name>a"b</name><weight>1.5</weight></tag><tag><name>x</name></tag></tags>'
+        b"<vaccinated>false</vaccinated></pet>"
+    )
+    # An optional XML body with no arguments is not sent; one with a field is a whole document.
+    assert build_request(op.mapping, op.method, op.path, {}).body is None
+    assert xml_sent(op, {"name": "é"}) == '<pet xmlns="urn:pets"><name>é</name></pet>'.encode()
+
+
+def test_an_xml_body_refuses_text_xml_cannot_carry():
+    schemas = {"Note": {"type": "object", "properties": {"text": {"type": "string"}}}}
+    op = xml_operations(schemas, {"note": {"$ref": "#/components/schemas/Note"}})["note"]
+    with pytest.raises(ArgumentError, match="cannot be sent in an XML document"):
+        build_request(op.mapping, op.method, op.path, {"text": "bell \x07"})
+
+
+def test_a_wrapped_array_body_is_one_argument_and_recursion_is_followed():
+    schemas = {
+        "Node": {
+            "type": "object",
+            "xml": {"name": "node"},
+            "properties": {
+                "id": {"type": "string", "xml": {"attribute": True}},
+                "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}},
+            },
+        },
+        "Nodes": {
+            "type": "array",
+            "xml": {"name": "nodes", "wrapped": True},
+            "items": {"$ref": "#/components/schemas/Node"},
+        },
+    }
+    op = xml_operations(schemas, {"put": {"$ref": "#/components/schemas/Nodes"}})["put"]
+    assert list(op.input_schema["properties"]) == ["body"]
+    value = [{"id": "a", "children": [{"id": "b", "children": [{"id": "c"}]}]}, {"id": "d"}]
+    assert xml_sent(op, {"body": value}) == (
+        b'<nodes><node id="a"><node id="b"><node id="c"/></node></node><node id="d"/></nodes>'
+    )
+
+
+def test_an_xml_body_whose_schema_names_no_root_element_is_a_document_string_with_a_warning():
+    schema: dict[str, Any] = {"type": "object", "properties": {"RoleName": {"type": "string"}}}
+    document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": "T", "version": "1"},
         "paths": {
@@ -244,15 +491,7 @@ def test_an_xml_body_is_one_xml_document_argument_sent_as_given_with_a_warning()
                 "post": {
                     "requestBody": {
                         "required": True,
-                        "content": {
-                            "text/xml": {
-                                "schema": {
-                                    "type": "object",
-                                    "xml": {"name": "CreateRole"},
-                                    "properties": {"RoleName": {"type": "string"}},
-                                }
-                            }
-                        },
+                        "content": {"text/xml": {"schema": schema}},
                     },
                     "responses": {"200": {"description": "ok"}},
                 }
@@ -271,12 +510,18 @@ def test_an_xml_body_is_one_xml_document_argument_sent_as_given_with_a_warning()
     assert result.warnings == [
         {
             "pointer": "/paths/~1roles/post/requestBody/content/text~1xml/schema",
-            "message": "The request body is XML (text/xml); the tool takes it as one XML document "
-            "string argument, sent as given.",
+            "message": "The request body is XML (text/xml) and cannot be written from its "
+            "schema (the body schema names no root element (no xml.name and no component "
+            "name)); the tool takes it as one XML document string argument, sent as given.",
         }
     ]
     xml = "<CreateRole><RoleName>é</RoleName></CreateRole>"
     plan = build_request(op.mapping, op.method, op.path, {"body": xml})
+    assert (plan.body, plan.content_type) == (xml.encode(), "text/xml")
+    # Named, the same schema is written from its fields.
+    schema["xml"] = {"name": "CreateRole"}
+    [op] = convert(document).operations
+    plan = build_request(op.mapping, op.method, op.path, {"RoleName": "é"})
     assert (plan.body, plan.content_type) == (xml.encode(), "text/xml")
 
 
@@ -294,3 +539,61 @@ def test_a_body_requiring_names_it_does_not_describe_stays_one_argument():
     assert list(op["schema"]["properties"]) == ["body"]
     assert not accepted(op, {"body": {"categories": []}})
     assert build(op, {"body": {"categories": [], "id": "7"}}).body == b'{"categories":[],"id":"7"}'
+
+
+# A pattern Python cannot compile
+
+
+def test_a_pattern_python_cannot_compile_is_left_out_with_a_warning_and_kept_in_the_text():
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "T", "version": "1"},
+        "paths": {
+            "/people": {
+                "post": {
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "description": "Search.",
+                            "schema": {"type": "string", "pattern": "^\\p{Lu}"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "name": {"type": "string", "pattern": "^\\p{L}+$"},
+                                        "age": {"type": "integer", "minimum": 0},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+    }
+    result = convert(document)
+    [op] = result.operations
+    # The schema is one Python's validators accept, so the gateway checks every argument.
+    Draft202012Validator.check_schema(op.input_schema)
+    properties = op.input_schema["properties"]
+    assert properties["name"] == {
+        "type": "string",
+        "description": "Pattern (not checked): ^\\p{L}+$",
+    }
+    assert properties["q"]["description"] == "Search.\n\nPattern (not checked): ^\\p{Lu}"
+    assert "pattern" not in properties["q"]
+    assert not Draft202012Validator(op.input_schema).is_valid({"name": "Zoë", "age": -1})
+    pointers = [w["pointer"] for w in result.warnings if "Pattern" in w["message"]]
+    assert pointers == [
+        "/paths/~1people/post/parameters/0/schema/pattern",
+        "/paths/~1people/post/requestBody/content/application~1json/schema/properties/name/pattern",
+    ]
+    messages = [w["message"] for w in result.warnings]
+    assert any("'^\\\\p{L}+$' is not one Python's re module can compile" in m for m in messages)
