@@ -169,7 +169,10 @@ def build_cases(
         print(f"[{number}/{len(files)}] {file.name}", file=sys.stderr, flush=True)
         try:
             document = load_document(file.read_bytes())
-            result = convert(document, validate=False)
+            # Full schemas: this measures the request builder. Compaction (TOOL_SCHEMA_* budgets)
+            # deliberately widens deep parts into open objects, so arguments drawn from a
+            # compacted schema may be ones only the upstream can judge.
+            result = convert(document, validate=False, schema_budgets=None)
         except (SpecError, OSError) as exc:
             yield {"file": str(file), "skipped": f"not convertible: {exc}"[:200]}
             continue
