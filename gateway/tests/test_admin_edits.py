@@ -276,6 +276,21 @@ def test_the_tool_actions_reach_the_gateway(live, shop, operator) -> None:
     assert tool_names(live, shop) == ["listThings", "listOther"]
 
 
+def test_deleting_tools_in_the_admin_reaches_the_gateway(live, shop, operator) -> None:
+    one = Tool.objects.get(server_id=shop["id"], name="listThings")
+    response = operator.post(f"/admin/tools/tool/{one.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert tool_names(live, shop) == ["listOther"]
+
+    rest = Tool.objects.get(server_id=shop["id"], name="listOther")
+    response = operator.post(
+        "/admin/tools/tool/",
+        {"action": "delete_selected", "_selected_action": [str(rest.pk)], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert tool_names(live, shop) == []
+
+
 def test_renaming_and_describing_a_tool_in_the_admin_reaches_the_gateway(
     live, shop, operator
 ) -> None:
