@@ -1,10 +1,12 @@
-"""The fixed cast of the test suite: alice and bob own things, charlie owns nothing."""
+"""The fixed cast of the test suite: alice and bob own things, charlie owns nothing, and an
+operator (a superuser) works in the admin."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts import local_issuer
@@ -82,6 +84,14 @@ def bob_client(bob, client_for) -> APIClient:
 @pytest.fixture
 def anon_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def operator(db) -> Client:
+    """A browser session of the operator, a superuser, logged in to the admin."""
+    client = Client()
+    client.force_login(User.objects.create_superuser(clerk_id="operator", email="ops@example.com"))
+    return client
 
 
 def pytest_report_header(config) -> list[str]:

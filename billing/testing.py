@@ -13,12 +13,15 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx2
 import pytest
+import stripe
 
 from core.testing import LoopbackServer, RecordedRequest
 
@@ -254,3 +257,37 @@ def use_fake_stripe(settings: Any, fake: FakeStripe) -> None:
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
     for name, value in TEST_PRICES.items():
         setattr(settings, name, value)
+
+
+# --- Webhook deliveries ------------------------------------------------------------------------
+
+_event_ids = itertools.count(1)
+
+
+def stripe_event(event_type: str, obj: dict[str, Any], event_id: str | None = None) -> str:
+    """The JSON body of a Stripe event of EVENT_TYPE about OBJ."""
+    return json.dumps(
+        {
+            "id": event_id or f"evt_test_{next(_event_ids)}",
+            "object": "event",
+            "api_version": "2025-03-31.basil",
+            "created": int(time.time()),
+            "livemode": False,
+            "type": event_type,
+            "data": {"object": obj},
+        }
+    )
+
+
+def deliver_stripe_event(
+    base_url: str, body: str, secret: str, *, timeout: float = 30
+) -> httpx2.Response:
+    """POST BODY to the Stripe webhook of the server at BASE_URL, signed with SECRET as Stripe
+    signs it."""
+    signature = stripe.WebhookSignature.generate_signature_header(body, secret)
+    return httpx2.post(
+        f"{base_url}/api/webhooks/stripe",
+        content=body.encode(),
+        headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+        timeout=timeout,
+    )

@@ -16,12 +16,12 @@ configuration.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Model
 
 GENERATION_CHECK_SECONDS = 2.0
 # While the shared cache is out, say so in the logs at most this often.
@@ -75,6 +75,18 @@ def server_touch(*, server: ServerRow, old_slug: str = "") -> None:
     manager = type(server)._default_manager  # type: ignore[attr-defined]
     manager.filter(pk=server.pk).update(config_version=F("config_version") + 1)
     server_changed(*sorted({old_slug, server.slug} - {""}), str(server.pk))
+
+
+def server_rows_delete(*, model: type[Model], rows: Iterable[Any]) -> int:
+    """Delete ROWS of MODEL (each belongs to a server, as a tool or an access key does) and touch
+    every server they belonged to; how many were deleted."""
+    with transaction.atomic():
+        deleted = list(rows)
+        servers = {row.server_id: row.server for row in deleted}
+        model._default_manager.filter(pk__in=[row.pk for row in deleted]).delete()
+        for server in servers.values():
+            server_touch(server=server)
+    return len(deleted)
 
 
 def _notify(names: tuple[str, ...]) -> None:

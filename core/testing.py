@@ -107,6 +107,24 @@ def json_reply(payload: Any, status: int = 200) -> tuple[int, dict[str, str], by
     return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 
 
+def echo_path(request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+    """An upstream that answers every request with `{"path": <the path it was asked for>}`."""
+    return json_reply({"path": request.path})
+
+
+def php_json(value: Any) -> str:
+    """PHP's json_encode defaults: "/" as "\\/", non-ASCII as \\uXXXX."""
+    return json.dumps(value).replace("/", "\\/")
+
+
+def go_json(value: Any) -> str:
+    """Go's json.Marshal: "<", ">", "&", U+2028 and U+2029 as \\u00XX; other characters raw."""
+    text = json.dumps(value, ensure_ascii=False)
+    for char in "<>&\u2028\u2029":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
+
+
 @contextmanager
 def loopback_server(handler: Route) -> Iterator[LoopbackServer]:
     with LoopbackServer(handler) as server:

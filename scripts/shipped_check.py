@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import stripe
 import yaml
 from cryptography.fernet import Fernet
 from svix.webhooks import Webhook
@@ -64,7 +63,13 @@ from walkthrough import (  # noqa: E402
 )
 
 from accounts.local_issuer import subject_for_email  # noqa: E402
-from billing.testing import TEST_PRICES, FakeStripe, subscription_object  # noqa: E402
+from billing.testing import (  # noqa: E402
+    TEST_PRICES,
+    FakeStripe,
+    deliver_stripe_event,
+    stripe_event,
+    subscription_object,
+)
 
 STRIPE_SECRET_KEY = "sk_test_shipped_topology_123"
 STRIPE_WEBHOOK_SECRET = "whsec_shipped_topology_test"
@@ -161,24 +166,8 @@ def app_env(args: argparse.Namespace, data_dir: Path, port: int, stripe_url: str
 
 
 def post_stripe(base_url: str, event_type: str, obj: dict[str, Any]) -> None:
-    payload = json.dumps(
-        {
-            "id": f"evt_shipped_{secrets.token_hex(6)}",
-            "object": "event",
-            "api_version": "2025-03-31.basil",
-            "created": int(time.time()),
-            "livemode": False,
-            "type": event_type,
-            "data": {"object": obj},
-        }
-    )
-    signature = stripe.WebhookSignature.generate_signature_header(payload, STRIPE_WEBHOOK_SECRET)
-    delivered = httpx2.post(
-        f"{base_url}/api/webhooks/stripe",
-        content=payload.encode(),
-        headers={"Content-Type": "application/json", "Stripe-Signature": signature},
-        timeout=30,
-    )
+    body = stripe_event(event_type, obj, event_id=f"evt_shipped_{secrets.token_hex(6)}")
+    delivered = deliver_stripe_event(base_url, body, STRIPE_WEBHOOK_SECRET)
     check(delivered.status_code == 200, f"Stripe {event_type}: {delivered.status_code}")
 
 

@@ -16,7 +16,7 @@ from django.utils.text import slugify
 from accounts.models import User
 from billing.selectors import plan_for_user
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from core.invalidation import server_touch
+from core.invalidation import server_rows_delete, server_touch
 from core.secrets import display_prefix, hash_secret, new_secret
 from specs.models import Spec, SpecOperation
 from tools.services import tools_create
@@ -278,10 +278,4 @@ def access_keys_revoke(*, keys: Iterable[AccessKey]) -> int:
 
 def access_keys_delete(*, keys: Iterable[AccessKey]) -> int:
     """Delete keys outright (revoking keeps the record; this is for cleaning up)."""
-    with transaction.atomic():
-        keys = list(keys)
-        servers = {key.server_id: key.server for key in keys}
-        AccessKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
-        for server in servers.values():
-            server_touch(server=server)
-    return len(keys)
+    return server_rows_delete(model=AccessKey, rows=keys)

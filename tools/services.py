@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 
 from core.errors import Conflict, ValidationFailed
-from core.invalidation import server_touch
+from core.invalidation import server_rows_delete, server_touch
 
 from .models import Tool
 
@@ -195,13 +195,7 @@ def _placeholder() -> str:
 
 def tools_delete(*, tools: Iterable[Tool]) -> int:
     """Delete tools (a spec re-sync does not bring them back); their servers are told."""
-    with transaction.atomic():
-        tools = list(tools)
-        servers = {tool.server_id: tool.server for tool in tools}
-        Tool.objects.filter(pk__in=[tool.pk for tool in tools]).delete()
-        for server in servers.values():
-            server_touch(server=server)
-    return len(tools)
+    return server_rows_delete(model=Tool, rows=tools)
 
 
 def tool_check_name(*, tool: Tool, name: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,20 +17,6 @@ STRIPE_URL = "/api/webhooks/stripe"
 CLERK_URL = "/api/webhooks/clerk"
 
 _ids = itertools.count(1)
-
-
-def stripe_event(event_type: str, obj: dict[str, Any], event_id: str | None = None) -> str:
-    return json.dumps(
-        {
-            "id": event_id or f"evt_test_{next(_ids)}",
-            "object": "event",
-            "api_version": "2025-03-31.basil",
-            "created": int(time.time()),
-            "livemode": False,
-            "type": event_type,
-            "data": {"object": obj},
-        }
-    )
 
 
 def post_stripe(body: str, secret: str, *, timestamp: int | None = None, signed: str | None = None):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,14 +19,13 @@ from typing import Any
 
 import httpx2
 import pytest
-import stripe
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from accounts import local_issuer
 from billing.models import MeterReport
-from billing.testing import FakeStripe, subscription_object
+from billing.testing import FakeStripe, deliver_stripe_event, stripe_event, subscription_object
 from config.asgi import application, registry
 from core.testing import LoopbackServer, RecordedRequest
 from gateway.testing import serve_on_loopback
@@ -177,24 +175,8 @@ def assert_refused(response: httpx2.Response, reason: str, period_end: datetime)
 
 
 def post_stripe_event(product: Product, event_type: str, obj: dict[str, Any]) -> httpx2.Response:
-    payload = json.dumps(
-        {
-            "id": f"evt_e2e_{event_type}",
-            "object": "event",
-            "api_version": "2025-03-31.basil",
-            "created": int(time.time()),
-            "livemode": False,
-            "type": event_type,
-            "data": {"object": obj},
-        }
-    )
-    signature = stripe.WebhookSignature.generate_signature_header(payload, product.webhook_secret)
-    return httpx2.post(
-        f"{product.base_url}/api/webhooks/stripe",
-        content=payload.encode(),
-        headers={"Content-Type": "application/json", "Stripe-Signature": signature},
-        timeout=20,
-    )
+    body = stripe_event(event_type, obj, event_id=f"evt_e2e_{event_type}")
+    return deliver_stripe_event(product.base_url, body, product.webhook_secret, timeout=20)
 
 
 def month_end() -> datetime:

@@ -10,20 +10,10 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from core.scrub import NO_SECRETS, REDACTED, Scrubber, scrubber_for
+from core.testing import go_json, php_json
 
 SECRET = "sk/l&i<v>e+é\u2019\u2028😀z"
 SCRUBBER = Scrubber([SECRET])
-
-
-def php(value: str) -> str:
-    return json.dumps(value).replace("/", "\\/")
-
-
-def go(value: str) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    for char in "<>&\u2028\u2029":
-        text = text.replace(char, f"\\u{ord(char):04x}")
-    return text
 
 
 def every_char_escaped(value: str, upper: bool) -> str:
@@ -41,8 +31,8 @@ SPELLINGS = {
     "raw": SECRET,
     "python": json.dumps(SECRET),
     "python, non-ASCII raw": json.dumps(SECRET, ensure_ascii=False),
-    "php": php(SECRET),
-    "go": go(SECRET),
+    "php": php_json(SECRET),
+    "go": go_json(SECRET),
     ".net": dotnet(SECRET),
     "all escaped, lower-case hex": every_char_escaped(SECRET, upper=False),
     "all escaped, upper-case hex": every_char_escaped(SECRET, upper=True),
@@ -53,7 +43,7 @@ SPELLINGS = {
     "base64": base64.b64encode(SECRET.encode()).decode(),
     "base64, unpadded": base64.b64encode(SECRET.encode()).decode().rstrip("="),
     "base64 url-safe": base64.urlsafe_b64encode(SECRET.encode()).decode(),
-    "base64 in php": php(base64.b64encode(SECRET.encode()).decode()),
+    "base64 in php": php_json(base64.b64encode(SECRET.encode()).decode()),
 }
 
 
@@ -100,7 +90,7 @@ def test_it_is_built_once_per_set_of_secrets():
 
 
 def test_it_scrubs_bytes_and_keeps_what_is_not_utf8():
-    body = b"\xff\x00" + php(SECRET).encode() + b"\xfe"
+    body = b"\xff\x00" + php_json(SECRET).encode() + b"\xfe"
 
     assert SCRUBBER.scrub_bytes(body) == b'\xff\x00"' + REDACTED.encode() + b'"\xfe'
 
@@ -125,8 +115,8 @@ def test_a_long_token_is_replaced_whole():
     token = "eyJhbGciOiJIUzI1NiJ9." + "a1B2/c3D4" * 150
     scrubber = Scrubber([token])
 
-    assert scrubber.scrub("Bearer " + php(token)) == f'Bearer "{REDACTED}"'
-    assert scrubber.scrub("Bearer " + php(token)[:-10] + '"') != f'Bearer "{REDACTED}"'
+    assert scrubber.scrub("Bearer " + php_json(token)) == f'Bearer "{REDACTED}"'
+    assert scrubber.scrub("Bearer " + php_json(token)[:-10] + '"') != f'Bearer "{REDACTED}"'
 
 
 # --- Cutting -----------------------------------------------------------------------------------
@@ -134,7 +124,7 @@ def test_a_long_token_is_replaced_whole():
 
 @pytest.mark.parametrize("before", [4086, 4090, 4095])
 def test_a_preview_is_scrubbed_before_it_is_cut(before):
-    body = b"x" * before + php(SECRET).encode() + b" tail"
+    body = b"x" * before + php_json(SECRET).encode() + b" tail"
 
     preview = SCRUBBER.preview(body, 4096)
 
@@ -158,10 +148,10 @@ def test_a_preview_of_a_body_whose_replacements_shrink_it_is_still_scrubbed_to_t
     assert preview.endswith("abc")
 
 
-@pytest.mark.parametrize("kept", range(len("sk\\/"), len(php(SECRET)) - 2))
+@pytest.mark.parametrize("kept", range(len("sk\\/"), len(php_json(SECRET)) - 2))
 def test_a_text_cut_mid_secret_loses_the_secret_s_beginning(kept):
     # From three characters of the secret on ("sk\/"), cut anywhere, even inside an escape.
-    text = "head " + php(SECRET)[1:-1][:kept]
+    text = "head " + php_json(SECRET)[1:-1][:kept]
 
     assert SCRUBBER.trim_partial(text) == f"head {REDACTED}"
 

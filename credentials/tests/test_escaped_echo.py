@@ -14,13 +14,11 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 import httpx2
 import pytest
-from django.test import Client as DjangoClient
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from accounts.models import User
 from config.asgi import application, registry
-from core.testing import LoopbackServer, RecordedRequest
+from core.testing import LoopbackServer, RecordedRequest, go_json, php_json
 from credentials.testing import server_from_document
 from gateway.testing import serve_on_loopback
 from tools.calling import PREVIEW_BYTES
@@ -95,19 +93,6 @@ CREDENTIALS = [
 
 
 # --- How upstreams escape JSON -----------------------------------------------------------------
-
-
-def php_json(value: Any) -> str:
-    """PHP's json_encode defaults: "/" as "\\/", non-ASCII as \\uXXXX."""
-    return json.dumps(value).replace("/", "\\/")
-
-
-def go_json(value: Any) -> str:
-    """Go's json.Marshal: "<", ">", "&", U+2028 and U+2029 as \\u00XX; other characters raw."""
-    text = json.dumps(value, ensure_ascii=False)
-    for char in "<>&\u2028\u2029":
-        text = text.replace(char, f"\\u{ord(char):04x}")
-    return text
 
 
 def unicode_json(value: Any) -> str:
@@ -251,16 +236,6 @@ def run_tool_test(client: Any, server: Any, tool_name: str, style: str) -> dict[
     response = client.post(url, {"arguments": {"style": style}}, format="json")
     assert response.status_code == 200, response.content
     return response.json()["data"]
-
-
-@pytest.fixture
-def operator() -> DjangoClient:
-    user = User.objects.create_user(clerk_id="operator", email="ops@example.com")
-    user.is_staff = user.is_superuser = True
-    user.save()
-    client = DjangoClient()
-    client.force_login(user)
-    return client
 
 
 def test_no_escaped_echo_of_a_secret_is_stored_or_shown_in_the_admin(

@@ -7,25 +7,13 @@ import logging
 
 import pytest
 from django.db import connection
-from django.test import Client
 
-from accounts.models import User
 from credentials.models import Credential
 from credentials.testing import LEAK_CREDENTIALS, LEAK_HEADER_KEY, leaks_in, leaky_server
 from tooltests.models import ToolTest
 from usage.models import RequestLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def operator() -> Client:
-    user = User.objects.create_user(clerk_id="operator", email="ops@example.com")
-    user.is_staff = user.is_superuser = True
-    user.save()
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_no_secret_appears_in_responses_admin_pages_or_logs(

@@ -16,9 +16,9 @@ import httpx2
 import pytest
 from django.test import Client
 
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken
 from config.asgi import application, registry
-from core.testing import LoopbackServer, RecordedRequest, json_reply
+from core.testing import LoopbackServer, echo_path
 from credentials.models import Credential
 from gateway import registry as registry_module
 from gateway.testing import serve_on_loopback
@@ -46,13 +46,9 @@ DOCUMENT: dict[str, Any] = {
 UPSTREAM_KEY = "upstream-secret-123"
 
 
-def upstream_answer(request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
-    return json_reply({"path": request.path})
-
-
 @pytest.fixture
 def upstream() -> Iterator[LoopbackServer]:
-    with LoopbackServer(upstream_answer) as server:
+    with LoopbackServer(echo_path) as server:
         yield server
 
 
@@ -83,14 +79,6 @@ def shop(alice_client, upstream) -> dict[str, Any]:
     )
     assert credential.status_code == 201, credential.json()
     return {**server, "key": key.json()["data"]["key"]}
-
-
-@pytest.fixture
-def operator(db) -> Client:
-    user = User.objects.create_superuser(clerk_id="operator", email="ops@example.com")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def mcp(live: str, slug: str, key: str, method: str, params: dict[str, Any] | None = None):
@@ -286,6 +274,21 @@ def test_the_tool_actions_reach_the_gateway(live, shop, operator) -> None:
 
     run_action(operator, "tools/tool", "enable", tool.pk)
     assert tool_names(live, shop) == ["listThings", "listOther"]
+
+
+def test_deleting_tools_in_the_admin_reaches_the_gateway(live, shop, operator) -> None:
+    one = Tool.objects.get(server_id=shop["id"], name="listThings")
+    response = operator.post(f"/admin/tools/tool/{one.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert tool_names(live, shop) == ["listOther"]
+
+    rest = Tool.objects.get(server_id=shop["id"], name="listOther")
+    response = operator.post(
+        "/admin/tools/tool/",
+        {"action": "delete_selected", "_selected_action": [str(rest.pk)], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert tool_names(live, shop) == []
 
 
 def test_renaming_and_describing_a_tool_in_the_admin_reaches_the_gateway(

@@ -14,7 +14,7 @@ from django.conf import settings as django_settings
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 
 from config.asgi import application, registry
-from core.testing import LoopbackServer, RecordedRequest, json_reply
+from core.testing import LoopbackServer, echo_path
 from gateway.testing import serve_on_loopback
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,13 +47,9 @@ DOCUMENT: dict[str, Any] = {
 ACCEPT = "application/json, text/event-stream"
 
 
-def upstream_answer(request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
-    return json_reply({"path": request.path})
-
-
 @pytest.fixture
 def upstream() -> Iterator[LoopbackServer]:
-    with LoopbackServer(upstream_answer) as server:
+    with LoopbackServer(echo_path) as server:
         yield server
 
 

@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
+from billing.testing import stripe_event
 from webhooks.models import WebhookEvent
 from webhooks.testing import (
     CLERK_SECRET,
@@ -22,7 +23,6 @@ from webhooks.testing import (
     clerk_user,
     post_clerk,
     post_stripe,
-    stripe_event,
 )
 
 STRIPE_SECRET = "whsec_hostile_stripe_signing_secret"

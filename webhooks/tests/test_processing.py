@@ -5,10 +5,10 @@ from datetime import timedelta
 from django.utils import timezone
 
 from billing.models import BillingAccount
-from billing.testing import subscription_object
+from billing.testing import stripe_event, subscription_object
 from webhooks.models import WebhookEvent
 from webhooks.services import MAX_ATTEMPTS, webhook_event_process, webhook_events_requeue_stale
-from webhooks.testing import post_stripe, stripe_event
+from webhooks.testing import post_stripe
 
 
 def subscription_updated(sub_id: str = "sub_a") -> dict:

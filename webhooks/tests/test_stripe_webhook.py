@@ -9,9 +9,9 @@ import pytest
 
 from billing.models import BillingAccount
 from billing.services import subscription_apply
-from billing.testing import subscription_object
+from billing.testing import stripe_event, subscription_object
 from webhooks.models import WebhookEvent
-from webhooks.testing import post_stripe, stripe_event
+from webhooks.testing import post_stripe
 
 START, END = 1_790_000_000, 1_792_592_000
 STARTER = ["price_starter_flat", "price_starter_metered"]
