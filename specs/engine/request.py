@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from .errors import ArgumentError
+from .xml import scalar_text
 from .xml import serialise as serialise_xml
 
 _PATH_VARIABLE = re.compile(r"\{([^{}/]+)\}")
@@ -139,16 +140,6 @@ def _absent(target: dict[str, Any], value: Any, body: dict[str, Any] | None) -> 
 # -- values ---------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
-    return _json(value)
-
-
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -156,10 +147,10 @@ def _json(value: Any) -> str:
 def _items(value: Any) -> list[tuple[str, str]] | list[str] | str:
     """A value as a list of key/value pairs (object), a list of strings (array) or a string."""
     if isinstance(value, dict):
-        return [(str(key), _text(item)) for key, item in value.items() if item is not None]
+        return [(str(key), scalar_text(item)) for key, item in value.items() if item is not None]
     if isinstance(value, list):
-        return [_text(item) for item in value]
-    return _text(value)
+        return [scalar_text(item) for item in value]
+    return scalar_text(value)
 
 
 def _pct(text: str, safe: str = "") -> str:
@@ -278,7 +269,14 @@ def _deep_pairs(value: Any, prefix: str = "") -> list[tuple[str, str]]:
                 inner = f"{prefix}][{key}" if prefix else str(key)
                 pairs.extend(_deep_pairs(item, inner))
         return pairs
-    return [(prefix, _text(value) if not isinstance(value, list) else ",".join(map(_text, value)))]
+    return [
+        (
+            prefix,
+            scalar_text(value)
+            if not isinstance(value, list)
+            else ",".join(map(scalar_text, value)),
+        )
+    ]
 
 
 # -- headers and cookies --------------------------------------------------------------------
@@ -413,7 +411,7 @@ def _part(target: dict[str, Any], value: Any, boundary: str) -> bytes:
         data = _json(value).encode("utf-8")
         content_type = content_type or "application/json"
     else:
-        data = _text(value).encode("utf-8")
+        data = scalar_text(value).encode("utf-8")
     head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
     if content_type:
         head += f"Content-Type: {content_type}\r\n"

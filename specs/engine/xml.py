@@ -256,7 +256,7 @@ class _Writer:
                 else:
                     children.append((child, child_name, item))
         else:
-            text = _text(value)
+            text = scalar_text(value)
         self.out.append(f"<{tag}{declarations}{''.join(attributes)}")
         if text is None and not children:
             self.out.append("/>")
@@ -313,7 +313,7 @@ def _attribute(
         if namespace and scope.get(prefix) != namespace:
             declaration = f" xmlns:{prefix}={_quote(namespace)}"
         name = f"{prefix}:{name}"
-    return f" {name}={_quote(_text(value))}", declaration
+    return f" {name}={_quote(scalar_text(value))}", declaration
 
 
 def _declared(declaration: str) -> dict[str, str]:
@@ -326,7 +326,9 @@ def _check_name(name: str) -> None:
         raise ArgumentError(f"{name!r} cannot be an XML element or attribute name.")
 
 
-def _text(value: Any) -> str:
+def scalar_text(value: Any) -> str:
+    """A value as it is written in text: booleans in lower case, numbers as JSON, other
+    structures as compact JSON (parameters and XML alike)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
