@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import anyio
 import httpx2
@@ -38,6 +38,18 @@ ErrorKind = Literal[
 ]
 OnTooLarge = Literal["truncate", "error"]
 HeadersInput = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class RequestExtras(TypedDict, total=False):
+    """What a request may carry beyond its method, URL and options (`request`, `arequest`)."""
+
+    params: Any
+    headers: HeadersInput | None
+    cookies: Mapping[str, str] | None
+    content: bytes | str | None
+    on_too_large: OnTooLarge
+    sensitive_headers: Collection[str]
+
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
@@ -163,13 +175,13 @@ class _Exchange:
         method: str,
         url: str,
         *,
-        params: Any,
-        headers: HeadersInput | None,
-        cookies: Mapping[str, str] | None,
-        content: bytes | str | None,
         options: OutboundOptions,
-        on_too_large: OnTooLarge,
-        sensitive_headers: Collection[str],
+        params: Any = None,
+        headers: HeadersInput | None = None,
+        cookies: Mapping[str, str] | None = None,
+        content: bytes | str | None = None,
+        on_too_large: OnTooLarge = "error",
+        sensitive_headers: Collection[str] = (),
     ) -> None:
         self.started = time.monotonic()
         self.deadline = self.started + options.total_timeout
@@ -359,30 +371,15 @@ async def arequest(
     method: str,
     url: str,
     *,
-    params: Any = None,
-    headers: HeadersInput | None = None,
-    cookies: Mapping[str, str] | None = None,
-    content: bytes | str | None = None,
     options: OutboundOptions,
-    on_too_large: OnTooLarge = "error",
-    sensitive_headers: Collection[str] = (),
+    **extra: Unpack[RequestExtras],
 ) -> OutboundResponse:
     """Make one guarded HTTP request (following redirects) and read its body within the caps.
 
     `sensitive_headers` names extra headers that carry credentials (an API key header); like
     Authorization and Cookie they are dropped when a redirect leaves the original origin.
     """
-    exchange = _Exchange(
-        method,
-        url,
-        params=params,
-        headers=headers,
-        cookies=cookies,
-        content=content,
-        options=options,
-        on_too_large=on_too_large,
-        sensitive_headers=sensitive_headers,
-    )
+    exchange = _Exchange(method, url, options=options, **extra)
     transport = async_transport(exchange.guard)
     with _translated_errors(exchange), anyio.fail_after(options.total_timeout):
         while True:
@@ -405,26 +402,11 @@ def request(
     method: str,
     url: str,
     *,
-    params: Any = None,
-    headers: HeadersInput | None = None,
-    cookies: Mapping[str, str] | None = None,
-    content: bytes | str | None = None,
     options: OutboundOptions,
-    on_too_large: OnTooLarge = "error",
-    sensitive_headers: Collection[str] = (),
+    **extra: Unpack[RequestExtras],
 ) -> OutboundResponse:
     """The blocking twin of `arequest`, for Celery tasks and management commands."""
-    exchange = _Exchange(
-        method,
-        url,
-        params=params,
-        headers=headers,
-        cookies=cookies,
-        content=content,
-        options=options,
-        on_too_large=on_too_large,
-        sensitive_headers=sensitive_headers,
-    )
+    exchange = _Exchange(method, url, options=options, **extra)
     transport = sync_transport(exchange.guard)
     deadline_token = sync_deadline.set(exchange.deadline)
     try:
