@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,9 +213,11 @@ class ContextForge:
         ]  # fmt: skip
 
     def start(self) -> subprocess.Popen[bytes]:
+        # It prints to stdout at start-up; the benchmark's stdout is its table, so: stderr.
         return subprocess.Popen(
-            self.command(), cwd=self.home, env=self.env() | {"MCPGATEWAY_SKIP_MIGRATIONS": "true"}
-        )
+            self.command(), cwd=self.home, env=self.env() | {"MCPGATEWAY_SKIP_MIGRATIONS": "true"},
+            stdout=sys.stderr,
+        )  # fmt: skip
 
     def token(self) -> str:
         """A bearer token for the platform admin, minted as the README shows (one week)."""

@@ -211,6 +211,10 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
             f"-c{connections}",
             f"-d{seconds}s",
             "--latency",
+            # wrk's default (2 s) drops slower responses from the latency histogram; ContextForge
+            # on a loaded machine answers in 1-2 s, so every target gets 30 s.
+            "--timeout",
+            "30s",
             "-s",
             str(script),
             target.url,
@@ -225,6 +229,9 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     tool_errors = re.search(r"Tool errors: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
 
     def percentile(label: str) -> float:
         value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
@@ -235,6 +242,7 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
         "p50_ms": percentile("50"),
         "p99_ms": percentile("99"),
         "errors": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
         "tool_errors": int(tool_errors.group(1)) if tool_errors else 0,
         "cpu_ms_per_call": (cpu_after - cpu_before) * 1000 / max(total, 1) if pids else 0.0,
         "services_cpu_ms_per_call": (services_after - services_before) * 1000 / max(total, 1),
@@ -496,16 +504,18 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(
-        "| target | requests/s | p50 ms | p99 ms | non-2xx | tool errors | CPU ms/call "
+        "| target | requests/s | p50 ms | p99 ms | non-2xx | socket errors | tool errors "
+        "| CPU ms/call "
         "| PostgreSQL + Redis CPU ms/call | peak RSS/worker MB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for target in targets:
         cells = [
             span(target.results, "rps", "{:.0f}"),
             span(target.results, "p50_ms", "{:.2f}"),
             span(target.results, "p99_ms", "{:.2f}"),
             span(target.results, "errors", "{:.0f}"),
+            span(target.results, "socket_errors", "{:.0f}"),
             span(target.results, "tool_errors", "{:.0f}"),
             span(target.results, "cpu_ms_per_call", "{:.2f}"),
             span(target.results, "services_cpu_ms_per_call", "{:.3f}"),
