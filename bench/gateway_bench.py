@@ -492,7 +492,11 @@ def main() -> None:
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # then the databases can still be dropped
+                process.kill()
+                process.wait()
         for tree in (main_tree, baseline):
             if tree:
                 subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists",
