@@ -21,9 +21,10 @@ throwaway PostgreSQL database and Redis db when the defaults are taken):
   created on first use;
 - the upstream called directly (the ceiling).
 wrk drives each in turn with 16 connections, alternating, for --rounds rounds. Before the run one
-tools/call per MCP target must return the upstream's item; during it, non-2xx responses and
-results flagged isError are counted. Reported per target: requests/s, p50/p99 latency, CPU time
-per call of the server processes, and peak RSS per worker. Needs wrk (apt-get install wrk),
+tools/call per MCP target must return the upstream's item; during it, non-2xx responses, socket
+errors and 2xx answers that are no tool result (isError, or a JSON-RPC error) are counted (wrk's
+timeout is 30 s). Reported per target: requests/s, p50/p99 latency, CPU time per call of the
+server processes, and peak RSS per worker. Needs wrk (apt-get install wrk),
 PostgreSQL on 127.0.0.1:5432 and Redis on 6379, and the FastMCP peer's virtualenv
 (`bench/corpus.py --peer fastmcp` creates it, or by hand: `python3 -m venv
 bench/.cache/fastmcp-venv && bench/.cache/fastmcp-venv/bin/pip install -r requirements-bench.txt
