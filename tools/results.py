@@ -11,6 +11,10 @@ Results are plain JSON dicts with MCP's camelCase keys (`content`, `structuredCo
 - Upstream 4xx/5xx become `isError: true` results with the status and a readable excerpt.
 - A tool that declares an output schema gets structured content that conforms to it, or an
   `isError` result saying why not: MCP clients reject a successful result without it.
+- A selection (the reserved `_select` argument, tools.projection) narrows a JSON result to
+  `{"result": <selected value>}`; a JSON result over `max_json_bytes` is shortened by cutting
+  arrays, with notes saying what was left out. Both happen after scrubbing. A selection on a
+  result that is not JSON is not applied, and a note says so.
 - Known secret values are scrubbed from everything before it is returned, in every spelling
   (core.scrub): the raw text before it is parsed or shown, then each parsed string, keys too.
   A secret inside structured content becomes the string "[REDACTED]", so the content keeps
@@ -28,17 +32,36 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 import jsonschema
+from jmespath.exceptions import JMESPathError
 from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
 from core.scrub import Scrubber, scrubber_for
+from tools.projection import (
+    SELECT,
+    Selection,
+    Shortened,
+    dumps,
+    shorten,
+    shortening_meta,
+    shortening_note,
+)
 
-__all__ = ["RESPONSE_URI", "body_preview", "error_result", "scrub", "to_call_result"]
+__all__ = [
+    "RESPONSE_URI",
+    "CallResult",
+    "body_preview",
+    "call_result",
+    "error_result",
+    "scrub",
+    "to_call_result",
+]
 
 RESPONSE_URI = "specgate://response"
 ERROR_EXCERPT_CHARS = 2_000
 ERROR_MESSAGE_CHARS = 500
 SCHEMA_ERROR_CHARS = 300
+SHORTENED_META = "specgate/shortened"
 
 _JSON_TYPES = frozenset({"application/json", "text/json", "application/x-json"})
 _TEXTUAL_TYPES = frozenset(
@@ -82,6 +105,9 @@ def to_call_result(
     output_schema: dict[str, Any] | OutputSchema | None,
     max_text_chars: int = 100_000,
     secrets: Iterable[str] = (),
+    selection: Selection | None = None,
+    max_json_bytes: int | None = None,
+    select_argument: str = SELECT,
 ) -> dict[str, Any]:
     """The CallToolResult for one upstream response.
 
@@ -89,14 +115,76 @@ def to_call_result(
     (the answer is incomplete) that still shows the part that arrived. `secrets` are credential
     values that must not reach the client even when the upstream echoes them back; a basic-auth
     credential should be passed as "user:password" too, so its base64 form is caught.
+    `selection` narrows a JSON result and `max_json_bytes` bounds it (tools.projection);
+    `select_argument` is the tool's name for the selection argument, which notes mention.
     """
-    result = _result_for(
-        status_code, headers, body, truncated, output_schema, max_text_chars, secrets
+    return call_result(
+        status_code=status_code,
+        headers=headers,
+        body=body,
+        truncated=truncated,
+        output_schema=output_schema,
+        max_text_chars=max_text_chars,
+        secrets=secrets,
+        selection=selection,
+        max_json_bytes=max_json_bytes,
+        select_argument=select_argument,
+    ).result
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """A CallToolResult, and the byte size of the JSON it returns when that is not the
+    upstream body's (a selected or shortened result); None when it is the body."""
+
+    result: dict[str, Any]
+    returned_bytes: int | None = None
+
+
+def call_result(
+    *,
+    status_code: int | None,
+    headers: Headers,
+    body: bytes,
+    truncated: bool,
+    output_schema: dict[str, Any] | OutputSchema | None,
+    max_text_chars: int = 100_000,
+    secrets: Iterable[str] = (),
+    selection: Selection | None = None,
+    max_json_bytes: int | None = None,
+    select_argument: str = SELECT,
+) -> CallResult:
+    """`to_call_result` with the size of what it returns (the request log's responseBytes)."""
+    shaping = _Shaping(selection, max_json_bytes, len(body), select_argument)
+    built = _plain(
+        _result_for(
+            status_code, headers, body, truncated, output_schema, max_text_chars, secrets, shaping
+        )
     )
     if truncated:
-        result.pop("structuredContent", None)
-        result["isError"] = True
-    return result
+        built.result.pop("structuredContent", None)
+        built.result["isError"] = True
+    elif selection is not None and not built.selected and not built.result.get("isError"):
+        note = f"[`{selection.argument}` was not applied: the result is not JSON.]"
+        built.result["content"].append({"type": "text", "text": note})
+    return built
+
+
+@dataclass(frozen=True, slots=True)
+class _Shaping:
+    selection: Selection | None
+    max_json_bytes: int | None
+    body_size: int
+    argument: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Built(CallResult):
+    selected: bool = False
+
+
+def _plain(built: _Built | dict[str, Any]) -> _Built:
+    return built if isinstance(built, _Built) else _Built(built)
 
 
 def _result_for(
@@ -107,7 +195,8 @@ def _result_for(
     output_schema: dict[str, Any] | OutputSchema | None,
     max_text_chars: int,
     secrets: Iterable[str],
-) -> dict[str, Any]:
+    shaping: _Shaping,
+) -> _Built | dict[str, Any]:
     if status_code is None:
         return error_result("The upstream API sent no response.")
     scrubber = scrubber_for(secrets)
@@ -119,12 +208,17 @@ def _result_for(
         return _finish([_text_block(empty, truncated, max_text_chars)], None, output_schema)
     if _is_json(media_type):
         text = _scrubbed_text(body, charset, truncated, scrubber)
-        return _json_result(text, media_type, truncated, output_schema, max_text_chars, scrubber)
+        return _json_result(
+            text, media_type, truncated, output_schema, max_text_chars, scrubber, shaping
+        )
     if _is_textual(media_type, body):
         text = _scrubbed_text(body, charset, truncated, scrubber)
-        if output_schema is not None and _looks_like_json(text):
-            # A mislabelled JSON body still satisfies a tool that promised structured output.
-            return _json_result(text, None, truncated, output_schema, max_text_chars, scrubber)
+        if (output_schema is not None or shaping.selection) and _looks_like_json(text):
+            # A mislabelled JSON body still satisfies a tool that promised structured output,
+            # and can be selected from.
+            return _json_result(
+                text, None, truncated, output_schema, max_text_chars, scrubber, shaping
+            )
         return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
     body = scrubber.scrub_bytes(body)
     return _binary_result(media_type or "application/octet-stream", body, truncated, output_schema)
@@ -236,7 +330,8 @@ def _json_result(
     output_schema: dict[str, Any] | OutputSchema | None,
     max_text_chars: int,
     scrubber: Scrubber,
-) -> dict[str, Any]:
+    shaping: _Shaping,
+) -> _Built | dict[str, Any]:
     if truncated:
         # A cut-off document cannot parse; the truncation note says why there is no structure.
         return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
@@ -250,8 +345,78 @@ def _json_result(
     # The text was scrubbed in every spelling already; each parsed string is checked again,
     # so no escape the text scrub does not know can carry a secret into structured content.
     value = scrubber.scrub_json(value)
+    notes: list[str] = []
+    if shaping.selection is not None:
+        try:
+            selected = shaping.selection.search(value)
+        except (JMESPathError, RecursionError) as exc:
+            notes.append(f"[`{shaping.selection.argument}` was not applied: {exc}]")
+        else:
+            return _selected_result(selected, shaping, max_text_chars)
     structured = value if isinstance(value, dict) else {"result": value}
-    return _finish([_text_block(text, truncated, max_text_chars)], structured, output_schema)
+    limit = shaping.max_json_bytes
+    result = _finish([_text_block(text, truncated, max_text_chars)], structured, output_schema)
+    shortened = (
+        None
+        if limit is None or shaping.body_size <= limit or result["isError"]
+        else shorten(value, limit)
+    )
+    if shortened is None:
+        result["content"].extend(_note_blocks(notes))
+        return result
+    structured = (
+        shortened.value if isinstance(shortened.value, dict) else {"result": shortened.value}
+    )
+    if output_schema is not None and _schema_problem(structured, output_schema) is not None:
+        # Cutting broke the spec's schema (minItems...): the advertised schema's other branch.
+        structured = {"result": shortened.value}
+    return _shortened_result(shortened, structured, shaping, notes)
+
+
+def _selected_result(selected: Any, shaping: _Shaping, max_text_chars: int) -> _Built:
+    """A selected value: `{"result": value}` whatever its shape (see tools.projection)."""
+    assert shaping.selection is not None
+    text = dumps(selected)
+    size = len(text.encode())
+    limit = shaping.max_json_bytes
+    notes = []
+    if selected is None:
+        notes.append(
+            f"[`{shaping.selection.argument}` selected nothing: the expression "
+            f"{shaping.selection.expression!r} gives null on this result.]"
+        )
+    if limit is not None and size > limit:
+        shortened = shorten(selected, limit)
+        if shortened is not None:
+            built = _shortened_result(shortened, {"result": shortened.value}, shaping, notes, size)
+            return _Built(built.result, built.returned_bytes, selected=True)
+    content = [_text_block(text, False, max_text_chars), *_note_blocks(notes)]
+    result = {"content": content, "structuredContent": {"result": selected}, "isError": False}
+    return _Built(result, size, selected=True)
+
+
+def _note_blocks(notes: Iterable[str]) -> list[dict[str, str]]:
+    return [{"type": "text", "text": note} for note in notes]
+
+
+def _shortened_result(
+    shortened: Shortened,
+    structured: dict[str, Any],
+    shaping: _Shaping,
+    notes: list[str],
+    original_size: int | None = None,
+) -> _Built:
+    assert shaping.max_json_bytes is not None
+    size = shaping.body_size if original_size is None else original_size
+    note = shortening_note(shortened, size, shaping.max_json_bytes, shaping.argument)
+    content = [{"type": "text", "text": shortened.text}, *_note_blocks([*notes, note])]
+    result = {
+        "content": content,
+        "structuredContent": structured,
+        "isError": False,
+        "_meta": {SHORTENED_META: shortening_meta(shortened, size, shaping.max_json_bytes)},
+    }
+    return _Built(result, shortened.size)
 
 
 def _binary_result(

@@ -1,0 +1,334 @@
+"""Narrowing and bounding a tool's JSON result: the reserved selection argument and shortening.
+
+Selection. Every tool accepts one optional argument the spec does not declare: a JMESPath
+expression that picks the part of the JSON result to return (`items[].{id: id, name: name}`).
+It is named `_select`, unless the tool already has an argument of that name: then it is
+`_select_2`, else `_select_3`, and so on (the first free one). The name is decided from the
+tool's input schema when its call target is built, so every worker picks the same one and it
+changes only when the tool's own arguments do. The argument is taken out of the arguments
+before they are turned into the upstream request, which is byte for byte the request the same
+call without it would send. An expression that does not parse, or that calls a function
+JMESPath does not have (or with the wrong number of arguments), is refused before the upstream
+is called.
+
+Shortening. A JSON result larger than a byte limit is cut structurally: every array keeps only
+its first K items, K as large as fits (and only when arrays alone cannot make it fit, objects
+keep their first K members too). The result stays valid JSON, no string is ever cut, and what
+was left out is counted per path.
+
+Output schemas. MCP clients validate `structuredContent` against the `outputSchema` a tool
+declares, so a tool with one advertises `anyOf: [the spec's schema, NARROWED]`:
+
+- a plain result still conforms to the spec's schema, as before;
+- a selected result is always `{"result": <the selected value>}` (it may have any shape),
+  which NARROWED accepts;
+- a shortened result keeps its plain shape when that still conforms to the spec's schema (cut
+  arrays usually do), and is `{"result": <the shortened value>}` when it does not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from jmespath.functions import Functions
+
+__all__ = [
+    "NARROWED",
+    "SELECT",
+    "Selection",
+    "SelectionError",
+    "Shortened",
+    "advertised_description",
+    "advertised_input_schema",
+    "advertised_output_schema",
+    "dumps",
+    "parse_selection",
+    "select_argument",
+    "shorten",
+    "shortening_meta",
+    "shortening_note",
+]
+
+SELECT: Final = "_select"
+NARROWED: Final = {
+    "type": "object",
+    "description": "A result narrowed by the selection argument, or shortened for size.",
+    "properties": {"result": {"description": "The selected or shortened value."}},
+    "required": ["result"],
+}
+# Keywords that must stay at the root of an output schema: "#/$defs/..." references resolve
+# against the root, and $schema/$id only count there.
+_ROOT_KEYWORDS: Final = ("$schema", "$id", "$defs", "definitions")
+_FUNCTIONS: Final = Functions().FUNCTION_TABLE
+MAX_REPORTED_CUTS: Final = 20
+
+
+def select_argument(input_schema: dict[str, Any]) -> str:
+    """The reserved argument's name for a tool with INPUT_SCHEMA: `_select`, or the first of
+    `_select_2`, `_select_3`, ... that is not one of its arguments."""
+    properties = input_schema.get("properties")
+    taken = properties if isinstance(properties, dict) else {}
+    name, counter = SELECT, 2
+    while name in taken:
+        name, counter = f"{SELECT}_{counter}", counter + 1
+    return name
+
+
+SELECT_PROPERTY: Final = {
+    "type": "string",
+    "description": (
+        "Optional JMESPath expression: return only this part of the JSON result, e.g. "
+        "`items[].{id: id, name: name}`. Applied by the gateway, never sent to the API."
+    ),
+}
+
+
+def advertised_input_schema(input_schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """INPUT_SCHEMA with the reserved argument NAME added as an optional property."""
+    properties = input_schema.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
+    return {**input_schema, "properties": {**properties, name: SELECT_PROPERTY}}
+
+
+def advertised_description(description: str | None, name: str) -> str:
+    """The tool's description with one short sentence about the reserved argument."""
+    note = f"Use `{name}` (JMESPath) to return only part of the JSON result."
+    return f"{description}\n\n{note}" if description else note
+
+
+def advertised_output_schema(output_schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The output schema clients are shown: the spec's, or a selected or shortened result."""
+    if output_schema is None:
+        return None
+    root: dict[str, Any] = {k: output_schema[k] for k in _ROOT_KEYWORDS if k in output_schema}
+    spec = {key: value for key, value in output_schema.items() if key not in _ROOT_KEYWORDS}
+    return {**root, "type": "object", "anyOf": [spec, NARROWED]}
+
+
+# --- Selection ---------------------------------------------------------------------------------
+
+
+class SelectionError(ValueError):
+    """The selection argument is not a usable JMESPath expression; the message says why."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A parsed JMESPath expression and the argument name it came in."""
+
+    argument: str
+    expression: str
+    parsed: Any = field(repr=False)
+
+    def search(self, value: Any) -> Any:
+        """The selected part of VALUE; raises JMESPathError (a type error at run time)."""
+        return self.parsed.search(value)
+
+
+def parse_selection(raw: Any, argument: str) -> Selection | None:
+    """The Selection for the argument's value; None for an empty string (no selection)."""
+    if not isinstance(raw, str):
+        raise SelectionError(f"`{argument}` must be a string (a JMESPath expression).")
+    if not raw.strip():
+        return None
+    try:
+        parsed = jmespath.compile(raw)  # jmespath keeps a cache of parsed expressions
+    except JMESPathError as exc:
+        raise SelectionError(str(exc)) from None
+    for name, count in _function_calls(parsed.parsed):
+        entry = _FUNCTIONS.get(name)
+        if entry is None:
+            raise SelectionError(f"Unknown function: {name}()")
+        signature = entry["signature"]
+        variadic = bool(signature) and signature[-1].get("variadic", False)
+        if (count < len(signature)) if variadic else (count != len(signature)):
+            expected = f"at least {len(signature)}" if variadic else str(len(signature))
+            raise SelectionError(
+                f"Expected {expected} arguments for function {name}(), received {count}"
+            )
+    return Selection(argument, raw, parsed)
+
+
+def _function_calls(node: Any) -> Iterator[tuple[str, int]]:
+    """(name, argument count) of every function call in a parsed expression."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, dict):
+            continue
+        children = current.get("children") or []
+        if current.get("type") == "function_expression":
+            yield str(current.get("value")), len(children)
+        stack.extend(children)
+
+
+# --- Shortening --------------------------------------------------------------------------------
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text, non-ASCII kept as is (what a shortened or selected result shows)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Cut:
+    """What shortening left out at one path (array items or object members)."""
+
+    path: str
+    kind: str
+    count: int = 0
+    kept: int = 0
+    total: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "count": self.count,
+            "kept": self.kept,
+            "omitted": self.total - self.kept,
+        }
+
+    def describe(self) -> str:
+        items = "items" if self.kind == "array" else "members"
+        if self.count == 1:
+            return (
+                f"{self.path} kept {self.kept} of {self.total} {items} "
+                f"({self.total - self.kept} left out)"
+            )
+        lists = "arrays" if self.kind == "array" else "objects"
+        return (
+            f"{self.path}: {self.count} {lists} cut, "
+            f"{self.total - self.kept} of {self.total} {items} left out"
+        )
+
+
+@dataclass(frozen=True)
+class Shortened:
+    value: Any
+    text: str
+    size: int
+    cuts: tuple[Cut, ...]
+
+
+def shorten(value: Any, limit: int) -> Shortened | None:
+    """VALUE cut to at most LIMIT bytes of compact JSON; None when no cut makes it fit.
+
+    Arrays keep their first K items, K the largest that fits; when even K = 0 does not fit,
+    objects are cut the same way. Strings are never cut, so a lone huge string cannot fit.
+    """
+    if not isinstance(value, list | dict):
+        return None
+    try:
+        for objects in (False, True):
+            found = _largest_fit(value, limit, objects)
+            if found is not None:
+                return found
+    except RecursionError:
+        return None
+    return None
+
+
+def _largest_fit(value: Any, limit: int, objects: bool) -> Shortened | None:
+    best = _attempt(value, 0, objects, limit)
+    if best is None:
+        return None
+    # Grow K by doubling until it no longer fits, then bisect between the last two.
+    low, high = 0, 1
+    while True:
+        found = _attempt(value, high, objects, limit)
+        if found is None:
+            break
+        best, low = found, high
+        if not found.cuts:
+            return found
+        high *= 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        found = _attempt(value, middle, objects, limit)
+        if found is None:
+            high = middle
+        else:
+            best, low = found, middle
+    return best
+
+
+def _attempt(value: Any, keep: int, objects: bool, limit: int) -> Shortened | None:
+    cuts: dict[tuple[str, str], list[int]] = {}
+    cut = _cut(value, keep, objects, "", cuts)
+    text = dumps(cut)
+    size = len(text.encode())
+    if size > limit:
+        return None
+    found = tuple(
+        Cut(path if path[:1] not in ("", "[") else f"@{path}", kind, count, kept, total)
+        for (path, kind), (count, kept, total) in cuts.items()
+    )
+    return Shortened(cut, text, size, found)
+
+
+def _cut(
+    value: Any, keep: int, objects: bool, path: str, cuts: dict[tuple[str, str], list[int]]
+) -> Any:
+    if isinstance(value, list):
+        if len(value) > keep:
+            _note(cuts, path, "array", keep, len(value))
+            value = value[:keep]
+        inner = f"{path}[]"
+        return [_cut(item, keep, objects, inner, cuts) for item in value]
+    if isinstance(value, dict):
+        members = list(value.items())
+        if objects and len(members) > keep:
+            _note(cuts, path, "object", keep, len(members))
+            members = members[:keep]
+        return {
+            key: _cut(item, keep, objects, _member_path(path, key), cuts) for key, item in members
+        }
+    return value
+
+
+def _note(
+    cuts: dict[tuple[str, str], list[int]], path: str, kind: str, kept: int, total: int
+) -> None:
+    entry = cuts.setdefault((path, kind), [0, 0, 0])
+    entry[0] += 1
+    entry[1] += kept
+    entry[2] += total
+
+
+def _member_path(path: str, key: str) -> str:
+    """PATH.KEY in JMESPath, the key quoted when it is not a bare identifier."""
+    bare = key.isidentifier() and key.isascii()
+    name = key if bare else json.dumps(key)
+    return f"{path}.{name}" if path else name
+
+
+def shortening_note(shortened: Shortened, original_size: int, limit: int, argument: str) -> str:
+    """What an agent is told about a shortened result, and how to ask for less."""
+    described = [cut.describe() for cut in shortened.cuts[:MAX_REPORTED_CUTS]]
+    if len(shortened.cuts) > MAX_REPORTED_CUTS:
+        described.append(f"and {len(shortened.cuts) - MAX_REPORTED_CUTS} more paths")
+    first = shortened.cuts[0].path if shortened.cuts else "@"
+    example = "[:10]" if first == "@" else f"{first}[:10]"
+    return (
+        f"[Shortened: the JSON result is {original_size:,} bytes, over the {limit:,}-byte "
+        f"limit, so it was cut to {shortened.size:,} bytes: " + "; ".join(described) + ". "
+        f"Ask for less with the `{argument}` argument (a JMESPath expression), e.g. "
+        f"`{example}` or `{first}[].{{id: id, name: name}}`, or with the API's own paging "
+        "or filter parameters.]"
+    )
+
+
+def shortening_meta(shortened: Shortened, original_size: int, limit: int) -> dict[str, Any]:
+    """The `_meta` entry of a shortened result: sizes and every cut, machine-readable."""
+    return {
+        "bytes": original_size,
+        "limit": limit,
+        "returnedBytes": shortened.size,
+        "cuts": [cut.as_json() for cut in shortened.cuts[:MAX_REPORTED_CUTS]],
+    }
