@@ -224,13 +224,10 @@ def shorten(value: Any, limit: int) -> Shortened | None:
     """
     if not isinstance(value, list | dict):
         return None
-    try:
-        for objects in (False, True):
-            found = _largest_fit(value, limit, objects)
-            if found is not None:
-                return found
-    except RecursionError:
-        return None
+    for objects in (False, True):
+        found = _largest_fit(value, limit, objects)
+        if found is not None:
+            return found
     return None
 
 
@@ -260,7 +257,10 @@ def _largest_fit(value: Any, limit: int, objects: bool) -> Shortened | None:
 
 def _attempt(value: Any, keep: int, objects: bool, limit: int) -> Shortened | None:
     cuts: dict[tuple[str, str], list[int]] = {}
-    cut = _cut(value, keep, objects, "", cuts)
+    try:
+        cut = _cut(value, keep, objects, "", cuts)
+    except RecursionError:
+        return None  # nested too deep to keep K levels: a smaller K may still do
     text = dumps(cut)
     size = len(text.encode())
     if size > limit:
