@@ -55,12 +55,8 @@ __all__ = [
 ]
 
 SELECT: Final = "_select"
-NARROWED: Final = {
-    "type": "object",
-    "description": "A result narrowed by the selection argument, or shortened for size.",
-    "properties": {"result": {"description": "The selected or shortened value."}},
-    "required": ["result"],
-}
+NARROWED: Final = {"required": ["result"]}
+"""The output schema branch of a selected or shortened result: `{"result": <any JSON>}`."""
 # Keywords that must stay at the root of an output schema: "#/$defs/..." references resolve
 # against the root, and $schema/$id only count there.
 _ROOT_KEYWORDS: Final = ("$schema", "$id", "$defs", "definitions")
@@ -81,10 +77,7 @@ def select_argument(input_schema: dict[str, Any]) -> str:
 
 SELECT_PROPERTY: Final = {
     "type": "string",
-    "description": (
-        "Optional JMESPath expression: return only this part of the JSON result, e.g. "
-        "`items[].{id: id, name: name}`. Applied by the gateway, never sent to the API."
-    ),
+    "description": "JMESPath: return only this part of the JSON result",
 }
 
 
@@ -97,7 +90,7 @@ def advertised_input_schema(input_schema: dict[str, Any], name: str) -> dict[str
 
 def advertised_description(description: str | None, name: str) -> str:
     """The tool's description with one short sentence about the reserved argument."""
-    note = f"Use `{name}` (JMESPath) to return only part of the JSON result."
+    note = f"`{name}`: JMESPath to narrow the JSON result."
     return f"{description}\n\n{note}" if description else note
 
 
@@ -106,7 +99,12 @@ def advertised_output_schema(output_schema: dict[str, Any] | None) -> dict[str, 
     if output_schema is None:
         return None
     root: dict[str, Any] = {k: output_schema[k] for k in _ROOT_KEYWORDS if k in output_schema}
-    spec = {key: value for key, value in output_schema.items() if key not in _ROOT_KEYWORDS}
+    # The root says "object" (MCP requires it there), so the spec's branch need not repeat it.
+    spec = {
+        key: value
+        for key, value in output_schema.items()
+        if key not in _ROOT_KEYWORDS and not (key == "type" and value == "object")
+    }
     return {**root, "type": "object", "anyOf": [spec, NARROWED]}
 
 

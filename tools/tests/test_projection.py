@@ -53,9 +53,10 @@ def test_the_reserved_argument_is_added_without_touching_the_spec_schema():
 
 def test_the_description_names_the_argument_briefly():
     assert advertised_description("Lists pets.", "_select_2") == (
-        "Lists pets.\n\nUse `_select_2` (JMESPath) to return only part of the JSON result."
+        "Lists pets.\n\n`_select_2`: JMESPath to narrow the JSON result."
     )
-    assert advertised_description(None, "_select").startswith("Use `_select`")
+    note = "`_select`: JMESPath to narrow the JSON result."
+    assert advertised_description(None, "_select") == note
 
 
 def test_the_advertised_output_schema_keeps_refs_resolving_and_accepts_narrowed_results():
