@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core import outbound
@@ -179,8 +179,7 @@ class CallOutcome:
         return not self.result.get("isError", False)
 
 
-@dataclass(frozen=True)
-class Shaping:
+class Shaping(NamedTuple):
     """How one call's result is narrowed and bounded (tools.projection)."""
 
     selection: Selection | None
@@ -243,7 +242,7 @@ async def execute_call(
         arguments = dict(arguments)
         raw = arguments.pop(target.select_arg)
         try:
-            shaping = replace(shaping, selection=parse_selection(raw, target.select_arg))
+            shaping = shaping._replace(selection=parse_selection(raw, target.select_arg))
         except SelectionError as exc:
             message = f"Invalid `{target.select_arg}` expression: {exc}"
             return done(CallOutcome(result=error_result(message), error_code="invalid_arguments"))

@@ -29,7 +29,7 @@ import http
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 import jsonschema
 from jmespath.exceptions import JMESPathError
@@ -132,13 +132,13 @@ def to_call_result(
     ).result
 
 
-@dataclass(frozen=True, slots=True)
-class CallResult:
+class CallResult(NamedTuple):
     """A CallToolResult, and the byte size of the JSON it returns when that is not the
     upstream body's (a selected or shortened result); None when it is the body."""
 
     result: dict[str, Any]
     returned_bytes: int | None = None
+    selected: bool = False
 
 
 def call_result(
@@ -170,21 +170,15 @@ def call_result(
     return built
 
 
-@dataclass(frozen=True, slots=True)
-class _Shaping:
+class _Shaping(NamedTuple):
     selection: Selection | None
     max_json_bytes: int | None
     body_size: int
     argument: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Built(CallResult):
-    selected: bool = False
-
-
-def _plain(built: _Built | dict[str, Any]) -> _Built:
-    return built if isinstance(built, _Built) else _Built(built)
+def _plain(built: CallResult | dict[str, Any]) -> CallResult:
+    return built if isinstance(built, CallResult) else CallResult(built)
 
 
 def _result_for(
@@ -196,7 +190,7 @@ def _result_for(
     max_text_chars: int,
     secrets: Iterable[str],
     shaping: _Shaping,
-) -> _Built | dict[str, Any]:
+) -> CallResult | dict[str, Any]:
     if status_code is None:
         return error_result("The upstream API sent no response.")
     scrubber = scrubber_for(secrets)
@@ -331,7 +325,7 @@ def _json_result(
     max_text_chars: int,
     scrubber: Scrubber,
     shaping: _Shaping,
-) -> _Built | dict[str, Any]:
+) -> CallResult | dict[str, Any]:
     if truncated:
         # A cut-off document cannot parse; the truncation note says why there is no structure.
         return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
@@ -354,15 +348,16 @@ def _json_result(
         else:
             return _selected_result(selected, shaping, max_text_chars)
     structured = value if isinstance(value, dict) else {"result": value}
-    limit = shaping.max_json_bytes
     result = _finish([_text_block(text, truncated, max_text_chars)], structured, output_schema)
-    shortened = (
-        None
-        if limit is None or shaping.body_size <= limit or result["isError"]
-        else shorten(value, limit)
-    )
+    limit = shaping.max_json_bytes
+    # The body's length is at hand: only a body over the limit costs anything more.
+    if limit is None or shaping.body_size <= limit or result["isError"]:
+        shortened = None
+    else:
+        shortened = shorten(value, limit)
     if shortened is None:
-        result["content"].extend(_note_blocks(notes))
+        if notes:
+            result["content"].extend(_note_blocks(notes))
         return result
     structured = (
         shortened.value if isinstance(shortened.value, dict) else {"result": shortened.value}
@@ -373,7 +368,7 @@ def _json_result(
     return _shortened_result(shortened, structured, shaping, notes)
 
 
-def _selected_result(selected: Any, shaping: _Shaping, max_text_chars: int) -> _Built:
+def _selected_result(selected: Any, shaping: _Shaping, max_text_chars: int) -> CallResult:
     """A selected value: `{"result": value}` whatever its shape (see tools.projection)."""
     assert shaping.selection is not None
     text = dumps(selected)
@@ -389,10 +384,10 @@ def _selected_result(selected: Any, shaping: _Shaping, max_text_chars: int) -> _
         shortened = shorten(selected, limit)
         if shortened is not None:
             built = _shortened_result(shortened, {"result": shortened.value}, shaping, notes, size)
-            return _Built(built.result, built.returned_bytes, selected=True)
+            return CallResult(built.result, built.returned_bytes, selected=True)
     content = [_text_block(text, False, max_text_chars), *_note_blocks(notes)]
     result = {"content": content, "structuredContent": {"result": selected}, "isError": False}
-    return _Built(result, size, selected=True)
+    return CallResult(result, size, selected=True)
 
 
 def _note_blocks(notes: Iterable[str]) -> list[dict[str, str]]:
@@ -405,7 +400,7 @@ def _shortened_result(
     shaping: _Shaping,
     notes: list[str],
     original_size: int | None = None,
-) -> _Built:
+) -> CallResult:
     assert shaping.max_json_bytes is not None
     size = shaping.body_size if original_size is None else original_size
     note = shortening_note(shortened, size, shaping.max_json_bytes, shaping.argument)
@@ -416,7 +411,7 @@ def _shortened_result(
         "isError": False,
         "_meta": {SHORTENED_META: shortening_meta(shortened, size, shaping.max_json_bytes)},
     }
-    return _Built(result, shortened.size)
+    return CallResult(result, shortened.size)
 
 
 def _binary_result(
