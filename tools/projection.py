@@ -230,44 +230,52 @@ def shorten(value: Any, limit: int) -> Shortened | None:
 
 
 def _largest_fit(value: Any, limit: int, objects: bool) -> Shortened | None:
-    best = _attempt(value, 0, objects, limit)
-    if best is None:
+    best = _attempt(value, 0, objects)
+    if best is None or best.size > limit:
         return None
-    # Grow K by doubling until it no longer fits, then bisect between the last two.
-    low, high = 0, 1
+    # Grow K by doubling until it no longer fits; then narrow [low, high) down to one K,
+    # guessing from the two sizes (they grow about linearly with K) every other step and
+    # halving on the others, so an odd-shaped result still takes only logarithmic steps.
+    low, high, high_size = 0, 1, 0
     while True:
-        found = _attempt(value, high, objects, limit)
-        if found is None:
+        found = _attempt(value, high, objects)
+        if found is None or found.size > limit:
+            high_size = limit + 1 if found is None else found.size
             break
         best, low = found, high
         if not found.cuts:
             return found
         high *= 2
+    guess = True
     while high - low > 1:
-        middle = (low + high) // 2
-        found = _attempt(value, middle, objects, limit)
-        if found is None:
-            high = middle
+        if guess and high_size > best.size:
+            middle = low + (limit - best.size) * (high - low) // (high_size - best.size)
+            middle = min(max(middle, low + 1), high - 1)
+        else:
+            middle = (low + high) // 2
+        guess = not guess
+        found = _attempt(value, middle, objects)
+        if found is None or found.size > limit:
+            high, high_size = middle, limit + 1 if found is None else found.size
         else:
             best, low = found, middle
     return best
 
 
-def _attempt(value: Any, keep: int, objects: bool, limit: int) -> Shortened | None:
+def _attempt(value: Any, keep: int, objects: bool) -> Shortened | None:
+    """VALUE with every array (and object, with OBJECTS) cut to KEEP entries; None when it is
+    nested too deep to walk (a smaller KEEP may still do)."""
     cuts: dict[tuple[str, str], list[int]] = {}
     try:
         cut = _cut(value, keep, objects, "", cuts)
     except RecursionError:
-        return None  # nested too deep to keep K levels: a smaller K may still do
-    text = dumps(cut)
-    size = len(text.encode())
-    if size > limit:
         return None
+    text = dumps(cut)
     found = tuple(
         Cut(path if path[:1] not in ("", "[") else f"@{path}", kind, count, kept, total)
         for (path, kind), (count, kept, total) in cuts.items()
     )
-    return Shortened(cut, text, size, found)
+    return Shortened(cut, text, len(text.encode()), found)
 
 
 def _cut(
