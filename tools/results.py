@@ -348,8 +348,10 @@ def _json_result(
         else:
             return _selected_result(selected, shaping, max_text_chars)
     structured = value if isinstance(value, dict) else {"result": value}
-    result = _finish([_text_block(text, truncated, max_text_chars)], structured, output_schema)
     limit = shaping.max_json_bytes
+    # JSON within the limit is shown whole (never cut mid-string); over it, it is shortened.
+    shown = max_text_chars if limit is None else max(max_text_chars, limit)
+    result = _finish([_text_block(text, truncated, shown)], structured, output_schema)
     # The body's length is at hand: only a body over the limit costs anything more.
     if limit is None or shaping.body_size <= limit or result["isError"]:
         shortened = None
@@ -385,7 +387,8 @@ def _selected_result(selected: Any, shaping: _Shaping, max_text_chars: int) -> C
         if shortened is not None:
             built = _shortened_result(shortened, {"result": shortened.value}, shaping, notes, size)
             return CallResult(built.result, built.returned_bytes, selected=True)
-    content = [_text_block(text, False, max_text_chars), *_note_blocks(notes)]
+    shown = max_text_chars if limit is None else max(max_text_chars, limit)
+    content = [_text_block(text, False, shown), *_note_blocks(notes)]
     result = {"content": content, "structuredContent": {"result": selected}, "isError": False}
     return CallResult(result, size, selected=True)
 

@@ -160,3 +160,34 @@ def test_an_error_response_is_not_selected_or_shortened():
     assert failed.result["isError"] is True and failed.returned_bytes is None
     assert "no such pet" in failed.result["content"][0]["text"]
     assert len(failed.result["content"]) == 1
+
+
+def test_json_within_the_limit_is_shown_whole_even_past_the_text_limit():
+    body = json.dumps({"names": ["a name of some length"] * 40}).encode()
+    shown = call_result(
+        status_code=200,
+        headers=JSON,
+        body=body,
+        truncated=False,
+        output_schema=None,
+        max_text_chars=100,
+        max_json_bytes=len(body),
+    )
+    assert shown.result["content"] == [{"type": "text", "text": body.decode()}]
+    assert shown.returned_bytes is None  # the body itself: responseBytes stays its length
+
+
+def test_a_selection_that_finds_nothing_says_so():
+    nothing = call_result(
+        status_code=200,
+        headers=JSON,
+        body=b'{"items": []}',
+        truncated=False,
+        output_schema=None,
+        selection=parse_selection("missing.field", "_select"),
+    )
+    assert nothing.result["structuredContent"] == {"result": None}
+    assert [block["text"] for block in nothing.result["content"]] == [
+        "null",
+        "[`_select` selected nothing: the expression 'missing.field' gives null on this result.]",
+    ]
