@@ -57,7 +57,7 @@ class CallTarget:
     mapping: dict[str, Any]
     security: list[dict[str, list[str]]] | None
     output_schema: dict[str, Any] | None
-    select_arg: str = "_select"
+    select_arg: str
     """The name of this tool's reserved selection argument (tools.projection)."""
 
     @classmethod
