@@ -36,17 +36,20 @@ from typing import Any, Final
 import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.functions import Functions
+from jmespath.visitor import TreeInterpreter
 
 __all__ = [
     "NARROWED",
     "SELECT",
     "Selection",
     "SelectionError",
+    "SelectionTooCostly",
     "Shortened",
     "advertised_description",
     "advertised_input_schema",
     "advertised_output_schema",
     "dumps",
+    "fits",
     "parse_selection",
     "select_argument",
     "shorten",
@@ -62,6 +65,9 @@ NARROWED: Final = {"required": ["result"]}
 _ROOT_KEYWORDS: Final = ("$schema", "$id", "$defs", "definitions")
 _FUNCTIONS: Final = Functions().FUNCTION_TABLE
 MAX_REPORTED_CUTS: Final = 20
+MAX_SELECTION_STEPS: Final = 500_000
+"""Steps (AST node visits) one selection may take, well under a second of CPU: enough for
+`items[].{id: id, name: name}` over some 80,000 items."""
 
 
 def select_argument(input_schema: dict[str, Any]) -> str:
@@ -115,6 +121,32 @@ class SelectionError(ValueError):
     """The selection argument is not a usable JMESPath expression; the message says why."""
 
 
+class SelectionTooCostly(JMESPathError):
+    """The expression took more steps than MAX_SELECTION_STEPS on this result."""
+
+
+class _Interpreter(TreeInterpreter):
+    """JMESPath's interpreter with a step budget: nested projections over multi-selects can
+    take exponential time in the expression's length, and a call must not hold a worker."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self._steps_left = steps
+
+    def visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
+        self._steps_left -= 1
+        if self._steps_left < 0:
+            raise SelectionTooCostly(
+                f"the expression took more than {MAX_SELECTION_STEPS:,} steps on this result"
+            )
+        method = self._method_cache.get(node["type"])
+        if method is None:  # as Visitor.visit does, without a second call per step
+            method = self._method_cache[node["type"]] = getattr(
+                self, f"visit_{node['type']}", self.default_visit
+            )
+        return method(node, *args, **kwargs)
+
+
 @dataclass(frozen=True)
 class Selection:
     """A parsed JMESPath expression and the argument name it came in."""
@@ -124,8 +156,9 @@ class Selection:
     parsed: Any = field(repr=False)
 
     def search(self, value: Any) -> Any:
-        """The selected part of VALUE; raises JMESPathError (a type error at run time)."""
-        return self.parsed.search(value)
+        """The selected part of VALUE; raises JMESPathError (a type error at run time, or
+        SelectionTooCostly)."""
+        return _Interpreter(MAX_SELECTION_STEPS).visit(self.parsed.parsed, value)
 
 
 def parse_selection(raw: Any, argument: str) -> Selection | None:
@@ -138,6 +171,8 @@ def parse_selection(raw: Any, argument: str) -> Selection | None:
         parsed = jmespath.compile(raw)  # jmespath keeps a cache of parsed expressions
     except JMESPathError as exc:
         raise SelectionError(str(exc)) from None
+    except RecursionError:
+        raise SelectionError("The expression is nested too deeply to parse.") from None
     for name, count in _function_calls(parsed.parsed):
         entry = _FUNCTIONS.get(name)
         if entry is None:
@@ -230,7 +265,7 @@ def shorten(value: Any, limit: int) -> Shortened | None:
 
 
 def _largest_fit(value: Any, limit: int, objects: bool) -> Shortened | None:
-    best = _attempt(value, 0, objects)
+    best = _attempt(value, 0, objects, limit)
     if best is None or best.size > limit:
         return None
     # Grow K by doubling until it no longer fits; then narrow [low, high) down to one K,
@@ -238,9 +273,9 @@ def _largest_fit(value: Any, limit: int, objects: bool) -> Shortened | None:
     # halving on the others, so an odd-shaped result still takes only logarithmic steps.
     low, high, high_size = 0, 1, 0
     while True:
-        found = _attempt(value, high, objects)
+        found = _attempt(value, high, objects, limit)
         if found is None or found.size > limit:
-            high_size = limit + 1 if found is None else found.size
+            high_size = _size_beyond(found, best, high, low, limit)
             break
         best, low = found, high
         if not found.cuts:
@@ -254,21 +289,32 @@ def _largest_fit(value: Any, limit: int, objects: bool) -> Shortened | None:
         else:
             middle = (low + high) // 2
         guess = not guess
-        found = _attempt(value, middle, objects)
+        found = _attempt(value, middle, objects, limit)
         if found is None or found.size > limit:
-            high, high_size = middle, limit + 1 if found is None else found.size
+            high, high_size = middle, _size_beyond(found, best, middle, low, limit)
         else:
             best, low = found, middle
     return best
 
 
-def _attempt(value: Any, keep: int, objects: bool) -> Shortened | None:
-    """VALUE with every array (and object, with OBJECTS) cut to KEEP entries; None when it is
-    nested too deep to walk (a smaller KEEP may still do)."""
+def _size_beyond(
+    found: Shortened | None, best: Shortened, keep: int, best_keep: int, limit: int
+) -> int:
+    """The size at KEEP: measured, or (for an attempt stopped at the limit) extrapolated
+    from the best fit, as sizes grow about linearly with K."""
+    if found is not None:
+        return found.size
+    return max(limit + 1, best.size * keep // max(best_keep, 1))
+
+
+def _attempt(value: Any, keep: int, objects: bool, limit: int) -> Shortened | None:
+    """VALUE with every array (and object, with OBJECTS) cut to KEEP entries; None when that
+    is certainly over LIMIT bytes, or nested too deep to walk (a smaller KEEP may still do)."""
     cuts: dict[tuple[str, str], list[int]] = {}
+    budget = [limit]
     try:
-        cut = _cut(value, keep, objects, "", cuts)
-    except RecursionError:
+        cut = _cut(value, keep, objects, "", cuts, budget)
+    except (_OverBudget, RecursionError):
         return None
     text = dumps(cut)
     found = tuple(
@@ -278,24 +324,58 @@ def _attempt(value: Any, keep: int, objects: bool) -> Shortened | None:
     return Shortened(cut, text, len(text.encode()), found)
 
 
+class _OverBudget(Exception):
+    pass
+
+
 def _cut(
-    value: Any, keep: int, objects: bool, path: str, cuts: dict[tuple[str, str], list[int]]
+    value: Any,
+    keep: int,
+    objects: bool,
+    path: str,
+    cuts: dict[tuple[str, str], list[int]],
+    budget: list[int],
 ) -> Any:
+    # Every value takes at least one byte and every string its length: once that count is
+    # past the limit the attempt cannot fit, so a value full of shared references (which a
+    # selection such as `[@, @, @]` can build) is never walked further than the limit.
+    budget[0] -= len(value) + 1 if isinstance(value, str) else 1
+    if budget[0] < 0:
+        raise _OverBudget
     if isinstance(value, list):
         if len(value) > keep:
             _note(cuts, path, "array", keep, len(value))
             value = value[:keep]
         inner = f"{path}[]"
-        return [_cut(item, keep, objects, inner, cuts) for item in value]
+        return [_cut(item, keep, objects, inner, cuts, budget) for item in value]
     if isinstance(value, dict):
         members = list(value.items())
         if objects and len(members) > keep:
             _note(cuts, path, "object", keep, len(members))
             members = members[:keep]
         return {
-            key: _cut(item, keep, objects, _member_path(path, key), cuts) for key, item in members
+            key: _cut(item, keep, objects, _member_path(path, key), cuts, budget)
+            for key, item in members
         }
     return value
+
+
+def fits(value: Any, limit: int) -> bool:
+    """False when VALUE certainly takes more than LIMIT bytes of JSON (one byte a value, and
+    a string's length), found without walking further than that; True otherwise."""
+    left = limit
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        left -= len(current) + 1 if isinstance(current, str) else 1
+        if left < 0:
+            return False
+        if isinstance(current, list):
+            stack.extend(current)
+        elif isinstance(current, dict):
+            left -= sum(len(key) + 1 for key in current)
+            stack.extend(current.values())
+    return True
 
 
 def _note(
@@ -314,15 +394,21 @@ def _member_path(path: str, key: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def shortening_note(shortened: Shortened, original_size: int, limit: int, argument: str) -> str:
-    """What an agent is told about a shortened result, and how to ask for less."""
+def shortening_note(
+    shortened: Shortened, original_size: int | None, limit: int, argument: str
+) -> str:
+    """What an agent is told about a shortened result, and how to ask for less.
+
+    `original_size` is None when it was not measured (a selection that builds a huge value
+    out of shared references is never encoded whole)."""
     described = [cut.describe() for cut in shortened.cuts[:MAX_REPORTED_CUTS]]
     if len(shortened.cuts) > MAX_REPORTED_CUTS:
         described.append(f"and {len(shortened.cuts) - MAX_REPORTED_CUTS} more paths")
     first = shortened.cuts[0].path if shortened.cuts else "@"
     example = "[:10]" if first == "@" else f"{first}[:10]"
+    size = "larger" if original_size is None else f"{original_size:,} bytes"
     return (
-        f"[Shortened: the JSON result is {original_size:,} bytes, over the {limit:,}-byte "
+        f"[Shortened: the JSON result is {size}, over the {limit:,}-byte "
         f"limit, so it was cut to {shortened.size:,} bytes: " + "; ".join(described) + ". "
         f"Ask for less with the `{argument}` argument (a JMESPath expression), e.g. "
         f"`{example}` or `{first}[].{{id: id, name: name}}`, or with the API's own paging "
@@ -330,11 +416,10 @@ def shortening_note(shortened: Shortened, original_size: int, limit: int, argume
     )
 
 
-def shortening_meta(shortened: Shortened, original_size: int, limit: int) -> dict[str, Any]:
+def shortening_meta(shortened: Shortened, original_size: int | None, limit: int) -> dict[str, Any]:
     """The `_meta` entry of a shortened result: sizes and every cut, machine-readable."""
-    return {
-        "bytes": original_size,
-        "limit": limit,
-        "returnedBytes": shortened.size,
-        "cuts": [cut.as_json() for cut in shortened.cuts[:MAX_REPORTED_CUTS]],
-    }
+    meta: dict[str, Any] = {} if original_size is None else {"bytes": original_size}
+    meta["limit"] = limit
+    meta["returnedBytes"] = shortened.size
+    meta["cuts"] = [cut.as_json() for cut in shortened.cuts[:MAX_REPORTED_CUTS]]
+    return meta

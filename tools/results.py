@@ -42,6 +42,7 @@ from tools.projection import (
     Selection,
     Shortened,
     dumps,
+    fits,
     shorten,
     shortening_meta,
     shortening_note,
@@ -367,14 +368,12 @@ def _json_result(
     if output_schema is not None and _schema_problem(structured, output_schema) is not None:
         # Cutting broke the spec's schema (minItems...): the advertised schema's other branch.
         structured = {"result": shortened.value}
-    return _shortened_result(shortened, structured, shaping, notes)
+    return _shortened_result(shortened, structured, shaping, notes, shaping.body_size)
 
 
 def _selected_result(selected: Any, shaping: _Shaping, max_text_chars: int) -> CallResult:
     """A selected value: `{"result": value}` whatever its shape (see tools.projection)."""
     assert shaping.selection is not None
-    text = dumps(selected)
-    size = len(text.encode())
     limit = shaping.max_json_bytes
     notes = []
     if selected is None:
@@ -382,6 +381,15 @@ def _selected_result(selected: Any, shaping: _Shaping, max_text_chars: int) -> C
             f"[`{shaping.selection.argument}` selected nothing: the expression "
             f"{shaping.selection.expression!r} gives null on this result.]"
         )
+    if limit is not None and not fits(selected, limit):
+        # Certainly too large: cut it without encoding it whole first (it may repeat shared
+        # parts of the result many times over).
+        shortened = shorten(selected, limit)
+        if shortened is not None:
+            built = _shortened_result(shortened, {"result": shortened.value}, shaping, notes, None)
+            return CallResult(built.result, built.returned_bytes, selected=True)
+    text = dumps(selected)
+    size = len(text.encode())
     if limit is not None and size > limit:
         shortened = shorten(selected, limit)
         if shortened is not None:
@@ -402,10 +410,9 @@ def _shortened_result(
     structured: dict[str, Any],
     shaping: _Shaping,
     notes: list[str],
-    original_size: int | None = None,
+    size: int | None,
 ) -> CallResult:
     assert shaping.max_json_bytes is not None
-    size = shaping.body_size if original_size is None else original_size
     note = shortening_note(shortened, size, shaping.max_json_bytes, shaping.argument)
     content = [{"type": "text", "text": shortened.text}, *_note_blocks([*notes, note])]
     result = {

@@ -6,6 +6,7 @@ import jsonschema
 import pytest
 
 from tools.projection import (
+    MAX_SELECTION_STEPS,
     NARROWED,
     SelectionError,
     _attempt,
@@ -84,6 +85,8 @@ def test_parse_errors_carry_the_parser_message():
         parse_selection("a[?nope(b)]", "_select")
     with pytest.raises(SelectionError, match="at least 1 arguments"):
         parse_selection("not_null()", "_select")
+    with pytest.raises(SelectionError, match="nested too deeply"):
+        parse_selection("(" * 5_000 + "a" + ")" * 5_000, "_select")
     with pytest.raises(SelectionError, match="must be a string"):
         parse_selection(["a"], "_select")
     assert parse_selection("  ", "_select") is None
@@ -108,8 +111,8 @@ def test_shortening_keeps_whole_items_and_counts_every_cut():
     tags = cuts["items[].tags"]
     assert tags.count == len(kept) and tags.total == 30 * len(kept)
     # K is the largest that fits: one more item in every array would not.
-    bigger = _attempt(value, len(kept) + 1, False)
-    assert bigger is not None and bigger.size > 5_000
+    bigger = _attempt(value, len(kept) + 1, False, 5_000)
+    assert bigger is None or bigger.size > 5_000  # None: stopped once certainly over
 
 
 def test_objects_are_cut_only_when_arrays_cannot_make_it_fit():
@@ -191,3 +194,47 @@ def test_a_selection_that_finds_nothing_says_so():
         "null",
         "[`_select` selected nothing: the expression 'missing.field' gives null on this result.]",
     ]
+
+
+def test_a_selection_built_of_shared_references_is_cut_without_being_encoded_whole():
+    # Each level repeats the one below ten times: 10**12 copies of the body if encoded.
+    expression = " | ".join(["[@, @, @, @, @, @, @, @, @, @]"] * 12)
+    body = json.dumps({"name": "x" * 50}).encode()
+    selected = call_result(
+        status_code=200,
+        headers=JSON,
+        body=body,
+        truncated=False,
+        output_schema=None,
+        selection=parse_selection(expression, "_select"),
+        max_json_bytes=2_000,
+    )
+    text = selected.result["content"][0]["text"]
+    assert selected.returned_bytes == len(text.encode()) <= 2_000
+    assert selected.result["structuredContent"] == {"result": json.loads(text)}
+    assert (
+        "the JSON result is larger, over the 2,000-byte limit"
+        in (selected.result["content"][1]["text"])
+    )
+    assert "bytes" not in selected.result["_meta"]["specgate/shortened"]
+
+
+def test_a_selection_that_takes_too_many_steps_is_stopped_and_the_result_returned_whole():
+    step = "[@, @, @, @, @, @, @, @, @, @][]"
+    expression = ".".join([step] * 8)  # each projection runs the next ten times over
+    body = json.dumps({"id": 1}).encode()
+    selected = call_result(
+        status_code=200,
+        headers=JSON,
+        body=body,
+        truncated=False,
+        output_schema=None,
+        selection=parse_selection(expression, "_select"),
+        max_json_bytes=2_000,
+    )
+    assert selected.result["structuredContent"] == {"id": 1}
+    assert selected.result["content"][1]["text"] == (
+        f"[`_select` was not applied: the expression took more than "
+        f"{MAX_SELECTION_STEPS:,} steps on this result]"
+    )
+    assert selected.returned_bytes is None
