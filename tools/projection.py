@@ -268,9 +268,11 @@ def _largest_fit(value: Any, limit: int, objects: bool) -> Shortened | None:
     best = _attempt(value, 0, objects, limit)
     if best is None or best.size > limit:
         return None
-    # Grow K by doubling until it no longer fits; then narrow [low, high) down to one K,
-    # guessing from the two sizes (they grow about linearly with K) every other step and
-    # halving on the others, so an odd-shaped result still takes only logarithmic steps.
+    # Grow K until it no longer fits, each time to where the sizes so far (they grow about
+    # linearly with K) say the limit is, and at least doubling; then narrow [low, high) down
+    # to one K, guessing the same way every other step and halving on the others, so an
+    # odd-shaped result still takes only logarithmic steps.
+    empty_size = best.size
     low, high, high_size = 0, 1, 0
     while True:
         found = _attempt(value, high, objects, limit)
@@ -280,7 +282,8 @@ def _largest_fit(value: Any, limit: int, objects: bool) -> Shortened | None:
         best, low = found, high
         if not found.cuts:
             return found
-        high *= 2
+        per_item = max((best.size - empty_size) / low, 1.0)
+        high = max(2 * low, int((limit - empty_size) / per_item) + 1)
     guess = True
     while high - low > 1:
         if guess and high_size > best.size:
