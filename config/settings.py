@@ -284,6 +284,8 @@ TOOL_INPUT_SCHEMA_MAX_BYTES = env_int(
 TOOL_OUTPUT_SCHEMA_MAX_BYTES = env_int(
     "TOOL_OUTPUT_SCHEMA_MAX_BYTES", DEFAULT_BUDGETS.max_output_bytes, minimum=0
 )
+# A JSON tool result larger than this is shortened structurally (arrays cut, counted).
+TOOL_RESULT_JSON_MAX_BYTES = env_int("TOOL_RESULT_JSON_MAX_BYTES", 100_000, minimum=1024)
 LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 90, minimum=1)
 PUBLIC_IP_RPM = env_int("PUBLIC_IP_RPM", 120, minimum=1)
 RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "sg:rl:")

@@ -46,6 +46,11 @@ from servers.models import AccessKey, Server
 from servers.services import SLUG_PATTERN
 from tools.calling import CallTarget, CredentialProvider, execute_call
 from tools.models import Tool
+from tools.projection import (
+    advertised_description,
+    advertised_input_schema,
+    advertised_output_schema,
+)
 from usage import limits
 from usage.recorder import CallRecord, recorder
 
@@ -60,10 +65,12 @@ _UNKNOWN = object()
 @dataclass(frozen=True)
 class ServerRef:
     """What the registry keeps beside a snapshot: key hashes → (key id, prefix), and the
-    outbound options of its calls (from settings, built once per snapshot, not per call)."""
+    outbound options and result size limit of its calls (from settings, read once per snapshot,
+    not per call)."""
 
     keys: dict[str, tuple[str, str]]
     options: OutboundOptions
+    max_json_bytes: int
 
 
 @dataclass(slots=True)
@@ -92,13 +99,15 @@ def _load(slug: str) -> ServerRuntime | None:
     for tool in tools:
         op = tool.operation
         target = CallTarget.for_tool(tool, server=server)
+        # Clients see the reserved selection argument, and an output schema that selected and
+        # shortened results conform to too (tools.projection).
         runtimes.append(
             ToolRuntime(
                 name=tool.name,
                 title=op.annotations.get("title") or None,
-                description=tool.description or None,
-                input_schema=op.input_schema,
-                output_schema=op.output_schema,
+                description=advertised_description(tool.description or None, target.select_arg),
+                input_schema=advertised_input_schema(op.input_schema, target.select_arg),
+                output_schema=advertised_output_schema(op.output_schema),
                 annotations=op.annotations,
                 ref=target,
             )
@@ -119,7 +128,11 @@ def _load(slug: str) -> ServerRuntime | None:
         tools=tuple(runtimes),
         tools_by_name=MappingProxyType({t.name: t for t in runtimes}),
         instructions=server.description or None,
-        ref=ServerRef(keys=keys, options=upstream_options()),
+        ref=ServerRef(
+            keys=keys,
+            options=upstream_options(),
+            max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
+        ),
     )
 
 
@@ -263,7 +276,11 @@ class DjangoRegistry:
         ref: ServerRef = server.ref
         try:
             outcome = await execute_call(
-                target, arguments, provider=self._provider, options=ref.options
+                target,
+                arguments,
+                provider=self._provider,
+                options=ref.options,
+                max_json_bytes=ref.max_json_bytes,
             )
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None

@@ -305,9 +305,10 @@ def test_renaming_and_describing_a_tool_in_the_admin_reaches_the_gateway(
     )
 
     listed = mcp(live, shop["slug"], shop["key"], "tools/list").json()["result"]["tools"]
+    # The gateway adds its sentence about the reserved `_select` argument to every description.
     assert [(t["name"], t.get("description")) for t in listed][1] == (
         "other_things",
-        "Everything else",
+        "Everything else\n\n`_select`: JMESPath to narrow the JSON result.",
     )
 
 
