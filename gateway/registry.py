@@ -42,9 +42,12 @@ from core.invalidation import (
 from core.outbound import OutboundOptions
 from core.secrets import hash_secret
 from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
+from gateway.search import ToolDocument, ToolIndex
 from servers.models import AccessKey, Server
+from servers.selectors import tools_list_size
 from servers.services import SLUG_PATTERN
 from tools.calling import CallTarget, CredentialProvider, execute_call
+from tools.definitions import tool_definition, tool_fields
 from tools.models import Tool
 from usage import limits
 from usage.recorder import CallRecord, recorder
@@ -83,25 +86,30 @@ def _load(slug: str) -> ServerRuntime | None:
     )
     if server is None:
         return None
-    tools = (
+    tools = list(
         Tool.objects.filter(server=server, enabled=True)
         .select_related("operation")
         .order_by("operation__position")
     )
-    runtimes = []
-    for tool in tools:
-        op = tool.operation
-        target = CallTarget.for_tool(tool, server=server)
-        runtimes.append(
-            ToolRuntime(
-                name=tool.name,
-                title=op.annotations.get("title") or None,
-                description=tool.description or None,
-                input_schema=op.input_schema,
-                output_schema=op.output_schema,
-                annotations=op.annotations,
-                ref=target,
-            )
+    runtimes = [
+        ToolRuntime(**tool_fields(tool), ref=CallTarget.for_tool(tool, server=server))
+        for tool in tools
+    ]
+    dynamic = _is_dynamic(server, tools)
+    catalog = None
+    if dynamic:
+        # Built here, once per snapshot, and only for servers that serve search.
+        catalog = ToolIndex(
+            [
+                ToolDocument(
+                    tool=runtime,
+                    method=tool.operation.method,
+                    path=tool.operation.path,
+                    summary=tool.operation.summary,
+                    tags=tool.operation.tags,
+                )
+                for tool, runtime in zip(tools, runtimes, strict=True)
+            ]
         )
     keys = {
         key_hash: (str(key_id), prefix)
@@ -119,8 +127,18 @@ def _load(slug: str) -> ServerRuntime | None:
         tools=tuple(runtimes),
         tools_by_name=MappingProxyType({t.name: t for t in runtimes}),
         instructions=server.description or None,
+        dynamic=dynamic,
+        catalog=catalog,
         ref=ServerRef(keys=keys, options=upstream_options()),
     )
+
+
+def _is_dynamic(server: Server, tools: list[Tool]) -> bool:
+    """Whether SERVER lists the meta-tools; "auto" is measured only for "auto" servers."""
+    if server.tool_mode != "auto":
+        return server.tool_mode == "dynamic"
+    definitions = (tool_definition(**tool_fields(tool)) for tool in tools)
+    return tools_list_size(server=server, definitions=definitions).mode == "dynamic"
 
 
 @usable_connection

@@ -18,12 +18,14 @@ SERVER_FIELDS = {
     "baseUrl",
     "status",
     "visibility",
+    "toolMode",
     "mcpUrl",
     "toolCount",
     "enabledToolCount",
     "createdAt",
     "updatedAt",
 }
+DETAIL_FIELDS = SERVER_FIELDS | {"effectiveToolMode", "toolsListBytes", "toolsListTokens"}
 
 
 @pytest.mark.django_db
@@ -38,7 +40,7 @@ def test_it_creates_a_server_with_one_tool_per_operation(alice_client, alice, se
 
     assert response.status_code == 201, response.json()
     data = response.json()["data"]
-    assert set(data) == SERVER_FIELDS
+    assert set(data) == DETAIL_FIELDS
     assert data["specId"] == spec["id"]
     assert (data["name"], data["slug"], data["description"]) == (
         "Team Notes",
@@ -58,7 +60,7 @@ def test_it_creates_a_server_with_one_tool_per_operation(alice_client, alice, se
     ]
     assert alice_client.get(f"/api/servers/{data['id']}").json()["data"] == data
     listing = alice_client.get("/api/servers").json()
-    assert listing["data"] == [data]
+    assert listing["data"] == [{key: data[key] for key in SERVER_FIELDS}]
     assert listing["pagination"] == {"nextCursor": None, "hasMore": False}
 
 

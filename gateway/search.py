@@ -1,0 +1,202 @@
+"""Ranked search over one server's tools, for the dynamic mode's `search_tools`.
+
+BM25 by Tantivy (the Rust search engine, through its official Python bindings), over an
+index held in memory and built once per gateway snapshot, never per call: the same on
+every database, since nothing here touches one. Each tool is one document with its name,
+summary, description, path template, tags and parameter names as separate fields, each
+weighted by how much a match there says about the tool. Names and paths are split into
+words first (`listForOrg`, `list-for-org` and `/orgs/{org}` all become words), and
+Tantivy's English stemmer folds "repositories" and "repository" together.
+
+BM25 alone cannot tell a resource's own endpoint from the same operation reached through
+a chain of navigation properties (Microsoft Graph lists "delete a user's message" under a
+dozen parents), so the best candidates are re-ranked with a mild preference for shorter
+path templates and for the HTTP method a query's verb asks for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import tantivy
+
+from gateway.runtime import SearchHit, ToolRuntime
+
+MAX_QUERY_WORDS: Final = 32
+CANDIDATES: Final = 50
+"""How many BM25 candidates are re-ranked; the answer holds at most 20."""
+DEPTH_PENALTY: Final = 0.04
+"""Score lost per path segment (beyond the first) of a candidate's path template."""
+VERB_BONUS: Final = 0.15
+"""Score gained when the candidate's HTTP method is the one a query's verb names."""
+
+FIELD_BOOSTS: Final = {
+    "name": 2.0,
+    "summary": 2.0,
+    "path": 1.5,
+    "tags": 1.0,
+    "parameters": 0.5,
+    "description": 0.7,
+}
+
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_TAG = re.compile(r"<[^>]{0,200}>")
+_STOP_WORDS: Final = frozenset(
+    {
+        *("a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from"),
+        *("how", "i", "in", "is", "it", "my", "of", "on", "or", "our", "please", "show"),
+        *("that", "the", "their", "this", "to", "want", "we", "what", "which", "with"),
+        *("would", "you", "your"),
+    }
+)
+# A query's verb → the HTTP methods a person asking it most likely means.
+_VERB_METHODS: Final = {
+    "add": ("POST", "PUT"),
+    "create": ("POST", "PUT"),
+    "make": ("POST",),
+    "new": ("POST",),
+    "send": ("POST",),
+    "start": ("POST",),
+    "upload": ("PUT", "POST"),
+    "delete": ("DELETE",),
+    "remove": ("DELETE",),
+    "cancel": ("POST", "DELETE"),
+    "update": ("PATCH", "PUT", "POST"),
+    "change": ("PATCH", "PUT", "POST"),
+    "edit": ("PATCH", "PUT"),
+    "rename": ("PATCH",),
+    "set": ("PUT", "PATCH", "POST"),
+    "get": ("GET",),
+    "list": ("GET",),
+    "find": ("GET",),
+    "fetch": ("GET",),
+    "read": ("GET",),
+    "search": ("GET",),
+    "retrieve": ("GET",),
+    "see": ("GET",),
+    "show": ("GET",),
+    "view": ("GET",),
+    "check": ("GET",),
+    "download": ("GET",),
+    "count": ("GET",),
+}
+
+
+def words(text: str) -> list[str]:
+    """TEXT as lowercase words: camelCase, snake_case, kebab-case and paths split apart."""
+    return [word.lower() for word in _WORD.findall(_TAG.sub(" ", text))]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDocument:
+    """What search knows of one tool."""
+
+    tool: ToolRuntime
+    method: str
+    path: str
+    summary: str
+    tags: Sequence[str]
+
+
+class ToolIndex:
+    """A BM25 index of a server's tools, queried with `search`."""
+
+    def __init__(self, documents: Sequence[ToolDocument]) -> None:
+        builder = tantivy.SchemaBuilder()
+        for name in FIELD_BOOSTS:
+            builder.add_text_field(name, tokenizer_name="en_stem", index_option="freq")
+        builder.add_unsigned_field("position", stored=True)
+        self._index = tantivy.Index(builder.build())  # no path: held in memory
+        self._documents = tuple(documents)
+        self._hits = tuple(_hit(document) for document in self._documents)
+        self._depths = tuple(_depth(document.path) for document in self._documents)
+        writer = self._index.writer(heap_size=50_000_000, num_threads=1)
+        for position, document in enumerate(self._documents):
+            writer.add_document(
+                tantivy.Document(
+                    name=" ".join(words(document.tool.name)),
+                    summary=" ".join(words(document.summary or document.tool.title or "")),
+                    description=" ".join(words(document.tool.description or "")),
+                    path=" ".join(words(document.path)),
+                    tags=" ".join(word for tag in document.tags for word in words(tag)),
+                    parameters=" ".join(
+                        word for name in _parameter_names(document.tool) for word in words(name)
+                    ),
+                    position=position,
+                )
+            )
+        writer.commit()
+        writer.wait_merging_threads()
+        self._index.reload()
+        self._searcher = self._index.searcher()
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+    def search(
+        self, query: str, limit: int, allowed: Callable[[ToolRuntime], bool] | None = None
+    ) -> list[SearchHit]:
+        """The LIMIT best tools for QUERY, best first; only tools ALLOWED admits (None: all)."""
+        query_words = words(query)[: MAX_QUERY_WORDS * 2]
+        terms = [word for word in query_words if word not in _STOP_WORDS][:MAX_QUERY_WORDS]
+        if not terms or limit < 1:
+            return []
+        methods = _wanted_methods(query_words)
+        parsed = self._index.parse_query(
+            " ".join(terms), list(FIELD_BOOSTS), field_boosts=FIELD_BOOSTS
+        )
+        # A caller limited to some tools needs the whole ranking to find LIMIT of its own.
+        fetch = len(self._documents) if allowed is not None else max(CANDIDATES, limit)
+        ranked: list[tuple[float, int]] = []
+        for score, address in self._searcher.search(parsed, fetch).hits:
+            position = self._searcher.doc(address)["position"][0]
+            if allowed is not None and not allowed(self._documents[position].tool):
+                continue
+            ranked.append((self._rerank(score, position, methods), position))
+        ranked.sort(key=lambda item: (-item[0], item[1]))
+        return [self._hits[position] for _, position in ranked[:limit]]
+
+    def _rerank(self, score: float, position: int, methods: tuple[str, ...]) -> float:
+        factor = 1.0 - DEPTH_PENALTY * self._depths[position]
+        if methods and self._documents[position].method in methods:
+            factor += VERB_BONUS
+        return score * max(factor, 0.1)
+
+
+def _wanted_methods(terms: Iterable[str]) -> tuple[str, ...]:
+    for term in terms:
+        methods = _VERB_METHODS.get(term)
+        if methods is not None:
+            return methods
+    return ()
+
+
+def _depth(path: str) -> int:
+    return max(len([part for part in path.split("/") if part]) - 1, 0)
+
+
+def _parameter_names(tool: ToolRuntime) -> Iterable[str]:
+    properties: Any = tool.input_schema.get("properties")
+    return properties.keys() if isinstance(properties, dict) else ()
+
+
+def one_line(text: str | None) -> str:
+    """The first line of TEXT, markup removed, at most 200 characters."""
+    for line in (text or "").splitlines():
+        line = " ".join(_TAG.sub(" ", line).split())
+        if line:
+            return line if len(line) <= 200 else line[:199] + "…"
+    return ""
+
+
+def _hit(document: ToolDocument) -> SearchHit:
+    tool = document.tool
+    return SearchHit(
+        name=tool.name,
+        description=one_line(document.summary or tool.title or tool.description),
+        method=document.method,
+        path=document.path,
+    )
