@@ -58,6 +58,7 @@ _VERB_METHODS: Final = {
     "create": ("POST", "PUT"),
     "make": ("POST",),
     "new": ("POST",),
+    "open": ("POST",),
     "send": ("POST",),
     "start": ("POST",),
     "upload": ("PUT", "POST"),
