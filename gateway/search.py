@@ -28,18 +28,21 @@ from gateway.runtime import SearchHit, ToolRuntime
 MAX_QUERY_WORDS: Final = 32
 CANDIDATES: Final = 50
 """How many BM25 candidates are re-ranked; the answer holds at most 20."""
-DEPTH_PENALTY: Final = 0.04
-"""Score lost per path segment (beyond the first) of a candidate's path template."""
-VERB_BONUS: Final = 0.15
+DEPTH_PENALTY: Final = 0.12
+"""How much each path segment (beyond the first) of a candidate's path template divides by."""
+VERB_BONUS: Final = 0.3
 """Score gained when the candidate's HTTP method is the one a query's verb names."""
+SYNONYM_WEIGHT: Final = 0.6
+"""Weight of a word added for a synonym, against 1 for the words asked."""
 
 FIELD_BOOSTS: Final = {
     "name": 2.0,
     "summary": 2.0,
-    "path": 1.5,
+    "resource": 2.0,
+    "path": 1.0,
     "tags": 1.0,
     "parameters": 0.5,
-    "description": 0.7,
+    "description": 0.5,
 }
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
@@ -52,6 +55,34 @@ _STOP_WORDS: Final = frozenset(
         *("would", "you", "your"),
     }
 )
+# Words people and API authors use for the same thing; a query's word also searches the
+# others of its group (weighted lower). General API vocabulary, not any one API's.
+_SYNONYM_GROUPS: Final = (
+    ("repo", "repository"),
+    ("org", "organization"),
+    ("pr", "pull"),
+    ("project", "repository"),
+    ("star", "starred", "stargazer"),
+    ("picture", "photo", "avatar", "image"),
+    ("email", "mail", "message", "mailbox", "inbox"),
+    ("meeting", "event", "appointment"),
+    ("file", "item", "document"),
+    ("folder", "children", "directory"),
+    ("profile", "user", "me"),
+    ("card", "payment"),
+    ("delete", "remove"),
+    ("create", "add", "new", "make"),
+    ("update", "edit", "modify", "change"),
+    ("list", "all", "every"),
+    ("config", "configuration", "settings"),
+    ("auth", "authentication"),
+    ("info", "information", "details"),
+)
+_SYNONYMS: Final = {
+    word: tuple(other for other in group if other != word)
+    for group in _SYNONYM_GROUPS
+    for word in group
+}
 # A query's verb → the HTTP methods a person asking it most likely means.
 _VERB_METHODS: Final = {
     "add": ("POST", "PUT"),
@@ -122,6 +153,7 @@ class ToolIndex:
                     summary=" ".join(words(document.summary or document.tool.title or "")),
                     description=" ".join(words(document.tool.description or "")),
                     path=" ".join(words(document.path)),
+                    resource=" ".join(words(_resource(document.path))),
                     tags=" ".join(word for tag in document.tags for word in words(tag)),
                     parameters=" ".join(
                         word for name in _parameter_names(document.tool) for word in words(name)
@@ -146,8 +178,15 @@ class ToolIndex:
         if not terms or limit < 1:
             return []
         methods = _wanted_methods(query_words)
+        expanded = [*terms]
+        for term in terms:
+            expanded += [
+                f"{synonym}^{SYNONYM_WEIGHT}"
+                for synonym in _SYNONYMS.get(term, ())
+                if synonym not in terms
+            ]
         parsed = self._index.parse_query(
-            " ".join(terms), list(FIELD_BOOSTS), field_boosts=FIELD_BOOSTS
+            " ".join(expanded), list(FIELD_BOOSTS), field_boosts=FIELD_BOOSTS
         )
         # A caller limited to some tools needs the whole ranking to find LIMIT of its own.
         fetch = len(self._documents) if allowed is not None else max(CANDIDATES, limit)
@@ -161,10 +200,10 @@ class ToolIndex:
         return [self._hits[position] for _, position in ranked[:limit]]
 
     def _rerank(self, score: float, position: int, methods: tuple[str, ...]) -> float:
-        factor = 1.0 - DEPTH_PENALTY * self._depths[position]
+        factor = 1.0 / (1.0 + DEPTH_PENALTY * self._depths[position])
         if methods and self._documents[position].method in methods:
-            factor += VERB_BONUS
-        return score * max(factor, 0.1)
+            factor *= 1.0 + VERB_BONUS
+        return score * factor
 
 
 def _wanted_methods(terms: Iterable[str]) -> tuple[str, ...]:
@@ -173,6 +212,12 @@ def _wanted_methods(terms: Iterable[str]) -> tuple[str, ...]:
         if methods is not None:
             return methods
     return ()
+
+
+def _resource(path: str) -> str:
+    """The last literal segment of PATH: what the operation acts on (`/users/{id}` → users)."""
+    literal = [part for part in path.split("/") if part and not part.startswith("{")]
+    return literal[-1].rsplit(".", 1)[-1] if literal else ""
 
 
 def _depth(path: str) -> int:
