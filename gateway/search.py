@@ -16,6 +16,7 @@ path templates and for the HTTP method a query's verb asks for.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,12 +27,16 @@ import tantivy
 from gateway.runtime import SearchHit, ToolRuntime
 
 MAX_QUERY_WORDS: Final = 32
-CANDIDATES: Final = 50
+CANDIDATES: Final = 200
 """How many BM25 candidates are re-ranked; the answer holds at most 20."""
-DEPTH_PENALTY: Final = 0.12
+DEPTH_PENALTY: Final = 0.3
 """How much each path segment (beyond the first) of a candidate's path template divides by."""
 VERB_BONUS: Final = 0.3
 """Score gained when the candidate's HTTP method is the one a query's verb names."""
+COVERAGE_WEIGHT: Final = 0.6
+"""How much of a candidate's score depends on how many of the query's words its name,
+summary, path, tags and parameters hold (BM25 sums per word, so one rare word can outweigh
+all the others)."""
 SYNONYM_WEIGHT: Final = 0.6
 """Weight of a word added for a synonym, against 1 for the words asked."""
 
@@ -50,7 +55,7 @@ _TAG = re.compile(r"<[^>]{0,200}>")
 _STOP_WORDS: Final = frozenset(
     {
         *("a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from"),
-        *("how", "i", "in", "is", "it", "my", "of", "on", "or", "our", "please", "show"),
+        *("how", "i", "in", "is", "it", "of", "on", "or", "our", "please", "show"),
         *("that", "the", "their", "this", "to", "want", "we", "what", "which", "with"),
         *("would", "you", "your"),
     }
@@ -61,7 +66,7 @@ _SYNONYM_GROUPS: Final = (
     ("repo", "repository"),
     ("org", "organization"),
     ("pr", "pull"),
-    ("project", "repository"),
+    ("project", "repository", "repo"),
     ("star", "starred", "stargazer"),
     ("picture", "photo", "avatar", "image"),
     ("email", "mail", "message", "mailbox", "inbox"),
@@ -69,6 +74,11 @@ _SYNONYM_GROUPS: Final = (
     ("file", "item", "document"),
     ("folder", "children", "directory"),
     ("profile", "user", "me"),
+    ("my", "me", "user"),
+    ("find", "search", "lookup"),
+    ("move", "transfer"),
+    ("who", "member", "people"),
+    ("email", "send"),
     ("card", "payment"),
     ("delete", "remove"),
     ("create", "add", "new", "make"),
@@ -78,11 +88,10 @@ _SYNONYM_GROUPS: Final = (
     ("auth", "authentication"),
     ("info", "information", "details"),
 )
-_SYNONYMS: Final = {
-    word: tuple(other for other in group if other != word)
-    for group in _SYNONYM_GROUPS
-    for word in group
-}
+_SYNONYMS: Final[dict[str, tuple[str, ...]]] = {}
+for _group in _SYNONYM_GROUPS:
+    for _word in _group:
+        _SYNONYMS[_word] = (*_SYNONYMS.get(_word, ()), *(w for w in _group if w != _word))
 # A query's verb → the HTTP methods a person asking it most likely means.
 _VERB_METHODS: Final = {
     "add": ("POST", "PUT"),
@@ -91,6 +100,20 @@ _VERB_METHODS: Final = {
     "new": ("POST",),
     "open": ("POST",),
     "send": ("POST",),
+    "post": ("POST",),
+    "leave": ("POST",),
+    "write": ("POST", "PUT"),
+    "submit": ("POST",),
+    "publish": ("POST",),
+    "reply": ("POST",),
+    "register": ("POST",),
+    "invite": ("POST",),
+    "put": ("POST", "PUT"),
+    "store": ("PUT", "POST"),
+    "close": ("PATCH", "POST"),
+    "who": ("GET",),
+    "which": ("GET",),
+    "what": ("GET",),
     "start": ("POST",),
     "upload": ("PUT", "POST"),
     "delete": ("DELETE",),
@@ -145,6 +168,16 @@ class ToolIndex:
         self._documents = tuple(documents)
         self._hits = tuple(_hit(document) for document in self._documents)
         self._depths = tuple(_depth(document.path) for document in self._documents)
+        self._analyzer = (
+            tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+            .filter(tantivy.Filter.lowercase())
+            .filter(tantivy.Filter.stemmer("english"))
+            .build()
+        )
+        self._stems = tuple(
+            frozenset(self._analyzer.analyze(" ".join(_core_words(document))))
+            for document in self._documents
+        )
         writer = self._index.writer(heap_size=50_000_000, num_threads=1)
         for position, document in enumerate(self._documents):
             writer.add_document(
@@ -178,6 +211,8 @@ class ToolIndex:
         if not terms or limit < 1:
             return []
         methods = _wanted_methods(query_words)
+        wanted = [{self._stem(word) for word in (term, *_SYNONYMS.get(term, ()))} for term in terms]
+
         expanded = [*terms]
         for term in terms:
             expanded += [
@@ -185,6 +220,8 @@ class ToolIndex:
                 for synonym in _SYNONYMS.get(term, ())
                 if synonym not in terms
             ]
+        # Two words people write apart are often one in an API: "pay out", "to do", "web hook".
+        expanded += [f"{a}{b}^{SYNONYM_WEIGHT}" for a, b in itertools.pairwise(query_words)]
         parsed = self._index.parse_query(
             " ".join(expanded), list(FIELD_BOOSTS), field_boosts=FIELD_BOOSTS
         )
@@ -195,15 +232,35 @@ class ToolIndex:
             position = self._searcher.doc(address)["position"][0]
             if allowed is not None and not allowed(self._documents[position].tool):
                 continue
-            ranked.append((self._rerank(score, position, methods), position))
+            ranked.append((self._rerank(score, position, methods, wanted), position))
         ranked.sort(key=lambda item: (-item[0], item[1]))
         return [self._hits[position] for _, position in ranked[:limit]]
 
-    def _rerank(self, score: float, position: int, methods: tuple[str, ...]) -> float:
-        factor = 1.0 / (1.0 + DEPTH_PENALTY * self._depths[position])
+    def _stem(self, word: str) -> str:
+        stems = self._analyzer.analyze(word)
+        return stems[0] if stems else word
+
+    def _rerank(
+        self, score: float, position: int, methods: tuple[str, ...], wanted: list[set[str]]
+    ) -> float:
+        stems = self._stems[position]
+        covered = sum(1 for alternatives in wanted if alternatives & stems) / len(wanted)
+        factor = 1.0 - COVERAGE_WEIGHT + COVERAGE_WEIGHT * covered
+        factor /= 1.0 + DEPTH_PENALTY * self._depths[position]
         if methods and self._documents[position].method in methods:
             factor *= 1.0 + VERB_BONUS
         return score * factor
+
+
+def _core_words(document: ToolDocument) -> list[str]:
+    tool = document.tool
+    return [
+        *words(tool.name),
+        *words(document.summary or tool.title or ""),
+        *words(document.path),
+        *(word for tag in document.tags for word in words(tag)),
+        *(word for name in _parameter_names(tool) for word in words(name)),
+    ]
 
 
 def _wanted_methods(terms: Iterable[str]) -> tuple[str, ...]:
@@ -221,6 +278,7 @@ def _resource(path: str) -> str:
 
 
 def _depth(path: str) -> int:
+    """Segments of PATH beyond the first: `/repos/{owner}/{repo}/forks` is 3."""
     return max(len([part for part in path.split("/") if part]) - 1, 0)
 
 
