@@ -9,7 +9,8 @@ engine, builds each API's search index exactly as a gateway snapshot of a dynami
 builds it (gateway.search.ToolIndex), and then:
 
 - recall@1 and recall@5 over bench/search_queries.json (a query counts as found when any of
-  the operations it names is ranked first, or in the first five);
+  the operations it names is ranked first, or in the first five), overall and for the
+  queries the ranking was tuned on and those held out from tuning (`heldOut`);
 - the search itself in process: every query against the Graph index (11k tools), repeated,
   p50 and p95 per query;
 - the round trip through the gateway: `tools/call` of `search_tools` over HTTP on loopback to
@@ -124,21 +125,27 @@ def main() -> None:
             "index_build_ms": round(built * 1000, 1),
             "full_tools_list_tokens": estimated_tokens(full),
         }
-    found_1 = found_5 = 0
+    tally = {"tuned": [0, 0, 0], "held_out": [0, 0, 0]}  # queries, found@1, found@5
     for case in spec["queries"]:
         documents, index = indexes[case["api"]]
-        keys = {f"{d.tool.name}": f"{d.method} {d.path}" for d in documents}
+        keys = {d.tool.name: f"{d.method} {d.path}" for d in documents}
         ranked = [keys[hit.name] for hit in index.search(case["query"], 5)]
         expected = set(case["expected"])
-        found_1 += bool(ranked[:1] and ranked[0] in expected)
         hit_5 = bool(expected & set(ranked))
-        found_5 += hit_5
+        counts = tally["held_out" if case.get("heldOut") else "tuned"]
+        counts[0] += 1
+        counts[1] += bool(ranked[:1] and ranked[0] in expected)
+        counts[2] += hit_5
         if not hit_5:
             report["misses"].append({**case, "top5": ranked})
-    total = len(spec["queries"])
+    total = sum(counts[0] for counts in tally.values())
     report["queries"] = total
-    report["recall_at_1"] = round(found_1 / total, 3)
-    report["recall_at_5"] = round(found_5 / total, 3)
+    report["recall_at_1"] = round(sum(c[1] for c in tally.values()) / total, 3)
+    report["recall_at_5"] = round(sum(c[2] for c in tally.values()) / total, 3)
+    report["sets"] = {
+        name: {"queries": n, "recall_at_1": round(at_1 / n, 3), "recall_at_5": round(at_5 / n, 3)}
+        for name, (n, at_1, at_5) in tally.items()
+    }
 
     graph_documents, graph = indexes["graph"]
     queries = [case["query"] for case in spec["queries"]]
@@ -176,11 +183,17 @@ def main() -> None:
         f"recall@1 {report['recall_at_1']:.1%}, recall@5 {report['recall_at_5']:.1%} "
         f"over {total} queries"
     )
+    for name, figures in report["sets"].items():
+        print(
+            f"  {name}: recall@1 {figures['recall_at_1']:.1%}, "
+            f"recall@5 {figures['recall_at_5']:.1%} over {figures['queries']} queries"
+        )
     search, trip = report["graph_search_ms"], report["graph_round_trip_ms"]
     print(f"Graph search in process: p50 {search['p50']} ms, p95 {search['p95']} ms")
     print(f"Graph search through the gateway (HTTP): p50 {trip['p50']} ms, p95 {trip['p95']} ms")
     for miss in report["misses"]:
-        print(f"miss [{miss['api']}] {miss['query']!r}: wanted {miss['expected']}")
+        held = " (held out)" if miss.get("heldOut") else ""
+        print(f"miss [{miss['api']}]{held} {miss['query']!r}: wanted {miss['expected']}")
         for key in miss["top5"]:
             print(f"    got {key}")
 
