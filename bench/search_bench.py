@@ -79,7 +79,7 @@ def round_trip(documents: list[ToolDocument], index: ToolIndex, queries: list[st
     from gateway.testing import InMemoryRegistry, make_server, serve_on_loopback
 
     tools = [document.tool for document in documents]
-    server = make_server("graph", tools, dynamic=True, catalog=index)
+    server = make_server("graph", tools, catalog=index)
     app = McpApp(
         InMemoryRegistry(servers={"graph": server}),
         allowed_hosts=["127.0.0.1"],

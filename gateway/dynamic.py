@@ -155,7 +155,7 @@ def search_result(
     server: ServerRuntime, arguments: dict[str, Any], ctx: CallContext
 ) -> dict[str, Any]:
     """The answer of `search_tools` (arguments already valid against its schema)."""
-    assert server.catalog is not None, "a dynamic server's snapshot carries its catalog"
+    assert server.catalog is not None  # only a dynamic server serves search
     limit = arguments.get("limit", DEFAULT_LIMIT)
     allowed: Callable[[ToolRuntime], bool] | None = None if ctx.allowed is None else ctx.may_use
     hits = server.catalog.search(arguments["query"], limit, allowed)

@@ -95,9 +95,8 @@ def _load(slug: str) -> ServerRuntime | None:
         ToolRuntime(**tool_fields(tool), ref=CallTarget.for_tool(tool, server=server))
         for tool in tools
     ]
-    dynamic = _is_dynamic(server, tools)
     catalog = None
-    if dynamic:
+    if _is_dynamic(server, tools):
         # Built here, once per snapshot, and only for servers that serve search.
         catalog = ToolIndex(
             [
@@ -127,7 +126,6 @@ def _load(slug: str) -> ServerRuntime | None:
         tools=tuple(runtimes),
         tools_by_name=MappingProxyType({t.name: t for t in runtimes}),
         instructions=server.description or None,
-        dynamic=dynamic,
         catalog=catalog,
         ref=ServerRef(keys=keys, options=upstream_options()),
     )

@@ -83,13 +83,16 @@ class ServerRuntime:
     tools: tuple[ToolRuntime, ...]
     tools_by_name: Mapping[str, ToolRuntime]
     instructions: str | None = None
-    dynamic: bool = False
-    """List the three meta-tools (search, describe, execute) instead of every tool."""
     catalog: ToolCatalog | None = None
-    """The search index of `tools`; set when `dynamic` is."""
+    """The search index of `tools` for a server in dynamic mode; None in the normal mode."""
     ref: Any = None
     derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
     """Endpoint-private cache of values computed from this snapshot."""
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether `tools/list` lists the three meta-tools (search, describe, execute)."""
+        return self.catalog is not None
 
 
 @dataclass(slots=True)

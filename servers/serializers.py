@@ -144,12 +144,11 @@ class ServerDetailSerializer(ServerSerializer):
         return self._size(server).tokens
 
     def _size(self, server: Server) -> ToolsListSize:
-        # Three fields, one measurement.
-        cached = getattr(server, "_tools_list_size", None)
-        if cached is None:
-            cached = tools_list_size(server=server)
-            server._tools_list_size = cached  # type: ignore[attr-defined]
-        return cached
+        # Three fields, one measurement per server.
+        sizes: dict[Any, ToolsListSize] = self.__dict__.setdefault("_sizes", {})
+        if server.pk not in sizes:
+            sizes[server.pk] = tools_list_size(server=server)
+        return sizes[server.pk]
 
 
 class AccessKeyCreateSerializer(serializers.Serializer):

@@ -25,7 +25,7 @@ def servers() -> list[ServerRuntime]:
     )
     return [
         make_server("normal", tools),
-        make_server("dynamic", tools, dynamic=True, catalog=catalog),
+        make_server("dynamic", tools, catalog=catalog),
     ]
 
 
