@@ -318,7 +318,7 @@ class McpProtocol:
         elif not isinstance(arguments, dict):
             raise RpcError(INVALID_PARAMS, "tools/call arguments must be an object")
         if server.dynamic and name in dynamic.META_NAMES:
-            return await self._call_meta(server, dynamic.META_BY_NAME[name], arguments, route, ctx)
+            return await self._call_meta(server, dynamic.META_BY_NAME[name], arguments, ctx)
         tool = server.tools_by_name.get(name)
         if tool is None or not ctx.may_use(tool):
             self.registry.record_rejected_call(server, ctx, name, "unknown tool")
@@ -348,7 +348,6 @@ class McpProtocol:
         server: ServerRuntime,
         meta: ToolRuntime,
         arguments: dict[str, Any],
-        route: Route,
         ctx: CallContext,
     ) -> dict[str, Any]:
         """Serve a dynamic-mode meta-tool; `execute_tool` becomes the named tool's own call."""
@@ -356,10 +355,15 @@ class McpProtocol:
         if problems:
             # Answered like any tool's bad arguments, but not logged: no tool was called.
             return _error_result(_invalid(meta, problems))
-        if meta.name == dynamic.SEARCH:
-            return dynamic.search_result(server, arguments, ctx)
-        if meta.name == dynamic.DESCRIBE:
-            return dynamic.describe_result(server, arguments, ctx)
+        if meta.name != dynamic.EXECUTE:
+            answer = (
+                dynamic.search_result if meta.name == dynamic.SEARCH else dynamic.describe_result
+            )
+            try:
+                return answer(server, arguments, ctx)
+            except Exception:
+                logger.exception("%s on server %s failed", meta.name, server.server_id)
+                raise RpcError(INTERNAL_ERROR, "Internal error") from None
         name = arguments["name"]
         tool = server.tools_by_name.get(name)
         if tool is None or not ctx.may_use(tool):
