@@ -8,10 +8,15 @@ weighted by how much a match there says about the tool. Names and paths are spli
 words first (`listForOrg`, `list-for-org` and `/orgs/{org}` all become words), and
 Tantivy's English stemmer folds "repositories" and "repository" together.
 
-BM25 alone cannot tell a resource's own endpoint from the same operation reached through
-a chain of navigation properties (Microsoft Graph lists "delete a user's message" under a
-dozen parents), so the best candidates are re-ranked with a mild preference for shorter
-path templates and for the HTTP method a query's verb asks for.
+A query also searches, weighted lower, the synonyms of its words (general API vocabulary:
+"repo" and "repository", "picture" and "photo") and each pair of its words written as one
+("pay out" finds "payout"). BM25 sums per word, so one rare word can outweigh the rest, and
+it cannot tell a resource's own endpoint from the same operation reached through a chain of
+navigation properties (Microsoft Graph lists "delete a user's message" under a dozen
+parents): the best CANDIDATES are re-ranked by how many of the query's words the tool's
+name, summary, path, tags and parameters hold, with a preference for shorter path templates
+and for the HTTP method a query's verb asks for. The weights were tuned on
+bench/search_queries.json; bench/search_bench.py measures them.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ CANDIDATES: Final = 200
 DEPTH_PENALTY: Final = 0.3
 """How much each path segment (beyond the first) of a candidate's path template divides by."""
 VERB_BONUS: Final = 0.3
-"""Score gained when the candidate's HTTP method is the one a query's verb names."""
+"""Share of score gained when the candidate's HTTP method is the one a query's verb names."""
 COVERAGE_WEIGHT: Final = 0.6
 """How much of a candidate's score depends on how many of the query's words its name,
 summary, path, tags and parameters hold (BM25 sums per word, so one rare word can outweigh
@@ -198,9 +203,6 @@ class ToolIndex:
         writer.wait_merging_threads()
         self._index.reload()
         self._searcher = self._index.searcher()
-
-    def __len__(self) -> int:
-        return len(self._documents)
 
     def search(
         self, query: str, limit: int, allowed: Callable[[ToolRuntime], bool] | None = None
