@@ -295,6 +295,9 @@ USAGE_BUFFER_MAX = env_int("USAGE_BUFFER_MAX", 100_000, minimum=100)
 USAGE_STATE_CACHE_SECONDS = env_float("USAGE_STATE_CACHE_SECONDS", 2.0, minimum=0.0)
 # A gateway worker reloads a server it has held this long even if no service said it changed.
 GATEWAY_SNAPSHOT_MAX_AGE_SECONDS = env_float("GATEWAY_SNAPSHOT_MAX_AGE_SECONDS", 60.0, minimum=1.0)
+# A server in toolMode "auto" serves the dynamic mode's three meta-tools when the full
+# tools/list of its enabled tools is estimated (bytes / 4) above this many tokens.
+TOOLS_DYNAMIC_TOKEN_BUDGET = env_int("TOOLS_DYNAMIC_TOKEN_BUDGET", 30_000, minimum=0)
 # Failed admin logins per (client address, username) before the login refuses to check more.
 ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1)
 ADMIN_LOGIN_LOCKOUT_SECONDS = env_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)

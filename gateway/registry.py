@@ -42,15 +42,13 @@ from core.invalidation import (
 from core.outbound import OutboundOptions
 from core.secrets import hash_secret
 from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
+from gateway.search import ToolDocument, ToolIndex
 from servers.models import AccessKey, Server
+from servers.selectors import tools_list_size
 from servers.services import SLUG_PATTERN
 from tools.calling import CallTarget, CredentialProvider, execute_call
+from tools.definitions import tool_definition, tool_fields
 from tools.models import Tool
-from tools.projection import (
-    advertised_description,
-    advertised_input_schema,
-    advertised_output_schema,
-)
 from usage import limits
 from usage.recorder import CallRecord, recorder
 
@@ -90,27 +88,29 @@ def _load(slug: str) -> ServerRuntime | None:
     )
     if server is None:
         return None
-    tools = (
+    tools = list(
         Tool.objects.filter(server=server, enabled=True)
         .select_related("operation")
         .order_by("operation__position")
     )
-    runtimes = []
-    for tool in tools:
-        op = tool.operation
-        target = CallTarget.for_tool(tool, server=server)
-        # Clients see the reserved selection argument, and an output schema that selected and
-        # shortened results conform to too (tools.projection).
-        runtimes.append(
-            ToolRuntime(
-                name=tool.name,
-                title=op.annotations.get("title") or None,
-                description=advertised_description(tool.description or None, target.select_arg),
-                input_schema=advertised_input_schema(op.input_schema, target.select_arg),
-                output_schema=advertised_output_schema(op.output_schema),
-                annotations=op.annotations,
-                ref=target,
-            )
+    runtimes = [
+        ToolRuntime(**tool_fields(tool), ref=CallTarget.for_tool(tool, server=server))
+        for tool in tools
+    ]
+    catalog = None
+    if _is_dynamic(server, tools):
+        # Built here, once per snapshot, and only for servers that serve search.
+        catalog = ToolIndex(
+            [
+                ToolDocument(
+                    tool=runtime,
+                    method=tool.operation.method,
+                    path=tool.operation.path,
+                    summary=tool.operation.summary,
+                    tags=tool.operation.tags,
+                )
+                for tool, runtime in zip(tools, runtimes, strict=True)
+            ]
         )
     keys = {
         key_hash: (str(key_id), prefix)
@@ -128,12 +128,21 @@ def _load(slug: str) -> ServerRuntime | None:
         tools=tuple(runtimes),
         tools_by_name=MappingProxyType({t.name: t for t in runtimes}),
         instructions=server.description or None,
+        catalog=catalog,
         ref=ServerRef(
             keys=keys,
             options=upstream_options(),
             max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
         ),
     )
+
+
+def _is_dynamic(server: Server, tools: list[Tool]) -> bool:
+    """Whether SERVER lists the meta-tools; "auto" is measured only for "auto" servers."""
+    if server.tool_mode != "auto":
+        return server.tool_mode == "dynamic"
+    definitions = (tool_definition(**tool_fields(tool)) for tool in tools)
+    return tools_list_size(server=server, definitions=definitions).mode == "dynamic"
 
 
 @usable_connection

@@ -10,7 +10,7 @@ and is dropped with it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -21,7 +21,9 @@ __all__ = [
     "Refusal",
     "RefusalReason",
     "Registry",
+    "SearchHit",
     "ServerRuntime",
+    "ToolCatalog",
     "ToolRuntime",
     "Unavailable",
     "Visibility",
@@ -46,6 +48,28 @@ class ToolRuntime:
     """Endpoint-private cache of values computed from this snapshot."""
 
 
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One tool as the dynamic mode's `search_tools` reports it."""
+
+    name: str
+    description: str
+    """One line."""
+    method: str
+    path: str
+    """The path template, e.g. `/repos/{owner}/{repo}/issues`."""
+
+
+class ToolCatalog(Protocol):
+    """Ranked search over a server's enabled tools (the dynamic mode's `search_tools`)."""
+
+    def search(
+        self, query: str, limit: int, allowed: Callable[[ToolRuntime], bool] | None = None
+    ) -> list[SearchHit]:
+        """At most LIMIT tools for QUERY, best first, only those ALLOWED admits (None: all)."""
+        ...
+
+
 @dataclass(frozen=True, eq=False)
 class ServerRuntime:
     """An active server with its enabled tools, in listing order."""
@@ -59,9 +83,16 @@ class ServerRuntime:
     tools: tuple[ToolRuntime, ...]
     tools_by_name: Mapping[str, ToolRuntime]
     instructions: str | None = None
+    catalog: ToolCatalog | None = None
+    """The search index of `tools` for a server in dynamic mode; None in the normal mode."""
     ref: Any = None
     derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
     """Endpoint-private cache of values computed from this snapshot."""
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether `tools/list` lists the three meta-tools (search, describe, execute)."""
+        return self.catalog is not None
 
 
 @dataclass(slots=True)
@@ -75,6 +106,17 @@ class CallContext:
     """The client's `clientInfo.name` when it sent one, else its User-Agent."""
     client_ip: str
     protocol_version: str
+    allowed: Callable[[ToolRuntime], bool] | None = None
+    """Which tools this caller may see and call; None: every enabled tool of the server."""
+
+    def may_use(self, tool: ToolRuntime) -> bool:
+        """Whether the caller may see and call TOOL.
+
+        The one check behind tools/list, tools/call and the dynamic mode's search, describe
+        and execute. Access keys carry no scopes yet, so `allowed` is None for every caller
+        today; a key's grant plugs in here.
+        """
+        return self.allowed is None or self.allowed(tool)
 
 
 class Unavailable(Exception):

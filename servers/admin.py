@@ -34,7 +34,7 @@ class ServerAdminForm(forms.ModelForm):
 
     class Meta:
         model = Server
-        fields = ["name", "slug", "description", "base_url", "status", "visibility"]
+        fields = ["name", "slug", "description", "base_url", "status", "visibility", "tool_mode"]
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -52,8 +52,8 @@ class ServerAdminForm(forms.ModelForm):
 @admin.register(Server)
 class ServerAdmin(admin.ModelAdmin):
     form = ServerAdminForm
-    list_display = ["slug", "name", "user", "status", "visibility", "created_at"]
-    list_filter = ["status", "visibility"]
+    list_display = ["slug", "name", "user", "status", "visibility", "tool_mode", "created_at"]
+    list_filter = ["status", "visibility", "tool_mode"]
     search_fields = ["slug", "name", "user__email"]
     list_select_related = ["user"]
     readonly_fields = ["id", "user", "spec", "config_version", "created_at", "updated_at"]
@@ -67,6 +67,7 @@ class ServerAdmin(admin.ModelAdmin):
         "base_url",
         "status",
         "visibility",
+        "tool_mode",
         "config_version",
         "created_at",
         "updated_at",

@@ -11,6 +11,7 @@ class Server(TimestampedModel):
 
     STATUSES = [("active", "Active"), ("disabled", "Disabled")]
     VISIBILITIES = [("private", "Private"), ("public", "Public")]
+    TOOL_MODES = [("all", "All tools"), ("dynamic", "Dynamic"), ("auto", "Auto")]
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="servers"
@@ -22,6 +23,9 @@ class Server(TimestampedModel):
     base_url = models.URLField(max_length=2000)
     status = models.CharField(max_length=16, choices=STATUSES, default="active")
     visibility = models.CharField(max_length=16, choices=VISIBILITIES, default="private")
+    # "all": every enabled tool is listed; "dynamic": three meta-tools search, describe and
+    # execute them; "auto": dynamic when the full listing exceeds TOOLS_DYNAMIC_TOKEN_BUDGET.
+    tool_mode = models.CharField(max_length=16, choices=TOOL_MODES, default="auto")
     # Bumped on every change the gateway must see; workers compare it to their cached copy.
     config_version = models.PositiveBigIntegerField(default=1)
 

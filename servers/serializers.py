@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
@@ -10,6 +10,7 @@ from core.fields import BlankAsNull
 from core.schema import HTTP_URL_PATTERN
 
 from .models import AccessKey, Server
+from .selectors import ToolsListSize, tools_list_size
 from .services import SLUG_PATTERN
 
 SLUG_HELP = "Lowercase letters, digits and hyphens, at most 64; part of the MCP URL."
@@ -36,6 +37,18 @@ class BaseUrlField(serializers.CharField):
     """Kept exactly as sent (never trimmed): the service refuses whitespace, not hides it."""
 
 
+TOOL_MODE_HELP = (
+    '"all": tools/list lists every enabled tool. "dynamic": tools/list lists three meta-tools '
+    "(search_tools, describe_tools, execute_tool) that find, describe and call the enabled "
+    'tools; each tool can still be called by name. "auto": dynamic when the full tools/list '
+    "would exceed the instance's token budget (TOOLS_DYNAMIC_TOKEN_BUDGET), else all."
+)
+
+
+def _tool_mode_field(**kwargs: Any) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=Server.TOOL_MODES, help_text=TOOL_MODE_HELP, **kwargs)
+
+
 def _base_url_field(**kwargs: Any) -> BaseUrlField:
     return BaseUrlField(required=False, max_length=2000, trim_whitespace=False, **kwargs)
 
@@ -53,6 +66,7 @@ class ServerCreateSerializer(serializers.Serializer):
         max_length=100_000,
         help_text="Only these become enabled tools: operationIds, 'METHOD /path' or 'tag:NAME'.",
     )
+    toolMode = _tool_mode_field(required=False, default="auto")
 
 
 class ServerUpdateSerializer(serializers.Serializer):
@@ -62,6 +76,7 @@ class ServerUpdateSerializer(serializers.Serializer):
     baseUrl = _base_url_field(help_text=BASE_URL_HELP)
     status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
     visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
+    toolMode = _tool_mode_field(required=False)
 
 
 class ServerSerializer(serializers.ModelSerializer):
@@ -69,6 +84,7 @@ class ServerSerializer(serializers.ModelSerializer):
     description = BlankAsNull()
     baseUrl = serializers.CharField(source="base_url", read_only=True)
     mcpUrl = serializers.SerializerMethodField()
+    toolMode = _tool_mode_field(source="tool_mode", read_only=True)
     toolCount = serializers.IntegerField(source="tool_count", read_only=True)
     enabledToolCount = serializers.IntegerField(source="enabled_tool_count", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
@@ -85,6 +101,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "baseUrl",
             "status",
             "visibility",
+            "toolMode",
             "mcpUrl",
             "toolCount",
             "enabledToolCount",
@@ -94,6 +111,44 @@ class ServerSerializer(serializers.ModelSerializer):
 
     def get_mcpUrl(self, server: Server) -> str:
         return f"{settings.PUBLIC_BASE_URL}/mcp/{server.slug}"
+
+
+class ServerDetailSerializer(ServerSerializer):
+    """One server, with the size of its full tools/list (measured once per change)."""
+
+    effectiveToolMode = serializers.SerializerMethodField(
+        help_text='"all" or "dynamic": what toolMode means for this server now ("auto" resolved).'
+    )
+    toolsListBytes = serializers.SerializerMethodField(
+        help_text="Bytes of the JSON of a tools/list holding every enabled tool's definition."
+    )
+    toolsListTokens = serializers.SerializerMethodField(
+        help_text="Estimated tokens of that tools/list: its bytes divided by 4."
+    )
+
+    class Meta(ServerSerializer.Meta):
+        fields = [
+            *ServerSerializer.Meta.fields,
+            "effectiveToolMode",
+            "toolsListBytes",
+            "toolsListTokens",
+        ]
+
+    def get_effectiveToolMode(self, server: Server) -> Literal["all", "dynamic"]:
+        return self._size(server).mode
+
+    def get_toolsListBytes(self, server: Server) -> int:
+        return self._size(server).bytes
+
+    def get_toolsListTokens(self, server: Server) -> int:
+        return self._size(server).tokens
+
+    def _size(self, server: Server) -> ToolsListSize:
+        # Three fields, one measurement per server.
+        sizes: dict[Any, ToolsListSize] = self.__dict__.setdefault("_sizes", {})
+        if server.pk not in sizes:
+            sizes[server.pk] = tools_list_size(server=server)
+        return sizes[server.pk]
 
 
 class AccessKeyCreateSerializer(serializers.Serializer):

@@ -28,7 +28,7 @@ SLUG_MAX = 64
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 TAG_SELECTOR = "tag:"
 _METHOD_PATH = re.compile(r"^([A-Za-z]+)\s+(/.*)$")
-_UPDATABLE = ("name", "description", "slug", "base_url", "status", "visibility")
+_UPDATABLE = ("name", "description", "slug", "base_url", "status", "visibility", "tool_mode")
 
 
 def ensure_can_create_server(*, user: User) -> None:
@@ -55,6 +55,7 @@ def server_create(
     description: str = "",
     base_url: str | None = None,
     operations: list[str] | None = None,
+    tool_mode: str = "auto",
 ) -> Server:
     """A server with one tool per spec operation, all in one transaction."""
     ensure_can_create_server(user=user)
@@ -73,6 +74,7 @@ def server_create(
         slug=slug or "",
         description=description,
         base_url=resolved_base_url,
+        tool_mode=tool_mode,
     )
     try:
         with transaction.atomic():
@@ -89,7 +91,7 @@ def server_create(
 
 
 def server_update(*, server: Server, **changes: Any) -> Server:
-    """Change any of name, description, slug, base_url, status, visibility."""
+    """Change any of name, description, slug, base_url, status, visibility, tool_mode."""
     old_slug = server.slug
     fields = [name for name in _UPDATABLE if name in changes]
     if "base_url" in changes:

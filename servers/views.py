@@ -20,6 +20,7 @@ from .serializers import (
     AccessKeyCreateSerializer,
     AccessKeySerializer,
     ServerCreateSerializer,
+    ServerDetailSerializer,
     ServerSerializer,
     ServerUpdateSerializer,
 )
@@ -32,6 +33,7 @@ UPDATE_FIELDS = {
     "baseUrl": "base_url",
     "status": "status",
     "visibility": "visibility",
+    "toolMode": "tool_mode",
 }
 
 
@@ -52,7 +54,7 @@ class ServerListView(GenericAPIView):
         operation_id="servers_create",
         summary="Create a server (one tool per spec operation) from a spec",
         request=ServerCreateSerializer,
-        responses={201: ServerSerializer, **error_responses(403, 404, 409)},
+        responses={201: ServerDetailSerializer, **error_responses(403, 404, 409)},
     )
     def post(self, request: Request) -> Response:
         payload = ServerCreateSerializer(data=request.data)
@@ -67,24 +69,25 @@ class ServerListView(GenericAPIView):
             description=data.get("description", ""),
             base_url=data.get("baseUrl"),
             operations=data.get("operations"),
+            tool_mode=data["toolMode"],
         )
         server = selectors.server_get(user=user, server_id=server.pk)
-        return Response(ServerSerializer(server).data, status=status.HTTP_201_CREATED)
+        return Response(ServerDetailSerializer(server).data, status=status.HTTP_201_CREATED)
 
 
 class ServerDetailView(GenericAPIView):
-    serializer_class = ServerSerializer
+    serializer_class = ServerDetailSerializer
 
     @extend_schema(operation_id="servers_retrieve", summary="Get a server")
     def get(self, request: Request, server_id: UUID) -> Response:
         server = selectors.server_get(user=user_of(request), server_id=server_id)
-        return Response(ServerSerializer(server).data)
+        return Response(ServerDetailSerializer(server).data)
 
     @extend_schema(
         operation_id="servers_update",
         summary="Update a server",
         request=ServerUpdateSerializer,
-        responses={200: ServerSerializer, **error_responses(409)},
+        responses={200: ServerDetailSerializer, **error_responses(409)},
     )
     def patch(self, request: Request, server_id: UUID) -> Response:
         user = user_of(request)
@@ -94,7 +97,7 @@ class ServerDetailView(GenericAPIView):
         changes = {UPDATE_FIELDS[key]: value for key, value in payload.validated_data.items()}
         services.server_update(server=server, **changes)
         server = selectors.server_get(user=user, server_id=server_id)
-        return Response(ServerSerializer(server).data)
+        return Response(ServerDetailSerializer(server).data)
 
     @extend_schema(
         operation_id="servers_delete",

@@ -213,6 +213,16 @@ def test_a_new_slug_set_in_the_admin_moves_the_server(live, shop, operator) -> N
     assert mcp(live, "moved-things", shop["key"], "ping").status_code == 200
 
 
+def test_a_tool_mode_set_in_the_admin_reaches_the_gateway(live, shop, operator) -> None:
+    listed = tool_names(live, shop)
+    assert "search_tools" not in listed
+
+    response = post_change_form(operator, "servers/server", shop["id"], tool_mode="dynamic")
+
+    assert response.status_code == 302
+    assert tool_names(live, shop) == ["search_tools", "describe_tools", "execute_tool"]
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("slug", "Not_A_Slug"), ("slug", "-dash"), ("base_url", "ftp://files.example.com")],
