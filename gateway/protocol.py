@@ -53,7 +53,7 @@ from mcp_types.version import (
 )
 from referencing.exceptions import Unresolvable
 
-from gateway.runtime import CallContext, Registry, ServerRuntime, ToolRuntime
+from gateway.runtime import FULL_ACCESS, CallContext, Grant, Registry, ServerRuntime, ToolRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,19 @@ class RpcError(Exception):
         self.message = message
         self.data = data
         self.request_id = request_id
+
+
+class ScopeRequired(RpcError):
+    """A tool call the credential's scope does not cover: HTTP 403 with an `insufficient_scope`
+    challenge naming `scope`, the scope that would suffice (a client may step up to it)."""
+
+    def __init__(self, scope: str, tool_name: str) -> None:
+        super().__init__(
+            INVALID_REQUEST,
+            f"Calling tool {tool_name} needs the scope {scope}, which this credential lacks",
+            {"tool": tool_name, "requiredScope": scope},
+        )
+        self.scope = scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,24 +269,36 @@ class McpProtocol:
         return await handler(MethodCall(self, server, message.params, route, ctx))
 
     def list_tools(
-        self, server: ServerRuntime, params: dict[str, Any] | None, *, modern: bool
+        self,
+        server: ServerRuntime,
+        params: dict[str, Any] | None,
+        *,
+        modern: bool,
+        grant: Grant = FULL_ACCESS,
     ) -> bytes:
-        """One page of the server's tools, encoded once per snapshot and page."""
+        """One page of the tools GRANT may see, encoded once per snapshot, page and grant."""
         cursor = params.get("cursor") if params else None
         offset = _decode_cursor(cursor) if cursor is not None else 0
-        if offset % self.page_size or offset >= len(server.tools) > 0:
+        tools = visible_tools(server, grant)
+        if offset % self.page_size or offset >= len(tools) > 0:
             # Not a cursor this server handed out (or the list shrank): serve, don't cache.
-            return self._encode_page(server, offset, modern=modern)
-        key = ("tools/list", modern, offset)
+            return self._encode_page(server, tools, offset, modern=modern)
+        key = (
+            ("tools/list", modern, offset)
+            if tools is server.tools
+            else ("tools/list", modern, offset, grant)
+        )
         page = server.derived.get(key)
         if page is None:
-            page = server.derived[key] = self._encode_page(server, offset, modern=modern)
+            page = server.derived[key] = self._encode_page(server, tools, offset, modern=modern)
         return page
 
-    def _encode_page(self, server: ServerRuntime, offset: int, *, modern: bool) -> bytes:
+    def _encode_page(
+        self, server: ServerRuntime, tools: tuple[ToolRuntime, ...], offset: int, *, modern: bool
+    ) -> bytes:
         end = offset + self.page_size
-        result: dict[str, Any] = {"tools": [_tool_wire(tool) for tool in server.tools[offset:end]]}
-        if end < len(server.tools):
+        result: dict[str, Any] = {"tools": [_tool_wire(tool) for tool in tools[offset:end]]}
+        if end < len(tools):
             result["nextCursor"] = _encode_cursor(end)
         if modern:
             result["ttlMs"] = 0
@@ -297,6 +322,7 @@ class McpProtocol:
         if tool is None:
             self.registry.record_rejected_call(server, ctx, name, "unknown tool")
             raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+        self.check_grant(server, ctx, tool)
         if route.modern and _declares_param_headers(tool):
             rejection = validate_mcp_param_headers(tool.input_schema, arguments, route.headers)
             if rejection is not None:
@@ -311,6 +337,41 @@ class McpProtocol:
         except Exception:
             logger.exception("tools/call of %r on server %s failed", name, server.server_id)
             raise RpcError(INTERNAL_ERROR, "Internal error") from None
+
+    def check_grant(self, server: ServerRuntime, ctx: CallContext, tool: ToolRuntime) -> None:
+        """Refuse (and record) a call of TOOL that the credential's grant does not cover.
+
+        Outside the allowlist: a JSON-RPC error naming the tool (no scope would help). A scope
+        short: `ScopeRequired` (HTTP 403 naming the scope that suffices). Like an unknown tool,
+        the call was admitted, so it is logged and counted.
+        """
+        grant = ctx.grant
+        if not grant.allows(tool):
+            self.registry.record_rejected_call(
+                server, ctx, tool.name, "not available", error_code="tool_not_allowed"
+            )
+            raise RpcError(
+                INVALID_PARAMS,
+                f"Tool {tool.name} is not available to this credential",
+                {"tool": tool.name},
+            )
+        scope = grant.needed_scope(tool)
+        if scope is not None:
+            self.registry.record_rejected_call(
+                server, ctx, tool.name, f"needs {scope}", error_code="insufficient_scope"
+            )
+            raise ScopeRequired(scope, tool.name)
+
+
+def visible_tools(server: ServerRuntime, grant: Grant) -> tuple[ToolRuntime, ...]:
+    """The tools of SERVER that GRANT may see, in listing order (once per snapshot and grant)."""
+    if grant.lists_every_tool:
+        return server.tools
+    key = ("visible_tools", grant)
+    tools = server.derived.get(key)
+    if tools is None:
+        tools = server.derived[key] = tuple(tool for tool in server.tools if grant.may_list(tool))
+    return tools
 
 
 @dataclass(slots=True)
@@ -340,11 +401,11 @@ async def _discover(call: MethodCall) -> bytes:
 
 
 async def _handshake_tools_list(call: MethodCall) -> bytes:
-    return call.protocol.list_tools(call.server, call.params, modern=False)
+    return call.protocol.list_tools(call.server, call.params, modern=False, grant=call.ctx.grant)
 
 
 async def _modern_tools_list(call: MethodCall) -> bytes:
-    return call.protocol.list_tools(call.server, call.params, modern=True)
+    return call.protocol.list_tools(call.server, call.params, modern=True, grant=call.ctx.grant)
 
 
 async def _handshake_tools_call(call: MethodCall) -> dict[str, Any]:

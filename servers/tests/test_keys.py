@@ -6,7 +6,7 @@ from django.core.cache import cache
 from core.invalidation import generation_key
 from core.secrets import hash_secret
 from servers.models import AccessKey
-from specs.testing import create_server, create_spec
+from specs.testing import create_server, create_spec, tools_of
 
 
 @pytest.fixture
@@ -21,7 +21,19 @@ def test_it_creates_a_key_shown_once_and_stored_hashed(alice_client, server):
 
     assert response.status_code == 201
     data = response.json()["data"]
-    assert set(data) == {"id", "name", "prefix", "createdAt", "lastUsedAt", "key"}
+    assert set(data) == {
+        "id",
+        "name",
+        "prefix",
+        "scopes",
+        "tools",
+        "createdAt",
+        "lastUsedAt",
+        "key",
+    }
+    # Without scopes or tools a key may do everything, as every key could before scopes.
+    assert data["scopes"] == ["tools:read", "tools:call:readonly", "tools:call"]
+    assert data["tools"] is None
     assert data["key"].startswith("mcpk_") and len(data["key"]) > 40
     assert (data["name"], data["prefix"], data["lastUsedAt"]) == (
         "Claude desktop",
@@ -92,3 +104,156 @@ def test_key_and_server_changes_tell_the_gateway(
         alice_client.patch(f"/api/servers/{server['id']}", {"slug": "moved"}, format="json")
     assert cache.get(generation_key("notes")) not in (None, first)
     assert cache.get(generation_key("moved")) is not None
+
+
+@pytest.mark.django_db
+def test_it_creates_a_key_with_scopes_and_an_allowlist(alice_client, server):
+    url = f"/api/servers/{server['id']}/keys"
+    body = {
+        "name": "reader",
+        "scopes": ["tools:call:readonly"],
+        "tools": ["listNotes", "deleteNote"],
+    }
+    response = alice_client.post(url, body, format="json")
+
+    assert response.status_code == 201, response.json()
+    data = response.json()["data"]
+    assert data["scopes"] == ["tools:read", "tools:call:readonly"]
+    assert data["tools"] == ["deleteNote", "listNotes"]
+    stored = AccessKey.objects.get(id=data["id"])
+    assert (stored.scope, stored.restricts_tools) == ("tools:call:readonly", True)
+    # The allowlist holds this server's tools themselves, not names.
+    assert {tool.server_id for tool in stored.tools.all()} == {stored.server_id}
+
+    detail = alice_client.get(f"{url}/{data['id']}")
+    assert detail.status_code == 200
+    assert detail.json()["data"] == {key: data[key] for key in data if key != "key"}
+    assert alice_client.get(url).json()["data"] == [detail.json()["data"]]
+
+
+@pytest.mark.django_db
+def test_the_strongest_scope_given_wins(alice_client, server):
+    response = alice_client.post(
+        f"/api/servers/{server['id']}/keys",
+        {"name": "k", "scopes": ["tools:call", "tools:read"]},
+        format="json",
+    )
+    assert response.json()["data"]["scopes"] == ["tools:read", "tools:call:readonly", "tools:call"]
+    read = alice_client.post(
+        f"/api/servers/{server['id']}/keys", {"name": "k", "scopes": ["tools:read"]}, format="json"
+    )
+    assert read.json()["data"]["scopes"] == ["tools:read"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "details"),
+    [
+        (
+            {"scopes": ["tools:write", "tools:read", "admin"]},
+            {
+                "scopes": [
+                    "Unknown scope 'tools:write'; use tools:read, tools:call:readonly, tools:call.",
+                    "Unknown scope 'admin'; use tools:read, tools:call:readonly, tools:call.",
+                ]
+            },
+        ),
+        (
+            {"scopes": []},
+            {"scopes": ["Give at least one of tools:read, tools:call:readonly, tools:call."]},
+        ),
+        ({"scopes": "tools:call"}, {"scopes": ['Expected a list of items but got type "str".']}),
+        (
+            {"tools": []},
+            {"tools": ["Name at least one tool, or leave tools out to allow every tool."]},
+        ),
+        (
+            {"tools": ["listNotes", "dropTables", "nope"]},
+            {
+                "tools": [
+                    "The server has no tool named 'dropTables'.",
+                    "The server has no tool named 'nope'.",
+                ],
+                "unknown": ["dropTables", "nope"],
+            },
+        ),
+    ],
+)
+def test_it_refuses_unknown_scopes_and_tools(alice_client, server, body, details):
+    response = alice_client.post(
+        f"/api/servers/{server['id']}/keys", {"name": "k", **body}, format="json"
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert error["details"] == details
+    assert not AccessKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_allowlist_follows_a_renamed_tool(alice_client, server):
+    tools = tools_of(alice_client, server["id"])
+    delete_note = tools["DELETE /notes/{id}"]
+    key = alice_client.post(
+        f"/api/servers/{server['id']}/keys",
+        {"name": "k", "tools": ["deleteNote"]},
+        format="json",
+    ).json()["data"]
+
+    renamed = alice_client.patch(
+        f"/api/servers/{server['id']}/tools/{delete_note['id']}",
+        {"name": "removeNote"},
+        format="json",
+    )
+    assert renamed.status_code == 200
+    # Another tool now takes the old name: it is not granted by the old grant.
+    list_notes = tools["GET /notes"]
+    alice_client.patch(
+        f"/api/servers/{server['id']}/tools/{list_notes['id']}",
+        {"name": "deleteNote"},
+        format="json",
+    )
+
+    detail = alice_client.get(f"/api/servers/{server['id']}/keys/{key['id']}").json()["data"]
+    assert detail["tools"] == ["removeNote"]
+
+
+@pytest.mark.django_db
+def test_a_disabled_tool_may_be_allowlisted(alice_client, server):
+    tools = tools_of(alice_client, server["id"])
+    alice_client.patch(
+        f"/api/servers/{server['id']}/tools/{tools['GET /notes']['id']}",
+        {"enabled": False},
+        format="json",
+    )
+    response = alice_client.post(
+        f"/api/servers/{server['id']}/keys", {"name": "k", "tools": ["listNotes"]}, format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["data"]["tools"] == ["listNotes"]
+
+
+@pytest.mark.django_db
+def test_another_users_server_and_keys_are_404(alice_client, bob_client, server):
+    url = f"/api/servers/{server['id']}/keys"
+    key = alice_client.post(url, {"name": "k", "scopes": ["tools:read"]}, format="json").json()
+    key_id = key["data"]["id"]
+    bob_server = create_server(bob_client, create_spec(bob_client)["id"], name="Bob")
+
+    create = bob_client.post(url, {"name": "mine", "tools": ["listNotes"]}, format="json")
+    assert create.status_code == 404
+    assert create.json()["error"]["message"] == "Server not found"
+    assert bob_client.get(url).status_code == 404
+    assert bob_client.get(f"{url}/{key_id}").status_code == 404
+    assert bob_client.get(f"/api/servers/{bob_server['id']}/keys/{key_id}").status_code == 404
+    assert AccessKey.objects.filter(server_id=server["id"]).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_revoked_key_is_404_in_detail(alice_client, server):
+    url = f"/api/servers/{server['id']}/keys"
+    key_id = alice_client.post(url, {"name": "k"}, format="json").json()["data"]["id"]
+    alice_client.delete(f"{url}/{key_id}")
+    response = alice_client.get(f"{url}/{key_id}")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Access key not found"
