@@ -115,6 +115,7 @@ class AccessKeyCreateSerializer(serializers.Serializer):
     scopes = serializers.ListField(
         child=ScopeField(max_length=100),
         required=False,
+        allow_empty=False,
         max_length=len(SCOPES) * 4,
         help_text=f"{SCOPES_HELP} Default: ['tools:call'].",
     )
@@ -122,6 +123,7 @@ class AccessKeyCreateSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200),
         required=False,
         allow_null=True,
+        allow_empty=False,
         max_length=MAX_ALLOWLIST,
         help_text=(
             "Only these tools of the server (by name) may be listed and called; null or absent: "

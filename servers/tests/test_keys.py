@@ -160,12 +160,12 @@ def test_the_strongest_scope_given_wins(alice_client, server):
         ),
         (
             {"scopes": []},
-            {"scopes": ["Give at least one of tools:read, tools:call:readonly, tools:call."]},
+            {"scopes": ["This list may not be empty."]},
         ),
         ({"scopes": "tools:call"}, {"scopes": ['Expected a list of items but got type "str".']}),
         (
             {"tools": []},
-            {"tools": ["Name at least one tool, or leave tools out to allow every tool."]},
+            {"tools": ["This list may not be empty."]},
         ),
         (
             {"tools": ["listNotes", "dropTables", "nope"]},
