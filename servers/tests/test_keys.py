@@ -257,3 +257,16 @@ def test_a_revoked_key_is_404_in_detail(alice_client, server):
     response = alice_client.get(f"{url}/{key_id}")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "Access key not found"
+
+
+@pytest.mark.django_db
+def test_operators_see_a_keys_scope_and_allowlist_never_its_secret(alice_client, operator, server):
+    url = f"/api/servers/{server['id']}/keys"
+    body = {"name": "k", "scopes": ["tools:call:readonly"], "tools": ["listNotes"]}
+    key = alice_client.post(url, body, format="json").json()["data"]
+
+    page = operator.get(f"/admin/servers/accesskey/{key['id']}/change/").content.decode()
+    assert "tools:call:readonly" in page and "listNotes" in page
+    assert key["key"] not in page
+    server_page = operator.get(f"/admin/servers/server/{server['id']}/change/").content.decode()
+    assert "listNotes" in server_page and key["key"] not in server_page
