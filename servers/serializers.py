@@ -132,6 +132,25 @@ class AccessKeyCreateSerializer(serializers.Serializer):
     )
 
 
+class AccessKeyUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    scopes = serializers.ListField(
+        child=ScopeField(max_length=100),
+        required=False,
+        allow_empty=False,
+        max_length=len(SCOPES) * 4,
+        help_text=f"{SCOPES_HELP} Replaces the key's scopes.",
+    )
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        allow_null=True,
+        allow_empty=False,
+        max_length=MAX_ALLOWLIST,
+        help_text="Replaces the key's allowlist (tool names of the server); null removes it.",
+    )
+
+
 class AccessKeySerializer(serializers.ModelSerializer):
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True, allow_null=True)

@@ -258,6 +258,42 @@ def access_key_create(
     return key, secret
 
 
+_UNCHANGED: Any = object()
+
+
+def access_key_update(
+    *,
+    server: Server,
+    key_id: Any,
+    name: str | None = None,
+    scopes: Iterable[str] | None = None,
+    tools: Iterable[str] | None = _UNCHANGED,
+) -> AccessKey:
+    """Rename a key in use, or change what it may do: SCOPES replace its scopes, TOOLS its
+    allowlist (None: no allowlist any more); what is not given stays. The secret stays too."""
+    key = AccessKey.objects.filter(server=server, pk=key_id, revoked_at__isnull=True).first()
+    if key is None:
+        raise NotFound("Access key not found")
+    fields = []
+    if name is not None:
+        key.name = name
+        fields.append("name")
+    if scopes is not None:
+        key.scope = _scope_of(scopes)
+        fields.append("scope")
+    allowed = None
+    if tools is not _UNCHANGED:
+        allowed = _tools_named(server=server, names=tools) if tools is not None else None
+        key.restricts_tools = allowed is not None
+        fields.append("restricts_tools")
+    with transaction.atomic():
+        key.save(update_fields=[*fields, "updated_at"])
+        if tools is not _UNCHANGED:
+            key.tools.set(allowed or [])
+        server_touch(server=server)
+    return key
+
+
 def _scope_of(scopes: Iterable[str] | None) -> str:
     if scopes is None:
         return DEFAULT_SCOPE

@@ -19,6 +19,7 @@ from .serializers import (
     AccessKeyCreatedSerializer,
     AccessKeyCreateSerializer,
     AccessKeySerializer,
+    AccessKeyUpdateSerializer,
     ServerCreateSerializer,
     ServerSerializer,
     ServerUpdateSerializer,
@@ -153,6 +154,19 @@ class AccessKeyDetailView(GenericAPIView):
         return Response(
             AccessKeySerializer(selectors.access_key_get(server=server, key_id=key_id)).data
         )
+
+    @extend_schema(
+        operation_id="server_keys_update",
+        summary="Rename an access key or change its scopes and tool allowlist (same secret)",
+        request=AccessKeyUpdateSerializer,
+    )
+    def patch(self, request: Request, server_id: UUID, key_id: UUID) -> Response:
+        server = selectors.server_get(user=user_of(request), server_id=server_id)
+        payload = AccessKeyUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.access_key_update(server=server, key_id=key_id, **payload.validated_data)
+        key = selectors.access_key_get(server=server, key_id=key_id)
+        return Response(AccessKeySerializer(key).data)
 
     @extend_schema(
         operation_id="server_keys_delete", summary="Revoke an access key", responses={200: DELETED}

@@ -229,3 +229,25 @@ def test_a_renamed_tool_stays_granted_and_its_old_name_grants_nothing(
     assert listed(url, key) == {"fetchItem"}
     assert "not available" in raw_call(url, key, "getItem").json()["error"]["message"]
     assert upstream.requests == []
+
+
+def test_narrowing_a_key_reaches_the_gateway_within_seconds(alice_client, shop, upstream, live):
+    created = alice_client.post(
+        f"/api/servers/{shop['id']}/keys", {"name": "agent"}, format="json"
+    ).json()["data"]
+    key = created["key"]
+    url = f"{live}/mcp/{shop['slug']}"
+    assert listed(url, key) == EVERY_TOOL
+
+    narrowed = alice_client.patch(
+        f"/api/servers/{shop['id']}/keys/{created['id']}",
+        {"scopes": ["tools:call:readonly"]},
+        format="json",
+    )
+    assert narrowed.status_code == 200
+    deadline = time.monotonic() + 5
+    while listed(url, key) != READ_ONLY_TOOLS and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert listed(url, key) == READ_ONLY_TOOLS
+    assert raw_call(url, key, "deleteItem").status_code == 403
+    assert upstream.requests == []

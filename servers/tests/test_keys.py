@@ -270,3 +270,63 @@ def test_operators_see_a_keys_scope_and_allowlist_never_its_secret(alice_client,
     assert key["key"] not in page
     server_page = operator.get(f"/admin/servers/server/{server['id']}/change/").content.decode()
     assert "listNotes" in server_page and key["key"] not in server_page
+
+
+@pytest.mark.django_db
+def test_a_key_can_be_narrowed_and_widened_and_keeps_its_secret(
+    alice_client, server, django_capture_on_commit_callbacks
+):
+    url = f"/api/servers/{server['id']}/keys"
+    with django_capture_on_commit_callbacks(execute=True):
+        created = alice_client.post(url, {"name": "k"}, format="json").json()["data"]
+    key_url = f"{url}/{created['id']}"
+    generation = cache.get(generation_key(server["slug"]))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        narrowed = alice_client.patch(
+            key_url, {"scopes": ["tools:read"], "tools": ["listNotes"]}, format="json"
+        )
+    assert narrowed.status_code == 200, narrowed.json()
+    assert narrowed.json()["data"] | {"scopes": None, "tools": None} == {
+        key: created[key] for key in created if key != "key"
+    } | {"scopes": None, "tools": None}
+    assert (narrowed.json()["data"]["scopes"], narrowed.json()["data"]["tools"]) == (
+        ["tools:read"],
+        ["listNotes"],
+    )
+    # Every gateway worker is told: the server's generation changed.
+    assert cache.get(generation_key(server["slug"])) not in (None, generation)
+
+    renamed = alice_client.patch(key_url, {"name": "renamed"}, format="json").json()["data"]
+    assert (renamed["name"], renamed["scopes"], renamed["tools"]) == (
+        "renamed",
+        ["tools:read"],
+        ["listNotes"],
+    )
+    widened = alice_client.patch(key_url, {"tools": None}, format="json").json()["data"]
+    assert (widened["scopes"], widened["tools"]) == (["tools:read"], None)
+    stored = AccessKey.objects.get(id=created["id"])
+    assert stored.key_hash == hash_secret(created["key"])
+    assert not stored.tools.exists()
+
+
+@pytest.mark.django_db
+def test_a_refused_change_changes_nothing(alice_client, server):
+    url = f"/api/servers/{server['id']}/keys"
+    created = alice_client.post(url, {"name": "k", "tools": ["listNotes"]}, format="json")
+    key_url = f"{url}/{created.json()['data']['id']}"
+
+    response = alice_client.patch(
+        key_url, {"name": "x", "scopes": ["tools:read"], "tools": ["nope"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["unknown"] == ["nope"]
+    unchanged = alice_client.get(key_url).json()["data"]
+    assert (unchanged["name"], unchanged["scopes"][-1], unchanged["tools"]) == (
+        "k",
+        "tools:call",
+        ["listNotes"],
+    )
+
+    alice_client.delete(key_url)
+    assert alice_client.patch(key_url, {"name": "back"}, format="json").status_code == 404
