@@ -116,6 +116,7 @@ class AccessKeyCreateSerializer(serializers.Serializer):
         child=ScopeField(max_length=100),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=len(SCOPES) * 4,
         help_text=f"{SCOPES_HELP} Default: ['tools:call'].",
     )
@@ -124,6 +125,7 @@ class AccessKeyCreateSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         allow_empty=False,
+        min_length=1,
         max_length=MAX_ALLOWLIST,
         help_text=(
             "Only these tools of the server (by name) may be listed and called; null or absent: "
@@ -138,6 +140,7 @@ class AccessKeyUpdateSerializer(serializers.Serializer):
         child=ScopeField(max_length=100),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=len(SCOPES) * 4,
         help_text=f"{SCOPES_HELP} Replaces the key's scopes.",
     )
@@ -146,6 +149,7 @@ class AccessKeyUpdateSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         allow_empty=False,
+        min_length=1,
         max_length=MAX_ALLOWLIST,
         help_text="Replaces the key's allowlist (tool names of the server); null removes it.",
     )
