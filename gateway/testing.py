@@ -153,6 +153,7 @@ class InMemoryRegistry:
     refusals: dict[str, Refusal] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    """(tool name, error code when one was given, else the message) of each refused call."""
     admitted: list[str] = field(default_factory=list)
 
     async def get_server(self, slug: str) -> ServerRuntime | None:
