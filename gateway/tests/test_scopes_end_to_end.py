@@ -4,6 +4,7 @@ uvicorn, the official MCP client, a real upstream on loopback."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 from typing import Any
@@ -250,4 +251,25 @@ def test_narrowing_a_key_reaches_the_gateway_within_seconds(alice_client, shop, 
         time.sleep(0.2)
     assert listed(url, key) == READ_ONLY_TOOLS
     assert raw_call(url, key, "deleteItem").status_code == 403
+    assert upstream.requests == []
+
+
+def test_a_key_whose_allowlisted_tools_all_left_the_spec_sees_and_calls_nothing(
+    alice_client, shop, upstream, live
+):
+    key = make_key(alice_client, shop, tools=["deleteItem"])
+    url = f"{live}/mcp/{shop['slug']}"
+    assert listed(url, key) == {"deleteItem"}
+    document = copy.deepcopy(SHOP)
+    del document["paths"]["/items/{id}"]["delete"]
+    updated = alice_client.patch(
+        f"/api/specs/{shop['specId']}", {"document": document}, format="json"
+    )
+    assert updated.status_code == 200, updated.json()
+
+    deadline = time.monotonic() + 5
+    while listed(url, key) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert listed(url, key) == set()
+    assert "not available" in raw_call(url, key, "getItem").json()["error"]["message"]
     assert upstream.requests == []

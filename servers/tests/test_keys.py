@@ -6,7 +6,7 @@ from django.core.cache import cache
 from core.invalidation import generation_key
 from core.secrets import hash_secret
 from servers.models import AccessKey
-from specs.testing import create_server, create_spec, tools_of
+from specs.testing import create_server, create_spec, notes_document, tools_of
 
 
 @pytest.fixture
@@ -330,3 +330,22 @@ def test_a_refused_change_changes_nothing(alice_client, server):
 
     alice_client.delete(key_url)
     assert alice_client.patch(key_url, {"name": "back"}, format="json").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_tool_removed_from_the_spec_leaves_the_allowlist_and_grants_nothing_else(
+    alice_client, server
+):
+    url = f"/api/servers/{server['id']}/keys"
+    key = alice_client.post(url, {"name": "k", "tools": ["deleteNote"]}, format="json").json()
+    document = notes_document()
+    del document["paths"]["/notes/{id}"]
+    updated = alice_client.patch(
+        f"/api/specs/{server['specId']}", {"document": document}, format="json"
+    )
+    assert updated.status_code == 200, updated.json()
+
+    detail = alice_client.get(f"{url}/{key['data']['id']}").json()["data"]
+    # Still a restricted key: an emptied allowlist allows no tool, never every tool.
+    assert detail["tools"] == []
+    assert AccessKey.objects.get(id=key["data"]["id"]).restricts_tools is True
