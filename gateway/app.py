@@ -24,6 +24,7 @@ from gateway.protocol import (
     Message,
     Route,
     RpcError,
+    ScopeRequired,
     encode_error,
     encode_result,
     http_status,
@@ -31,7 +32,7 @@ from gateway.protocol import (
     route_message,
     transport_status,
 )
-from gateway.runtime import CallContext, Registry, ServerRuntime, Unavailable
+from gateway.runtime import FULL_ACCESS, CallContext, Caller, Registry, ServerRuntime, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ class McpApp:
         self.path_prefix = path_prefix
         self.missing_key_challenge = f'Bearer realm="{realm}"'.encode()
         self.wrong_key_challenge = f'Bearer realm="{realm}", error="invalid_token"'.encode()
+        self.realm = realm
+
+    def insufficient_scope_challenge(self, scope: str) -> bytes:
+        """`WWW-Authenticate` for a credential short of SCOPE (RFC 6750 §3.1)."""
+        return f'Bearer realm="{self.realm}", error="insufficient_scope", scope="{scope}"'.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -178,17 +184,17 @@ class Exchange:
         if server is None:
             await self.reply_error(404, None, INVALID_REQUEST, "Unknown MCP server")
             return
-        key_prefix = await app.registry.authenticate(server, _bearer(self.headers))
-        if key_prefix is False:
+        caller = await app.registry.authenticate(server, _bearer(self.headers))
+        if caller is False:
             await self._reply_unauthorized()
             return
         body = await self._read_body()
         if body is None:
             return
-        await self._serve_message(server, key_prefix, body)
+        await self._serve_message(server, caller, body)
 
     async def _serve_message(
-        self, server: ServerRuntime, key_prefix: str | None, body: bytes
+        self, server: ServerRuntime, caller: Caller | None, body: bytes
     ) -> None:
         try:
             message = parse_message(body)
@@ -205,10 +211,11 @@ class Exchange:
             return
         ctx = CallContext(
             server=server,
-            key_prefix=key_prefix,
+            key_prefix=caller.key_prefix if caller else None,
             client_name=route.client_name or self._user_agent(),
             client_ip=_client_ip(self.scope),
             protocol_version=route.protocol_version,
+            grant=caller.grant if caller else FULL_ACCESS,
         )
         app = self.app
         refusal = await app.registry.admit(server, ctx, message.method)
@@ -229,6 +236,17 @@ class Exchange:
     ) -> None:
         try:
             result = await self.app.protocol.handle(server, message, route, ctx)
+        except ScopeRequired as error:
+            challenge = self.app.insufficient_scope_challenge(error.scope)
+            await self.reply_error(
+                403,
+                message.id,
+                error.code,
+                error.message,
+                (b"www-authenticate", challenge),
+                data=error.data,
+            )
+            return
         except RpcError as error:
             status = http_status(error.code, modern=route.modern)
             await self.reply_error(status, message.id, error.code, error.message, data=error.data)

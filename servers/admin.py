@@ -17,10 +17,19 @@ from . import services
 from .models import AccessKey, Server
 
 
-class AccessKeyInline(admin.TabularInline):
+class ShowsAllowlist:
+    @admin.display(description="Tool allowlist")
+    def allowlist(self, key: AccessKey) -> str:
+        """The tools the key is limited to, by current name; every tool when it has no list."""
+        if not key.restricts_tools:
+            return "every tool"
+        return ", ".join(sorted(tool.name for tool in key.tools.all())) or "no tool"
+
+
+class AccessKeyInline(ShowsAllowlist, admin.TabularInline):
     model = AccessKey
-    fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ("name", "prefix", "scope", "allowlist", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
     extra = 0
     can_delete = False
 
@@ -108,9 +117,17 @@ class ServerAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessKey)
-class AccessKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "server", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["revoked_at"]
+class AccessKeyAdmin(ShowsAllowlist, admin.ModelAdmin):
+    list_display = [
+        "name",
+        "prefix",
+        "server",
+        "scope",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at", "scope", "restricts_tools"]
     search_fields = ["name", "prefix", "server__slug", "server__user__email"]
     list_select_related = ["server"]
     fields = (
@@ -118,6 +135,8 @@ class AccessKeyAdmin(admin.ModelAdmin):
         "server",
         "name",
         "prefix",
+        "scope",
+        "allowlist",
         "created_at",
         "last_used_at",
         "revoked_at",
