@@ -39,12 +39,14 @@ from core.invalidation import (
     GENERATION_CHECK_SECONDS,
     generation_key,
 )
+from core.observability import metrics, tracing
 from core.outbound import OutboundOptions
 from core.secrets import hash_secret
+from gateway import observe
 from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
 from servers.models import AccessKey, Server
 from servers.services import SLUG_PATTERN
-from tools.calling import CallTarget, CredentialProvider, execute_call
+from tools.calling import CallOutcome, CallTarget, CredentialProvider, execute_call
 from tools.models import Tool
 from usage import limits
 from usage.recorder import CallRecord, recorder
@@ -119,7 +121,9 @@ def _load(slug: str) -> ServerRuntime | None:
         tools=tuple(runtimes),
         tools_by_name=MappingProxyType({t.name: t for t in runtimes}),
         instructions=server.description or None,
-        ref=ServerRef(keys=keys, options=upstream_options()),
+        ref=ServerRef(
+            keys=keys, options=upstream_options(propagate_trace=server.trace_propagation)
+        ),
     )
 
 
@@ -185,6 +189,8 @@ class DjangoRegistry:
         try:
             runtime = await sync_to_async(_load, thread_sensitive=False)(slug)
         except DatabaseError:
+            if metrics.ENABLED:
+                metrics.snapshot_reloads.labels("failed").inc()
             if entry is None:
                 raise Unavailable() from None
             # The database is out: keep serving what this worker knew a moment ago, and look
@@ -192,6 +198,8 @@ class DjangoRegistry:
             logger.warning("Cannot reload server %s; serving the cached copy", slug)
             entry.checked_at = now
             return entry.runtime
+        if metrics.ENABLED:
+            metrics.snapshot_reloads.labels("loaded" if runtime else "missing").inc()
         self._store(slug, _Entry(runtime, generation, checked_at=now, loaded_at=now))
         return runtime
 
@@ -254,25 +262,45 @@ class DjangoRegistry:
             )
         except DatabaseError:
             raise Unavailable() from None
+        if refusal is not None and metrics.ENABLED:
+            metrics.observe_refusal(refusal.reason)
         return refusal
 
     async def call_tool(
         self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any], ctx: CallContext
     ) -> dict[str, Any]:
+        if tracing.ENABLED:
+            with observe.call_span(server, tool.name) as span:
+                outcome = await self._execute(server, tool, arguments)
+                observe.end_call(span, outcome)
+        else:
+            outcome = await self._execute(server, tool, arguments)
+        recorder.record_call(tool.ref, outcome, ctx.key_prefix or "", ctx.client_name or "")
+        if metrics.ENABLED:
+            metrics.observe_call(
+                server.server_id, outcome.error_code, outcome.duration_ms, outcome.upstream_ms
+            )
+        return outcome.result
+
+    async def _execute(
+        self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any]
+    ) -> CallOutcome:
         target: CallTarget = tool.ref
         ref: ServerRef = server.ref
         try:
-            outcome = await execute_call(
+            return await execute_call(
                 target, arguments, provider=self._provider, options=ref.options
             )
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None
-        recorder.record_call(target, outcome, ctx.key_prefix or "", ctx.client_name or "")
-        return outcome.result
 
     def record_rejected_call(
         self, server: ServerRuntime, ctx: CallContext, tool_name: str, message: str
     ) -> None:
+        if metrics.ENABLED:
+            metrics.observe_rejected(server.server_id)
+        if tracing.ENABLED:
+            observe.note_rejected(tool_name)
         tool = server.tools_by_name.get(tool_name)
         target: CallTarget | None = tool.ref if tool is not None else None
         recorder.record(

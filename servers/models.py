@@ -22,6 +22,8 @@ class Server(TimestampedModel):
     base_url = models.URLField(max_length=2000)
     status = models.CharField(max_length=16, choices=STATUSES, default="active")
     visibility = models.CharField(max_length=16, choices=VISIBILITIES, default="private")
+    # With tracing on, upstream requests carry a W3C `traceparent` header naming their span.
+    trace_propagation = models.BooleanField(default=True)
     # Bumped on every change the gateway must see; workers compare it to their cached copy.
     config_version = models.PositiveBigIntegerField(default=1)
 

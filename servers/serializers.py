@@ -62,12 +62,17 @@ class ServerUpdateSerializer(serializers.Serializer):
     baseUrl = _base_url_field(help_text=BASE_URL_HELP)
     status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
     visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
+    tracePropagation = serializers.BooleanField(
+        required=False,
+        help_text="With tracing on, send each upstream request's span as a `traceparent` header.",
+    )
 
 
 class ServerSerializer(serializers.ModelSerializer):
     specId = serializers.UUIDField(source="spec_id", read_only=True)
     description = BlankAsNull()
     baseUrl = serializers.CharField(source="base_url", read_only=True)
+    tracePropagation = serializers.BooleanField(source="trace_propagation", read_only=True)
     mcpUrl = serializers.SerializerMethodField()
     toolCount = serializers.IntegerField(source="tool_count", read_only=True)
     enabledToolCount = serializers.IntegerField(source="enabled_tool_count", read_only=True)
@@ -85,6 +90,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "baseUrl",
             "status",
             "visibility",
+            "tracePropagation",
             "mcpUrl",
             "toolCount",
             "enabledToolCount",

@@ -32,6 +32,7 @@ UPDATE_FIELDS = {
     "baseUrl": "base_url",
     "status": "status",
     "visibility": "visibility",
+    "tracePropagation": "trace_propagation",
 }
 
 

@@ -99,7 +99,10 @@ def tool_test_run(*, test_id: Any) -> None:
     target = CallTarget.for_tool(test.tool)
     try:
         outcome = async_to_sync(execute_call)(
-            target, test.arguments, provider=provider, options=upstream_options()
+            target,
+            test.arguments,
+            provider=provider,
+            options=upstream_options(propagate_trace=test.server.trace_propagation),
         )
     except Exception:
         logger.exception("Tool test %s crashed", test_id)

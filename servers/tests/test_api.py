@@ -18,6 +18,7 @@ SERVER_FIELDS = {
     "baseUrl",
     "status",
     "visibility",
+    "tracePropagation",
     "mcpUrl",
     "toolCount",
     "enabledToolCount",
