@@ -163,7 +163,8 @@ def test_a_scrape_needs_the_token(live, metrics_on):
 
     missing = httpx2.get(f"{base_url}/metrics")
     wrong = httpx2.get(f"{base_url}/metrics", headers={"Authorization": "Bearer nope-nope"})
-    odd = httpx2.get(f"{base_url}/metrics", headers={"Authorization": "Bearer jé".encode("latin-1")})
+    latin = {b"Authorization": "Bearer jé".encode("latin-1")}
+    odd = httpx2.get(f"{base_url}/metrics", headers=latin)
 
     assert [missing.status_code, wrong.status_code, odd.status_code] == [401, 401, 401]
     assert missing.headers["www-authenticate"].startswith("Bearer")

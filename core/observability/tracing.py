@@ -39,6 +39,7 @@ __all__ = [
     "attach_incoming",
     "configured_endpoint",
     "detach",
+    "flush",
     "inject_into",
     "provider",
     "start",
@@ -106,6 +107,12 @@ def stop() -> None:
         _provider.shutdown()
     _provider = None
     _tracer = trace.NoOpTracer()
+
+
+def flush() -> None:
+    """Export the spans ended so far now rather than at the next batch."""
+    if _provider is not None:
+        _provider.force_flush()
 
 
 def provider() -> TracerProvider | None:
