@@ -113,7 +113,9 @@ def test_a_tools_call_is_traced_from_the_clients_traceparent_to_the_upstream(
     assert all(s.service == "specgate-test" for s in (mcp, call_span, upstream_span))
     # The upstream was told which span called it.
     sent = [r for r in upstream.requests if r.path.startswith("/items/")][-1]
-    assert sent.headers["traceparent"] == f"00-{trace_id}-{upstream_span.span_id}-01"
+    version, sent_trace, sent_parent, flags = sent.headers["traceparent"].split("-")
+    assert (version, sent_trace, sent_parent) == ("00", trace_id, upstream_span.span_id)
+    assert int(flags, 16) & 1  # sampled
     # Argument values never become attributes.
     values = [str(v) for s in spans for v in s.attributes.values()]
     assert not [v for v in values if "argument-value-17" in v or "header-value-42" in v]
