@@ -147,10 +147,10 @@ def test_a_tool_test_is_one_trace_from_the_request_through_the_worker_to_the_ups
     assert run.parent_id == publish.span_id
     assert call.parent_id == run.span_id
     ids = {s.span_id: s for s in spans if s.trace_id == request.trace_id}
-    ancestor = ids.get(publish.parent_id)
-    while ancestor is not None and ancestor is not request:
-        ancestor = ids.get(ancestor.parent_id)
-    assert ancestor is request, "the publishing span is not inside the REST request's span"
+    chain = [publish.parent_id]
+    while chain[-1] in ids and chain[-1] != request.span_id:
+        chain.append(ids[chain[-1]].parent_id)
+    assert chain[-1] == request.span_id, "the publishing span is not inside the REST request's"
     assert call.attributes["http.response.status_code"] == 200
     version, trace_id, parent_id, flags = sent[-1].headers["traceparent"].split("-")
     assert (version, trace_id, parent_id) == ("00", request.trace_id, call.span_id)
