@@ -46,7 +46,7 @@ from gateway import observe
 from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
 from servers.models import AccessKey, Server
 from servers.services import SLUG_PATTERN
-from tools.calling import CallOutcome, CallTarget, CredentialProvider, execute_call
+from tools.calling import CallTarget, CredentialProvider, execute_call
 from tools.models import Tool
 from usage import limits
 from usage.recorder import CallRecord, recorder
@@ -269,30 +269,27 @@ class DjangoRegistry:
     async def call_tool(
         self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any], ctx: CallContext
     ) -> dict[str, Any]:
-        if tracing.ENABLED:
-            with observe.call_span(server, tool.name) as span:
-                outcome = await self._execute(server, tool, arguments)
-                observe.end_call(span, outcome)
-        else:
-            outcome = await self._execute(server, tool, arguments)
-        recorder.record_call(tool.ref, outcome, ctx.key_prefix or "", ctx.client_name or "")
+        target: CallTarget = tool.ref
+        ref: ServerRef = server.ref
+        try:
+            if tracing.ENABLED:
+                with observe.call_span(server, tool.name) as span:
+                    outcome = await execute_call(
+                        target, arguments, provider=self._provider, options=ref.options
+                    )
+                    observe.end_call(span, outcome)
+            else:
+                outcome = await execute_call(
+                    target, arguments, provider=self._provider, options=ref.options
+                )
+        except DatabaseError:  # the credentials could not be read
+            raise Unavailable() from None
+        recorder.record_call(target, outcome, ctx.key_prefix or "", ctx.client_name or "")
         if metrics.ENABLED:
             metrics.observe_call(
                 server.server_id, outcome.error_code, outcome.duration_ms, outcome.upstream_ms
             )
         return outcome.result
-
-    async def _execute(
-        self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any]
-    ) -> CallOutcome:
-        target: CallTarget = tool.ref
-        ref: ServerRef = server.ref
-        try:
-            return await execute_call(
-                target, arguments, provider=self._provider, options=ref.options
-            )
-        except DatabaseError:  # the credentials could not be read
-            raise Unavailable() from None
 
     def record_rejected_call(
         self, server: ServerRuntime, ctx: CallContext, tool_name: str, message: str
