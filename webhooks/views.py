@@ -165,7 +165,7 @@ class ClerkWebhookView(WebhookView):
         body = request.body
         try:
             Webhook(secret).verify(body, dict(request.headers))
-        except WebhookVerificationError:
+        except (WebhookVerificationError, UnicodeDecodeError):  # svix decodes the body as UTF-8
             return refuse("Invalid or expired signature")
         event = parse_event(body)
         if (
