@@ -272,7 +272,7 @@ class DjangoRegistry:
         target: CallTarget = tool.ref
         ref: ServerRef = server.ref
         try:
-            if tracing.ENABLED:
+            if tracing.ENABLED and not tracing.in_unsampled_trace():
                 with observe.call_span(server, tool.name) as span:
                     outcome = await execute_call(
                         target, arguments, provider=self._provider, options=ref.options

@@ -40,6 +40,7 @@ __all__ = [
     "configured_endpoint",
     "detach",
     "flush",
+    "in_unsampled_trace",
     "inject_into",
     "provider",
     "start",
@@ -121,6 +122,14 @@ def provider() -> TracerProvider | None:
 
 def tracer() -> Tracer:
     return _tracer
+
+
+def in_unsampled_trace() -> bool:
+    """True inside a trace that was not sampled: its child spans would not be recorded
+    either (every standard sampler decides a child as its parent or, for traceidratio, by
+    the same trace id), so the hot paths skip creating them, the SDK's costliest part."""
+    span = trace.get_current_span()
+    return span.get_span_context().is_valid and not span.is_recording()
 
 
 def attach_incoming(headers: Mapping[str, str]) -> Any:

@@ -384,7 +384,10 @@ async def arequest(
     Authorization and Cookie they are dropped when a redirect leaves the original origin.
     """
     if tracing.ENABLED:
-        return await _traced(method, url, options, extra)
+        if not tracing.in_unsampled_trace():
+            return await _traced(method, url, options, extra)
+        if options.propagate_trace:  # the upstream still learns the trace and its decision
+            extra = _with_traceparent(extra)
     return await _drive_async(_Exchange(method, url, options=options, **extra))
 
 
@@ -407,6 +410,13 @@ async def _drive_async(exchange: _Exchange) -> OutboundResponse:
                     await response.aclose()
 
 
+def _with_traceparent(extra: RequestExtras) -> RequestExtras:
+    given = extra.get("headers") or ()
+    headers = list(given.items() if isinstance(given, Mapping) else given)
+    tracing.inject_into(headers)
+    return {**extra, "headers": headers}
+
+
 async def _traced(
     method: str, url: str, options: OutboundOptions, extra: RequestExtras
 ) -> OutboundResponse:
@@ -422,10 +432,7 @@ async def _traced(
         method.upper(), kind=tracing.SpanKind.CLIENT, attributes=attributes
     ) as span:
         if options.propagate_trace:
-            given = extra.get("headers") or ()
-            headers = list(given.items() if isinstance(given, Mapping) else given)
-            tracing.inject_into(headers)
-            extra = {**extra, "headers": headers}
+            extra = _with_traceparent(extra)
         try:
             response = await _drive_async(_Exchange(method, url, options=options, **extra))
         except OutboundError as exc:

@@ -153,3 +153,25 @@ def test_a_rejected_call_is_said_on_the_mcp_span(alice_client, receiver, upstrea
     assert mcp.attributes["gen_ai.tool.name"] == "getItem"
     assert not [s for s in spans if s.name in ("GET", "tools/call getItem")]
     assert not [r for r in upstream.requests if r.path.startswith("/items/")]
+
+
+def test_a_trace_the_client_did_not_sample_records_nothing_but_is_passed_on(
+    alice_client, receiver, upstream, live
+):
+    server, key = make_server(alice_client, upstream.url)
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+
+    call(
+        f"{live}/mcp/{server['slug']}",
+        key,
+        {"traceparent": f"00-{trace_id}-{parent_id}-00"},
+        {"itemId": "a"},
+    )
+    call(f"{live}/mcp/{server['slug']}", key, {}, {"itemId": "b"})  # sampled: the marker
+    tracing.flush()
+
+    spans = receiver.wait_for(lambda spans: any(s.name == "GET" for s in spans))
+    assert not [s for s in spans if s.trace_id == trace_id]
+    first = [r for r in upstream.requests if r.path.startswith("/items/a")][-1]
+    version, sent_trace, _, flags = first.headers["traceparent"].split("-")
+    assert (version, sent_trace, flags) == ("00", trace_id, "00")
