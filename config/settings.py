@@ -190,6 +190,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker logs through LOGGING (LOG_FORMAT, the request id filter) like the web process,
+# instead of replacing the root logger's handlers with its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "billing-report-overage": {"task": "billing.tasks.report_overage", "schedule": 300.0},
     "usage-delete-expired-logs": {"task": "usage.delete_expired_logs", "schedule": 3600.0},
