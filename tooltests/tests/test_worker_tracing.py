@@ -4,6 +4,7 @@ worker's spans are children of the request that queued the task (the services ru
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -40,8 +41,11 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 
 @pytest.fixture(scope="module")
-def processes(django_db_setup, django_db_blocker, receiver, tmp_path_factory) -> Iterator[str]:
-    """The web process and a worker, tracing to RECEIVER; yields the web process's URL."""
+def processes(
+    django_db_setup, django_db_blocker, receiver, tmp_path_factory
+) -> Iterator[tuple[str, Path]]:
+    """The web process and a worker, tracing to RECEIVER; yields the web process's URL and
+    the directory of their logs."""
     require_postgres_and_redis()
     with django_db_blocker.unblock():
         database_url = services_database_url()
@@ -54,11 +58,17 @@ def processes(django_db_setup, django_db_blocker, receiver, tmp_path_factory) ->
         "TOOL_TEST_WAIT_SECONDS": "20",
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "LOG_FORMAT": "json",
     }
     port = free_port()
     web_command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)]
     worker_command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
-    worker_command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    worker_command += [
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
     started = []
     try:
         for name, command in (("web", web_command), ("worker", worker_command)):
@@ -70,7 +80,7 @@ def processes(django_db_setup, django_db_blocker, receiver, tmp_path_factory) ->
                 )
         url = f"http://127.0.0.1:{port}"
         _wait_until_ready(url, started, logs)
-        yield url
+        yield url, logs
     finally:
         for process in started:
             process.terminate()
@@ -117,8 +127,9 @@ def test_a_tool_test_is_one_trace_from_the_request_through_the_worker_to_the_ups
         tool = tool_named(server, "ping")
         token = local_issuer.mint_token(alice.email, lifetime_seconds=600)
 
+        base_url, logs = processes
         response = httpx2.post(
-            f"{processes}/api/servers/{server.id}/tools/{tool.id}/test",
+            f"{base_url}/api/servers/{server.id}/tools/{tool.id}/test",
             json={},
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
@@ -159,3 +170,10 @@ def test_a_tool_test_is_one_trace_from_the_request_through_the_worker_to_the_ups
     queries = [s for s in spans if s.attributes.get("db.system.name") == "postgresql"]
     assert {s.service for s in queries} == {"specgate-web", "specgate-worker"}
     assert any(s.parent_id == run.span_id for s in queries)
+    # The worker's log line of the run is JSON, in the trace of the request that queued it.
+    lines = [json.loads(line) for line in (logs / "worker.log").read_text().splitlines()
+             if line.startswith("{")]  # fmt: skip
+    ran = [line for line in lines if line["logger"] == "tooltests.services"]
+    assert ran and ran[-1]["message"].startswith("Tool test ")
+    assert ran[-1]["trace_id"] == request.trace_id
+    assert ran[-1]["span_id"] == run.span_id
