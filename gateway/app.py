@@ -21,6 +21,8 @@ from core.observability.logs import REQUEST_ID_HEADER, request_id_for, request_i
 from gateway.hosts import RequestSourcePolicy
 from gateway.protocol import (
     DEFAULT_PAGE_SIZE,
+    HANDSHAKE_METHODS,
+    MODERN_METHODS,
     REFUSED,
     McpProtocol,
     Message,
@@ -244,8 +246,12 @@ class Exchange:
             )
             return
         if self.span is not None:
-            self.span.update_name(f"mcp {message.method}")
-            self.span.set_attribute("mcp.method.name", message.method)
+            # Span names stay few: a method the client made up is "other".
+            method = message.method
+            if method not in HANDSHAKE_METHODS and method not in MODERN_METHODS:
+                method = "other"
+            self.span.update_name(f"mcp {method}")
+            self.span.set_attribute("mcp.method.name", method)
         if message.is_notification:
             await self.reply(202, b"")
             return
