@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core.env import (
     env_bool,
+    env_choice,
     env_decimal,
     env_float,
     env_int,
@@ -30,6 +31,7 @@ from core.env import (
     env_url,
     secret_in_file,
 )
+from core.observability.logs import logging_config
 from specs.engine.compact import DEFAULT_BUDGETS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -90,6 +92,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
     "core.middleware.ApiEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -187,6 +190,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker logs through LOGGING (LOG_FORMAT, the request id filter) like the web process,
+# instead of replacing the root logger's handlers with its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "billing-report-overage": {"task": "billing.tasks.report_overage", "schedule": 300.0},
     "usage-delete-expired-logs": {"task": "usage.delete_expired_logs", "schedule": 3600.0},
@@ -359,17 +365,16 @@ TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None
 USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        "httpx2": {"level": "WARNING"},
-        "httpcore2": {"level": "WARNING"},
-    },
-}
+# --- Observability (README: "Observability") --------------------------------------
+# One JSON object per line for a log collector wherever the product runs on PostgreSQL (a
+# deployment); plain text on the embedded default, which is a developer's terminal.
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if DATABASE_URL else "text", ("json", "text"))
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+# /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset, it is a 404 and
+# no metric is kept.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters")
 
 TESTING = "pytest" in sys.modules

@@ -16,9 +16,13 @@ from typing import Any, Final
 
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 
+from core.observability import tracing
+from core.observability.logs import REQUEST_ID_HEADER, request_id_for, request_id_var
 from gateway.hosts import RequestSourcePolicy
 from gateway.protocol import (
     DEFAULT_PAGE_SIZE,
+    HANDSHAKE_METHODS,
+    MODERN_METHODS,
     REFUSED,
     McpProtocol,
     Message,
@@ -47,11 +51,11 @@ _JSON: Final = (b"content-type", b"application/json")
 _ALLOW: Final = (b"allow", b"POST, OPTIONS")
 _CORS_EXPOSE: Final = (
     b"access-control-expose-headers",
-    b"www-authenticate, retry-after, mcp-session-id",
+    b"www-authenticate, retry-after, mcp-session-id, x-request-id",
 )
 _PREFLIGHT_HEADERS: Final = (
     b"authorization, content-type, accept, mcp-protocol-version, mcp-session-id, "
-    b"mcp-method, mcp-name, last-event-id"
+    b"mcp-method, mcp-name, last-event-id, x-request-id, traceparent, tracestate"
 )
 
 
@@ -106,13 +110,42 @@ class McpApp:
             return
         raw_headers = scope["headers"]
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
-        refusal = self.sources.refusal(headers, raw_headers)
-        if refusal is not None:
-            body = encode_error(None, INVALID_REQUEST, refusal.message)
-            await _respond(send, refusal.status, body, _JSON)
-            return
-        origin = headers.get("origin")
-        exchange = Exchange(self, scope, receive, send, headers, origin)
+        request_id = request_id_for(headers.get(REQUEST_ID_HEADER))
+        token = request_id_var.set(request_id)
+        try:
+            refusal = self.sources.refusal(headers, raw_headers)
+            id_header = (b"x-request-id", request_id.encode())
+            if refusal is not None:
+                body = encode_error(None, INVALID_REQUEST, refusal.message)
+                await _respond(send, refusal.status, body, _JSON, id_header)
+                return
+            exchange = Exchange(self, scope, receive, send, headers, id_header)
+            if tracing.ENABLED:
+                await self._serve_traced(exchange, slug)
+            else:
+                await self._serve_exchange(exchange, slug)
+        finally:
+            request_id_var.reset(token)
+
+    async def _serve_traced(self, exchange: Exchange, slug: str) -> None:
+        """The exchange inside a server span, child of the client's `traceparent` if any."""
+        token = tracing.attach_incoming(exchange.headers)
+        try:
+            with tracing.tracer().start_as_current_span(
+                "mcp",
+                kind=tracing.SpanKind.SERVER,
+                attributes={
+                    "http.request.method": exchange.scope["method"],
+                    "url.path": exchange.scope["path"],
+                    "specgate.server.slug": slug,
+                },
+            ) as span:
+                exchange.span = span
+                await self._serve_exchange(exchange, slug)
+        finally:
+            tracing.detach(token)
+
+    async def _serve_exchange(self, exchange: Exchange, slug: str) -> None:
         try:
             await exchange.run(slug)
         except Unavailable as exc:
@@ -139,7 +172,17 @@ class McpApp:
 class Exchange:
     """One HTTP request to the endpoint and its single response."""
 
-    __slots__ = ("app", "headers", "origin", "receive", "scope", "send", "started")
+    __slots__ = (
+        "app",
+        "headers",
+        "id_header",
+        "origin",
+        "receive",
+        "scope",
+        "send",
+        "span",
+        "started",
+    )
 
     def __init__(
         self,
@@ -148,15 +191,17 @@ class Exchange:
         receive: Receive,
         send: Send,
         headers: dict[str, str],
-        origin: str | None,
+        id_header: tuple[bytes, bytes],
     ) -> None:
         self.app = app
         self.scope = scope
         self.receive = receive
         self.send = send
         self.headers = headers
-        self.origin = origin
+        self.origin = headers.get("origin")
+        self.id_header = id_header
         self.started = False
+        self.span: tracing.Span | None = None
 
     async def run(self, slug: str) -> None:
         method = self.scope["method"]
@@ -206,6 +251,13 @@ class Exchange:
                 status, error.request_id, error.code, error.message, data=error.data
             )
             return
+        if self.span is not None:
+            # Span names stay few: a method the client made up is "other".
+            method = message.method
+            if method not in HANDSHAKE_METHODS and method not in MODERN_METHODS:
+                method = "other"
+            self.span.update_name(f"mcp {method}")
+            self.span.set_attribute("mcp.method.name", method)
         if message.is_notification:
             await self.reply(202, b"")
             return
@@ -254,7 +306,11 @@ class Exchange:
         await self.reply(200, encode_result(message.id, result), _JSON)
 
     async def reply(self, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
-        response_headers = [(b"content-length", str(len(body)).encode()), *headers]
+        response_headers = [(b"content-length", str(len(body)).encode()), self.id_header, *headers]
+        if self.span is not None:
+            self.span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                self.span.set_status(tracing.Status(tracing.StatusCode.ERROR))
         if self.origin is not None:
             response_headers += [
                 (b"access-control-allow-origin", self.origin.encode("latin-1")),

@@ -39,8 +39,10 @@ from core.invalidation import (
     GENERATION_CHECK_SECONDS,
     generation_key,
 )
+from core.observability import metrics, tracing
 from core.outbound import OutboundOptions
 from core.secrets import hash_secret
+from gateway import observe
 from gateway.runtime import (
     CallContext,
     Caller,
@@ -135,7 +137,7 @@ def _load(slug: str) -> ServerRuntime | None:
         catalog=catalog,
         ref=ServerRef(
             keys=_keys(server, names),
-            options=upstream_options(),
+            options=upstream_options(propagate_trace=server.trace_propagation),
             max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
         ),
     )
@@ -231,6 +233,8 @@ class DjangoRegistry:
         try:
             runtime = await sync_to_async(_load, thread_sensitive=False)(slug)
         except DatabaseError:
+            if metrics.ENABLED:
+                metrics.snapshot_reloads.labels("failed").inc()
             if entry is None:
                 raise Unavailable() from None
             # The database is out: keep serving what this worker knew a moment ago, and look
@@ -238,6 +242,8 @@ class DjangoRegistry:
             logger.warning("Cannot reload server %s; serving the cached copy", slug)
             entry.checked_at = now
             return entry.runtime
+        if metrics.ENABLED:
+            metrics.snapshot_reloads.labels("loaded" if runtime else "missing").inc()
         self._store(slug, _Entry(runtime, generation, checked_at=now, loaded_at=now))
         return runtime
 
@@ -300,6 +306,8 @@ class DjangoRegistry:
             )
         except DatabaseError:
             raise Unavailable() from None
+        if refusal is not None and metrics.ENABLED:
+            metrics.observe_refusal(refusal.reason)
         return refusal
 
     async def call_tool(
@@ -308,16 +316,31 @@ class DjangoRegistry:
         target: CallTarget = tool.ref
         ref: ServerRef = server.ref
         try:
-            outcome = await execute_call(
-                target,
-                arguments,
-                provider=self._provider,
-                options=ref.options,
-                max_json_bytes=ref.max_json_bytes,
-            )
+            if tracing.ENABLED and not tracing.in_unsampled_trace():
+                with observe.call_span(server, tool.name) as span:
+                    outcome = await execute_call(
+                        target,
+                        arguments,
+                        provider=self._provider,
+                        options=ref.options,
+                        max_json_bytes=ref.max_json_bytes,
+                    )
+                    observe.end_call(span, outcome)
+            else:
+                outcome = await execute_call(
+                    target,
+                    arguments,
+                    provider=self._provider,
+                    options=ref.options,
+                    max_json_bytes=ref.max_json_bytes,
+                )
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None
         recorder.record_call(target, outcome, ctx.key_prefix or "", ctx.client_name or "")
+        if metrics.ENABLED:
+            metrics.observe_call(
+                server.server_id, outcome.error_code, outcome.duration_ms, outcome.upstream_ms
+            )
         return outcome.result
 
     def record_rejected_call(
@@ -329,6 +352,10 @@ class DjangoRegistry:
         *,
         error_code: str | None = None,
     ) -> None:
+        if metrics.ENABLED:
+            metrics.observe_rejected(server.server_id)
+        if tracing.ENABLED:
+            observe.note_rejected(tool_name)
         tool = server.tools_by_name.get(tool_name)
         target: CallTarget | None = tool.ref if tool is not None else None
         recorder.record(

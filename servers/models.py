@@ -27,6 +27,8 @@ class Server(TimestampedModel):
     # "all": every enabled tool is listed; "dynamic": three meta-tools search, describe and
     # execute them; "auto": dynamic when the full listing exceeds TOOLS_DYNAMIC_TOKEN_BUDGET.
     tool_mode = models.CharField(max_length=16, choices=TOOL_MODES, default="auto")
+    # With tracing on, upstream requests carry a W3C `traceparent` header naming their span.
+    trace_propagation = models.BooleanField(default=True)
     # Bumped on every change the gateway must see; workers compare it to their cached copy.
     config_version = models.PositiveBigIntegerField(default=1)
 

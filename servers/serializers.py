@@ -78,12 +78,17 @@ class ServerUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
     visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
     toolMode = _tool_mode_field(required=False)
+    tracePropagation = serializers.BooleanField(
+        required=False,
+        help_text="With tracing on, send each upstream request's span as a `traceparent` header.",
+    )
 
 
 class ServerSerializer(serializers.ModelSerializer):
     specId = serializers.UUIDField(source="spec_id", read_only=True)
     description = BlankAsNull()
     baseUrl = serializers.CharField(source="base_url", read_only=True)
+    tracePropagation = serializers.BooleanField(source="trace_propagation", read_only=True)
     mcpUrl = serializers.SerializerMethodField()
     toolMode = _tool_mode_field(source="tool_mode", read_only=True)
     toolCount = serializers.IntegerField(source="tool_count", read_only=True)
@@ -103,6 +108,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "status",
             "visibility",
             "toolMode",
+            "tracePropagation",
             "mcpUrl",
             "toolCount",
             "enabledToolCount",

@@ -30,7 +30,16 @@ SLUG_MAX = 64
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 TAG_SELECTOR = "tag:"
 _METHOD_PATH = re.compile(r"^([A-Za-z]+)\s+(/.*)$")
-_UPDATABLE = ("name", "description", "slug", "base_url", "status", "visibility", "tool_mode")
+_UPDATABLE = (
+    "name",
+    "description",
+    "slug",
+    "base_url",
+    "status",
+    "visibility",
+    "tool_mode",
+    "trace_propagation",
+)
 
 
 def ensure_can_create_server(*, user: User) -> None:
@@ -93,7 +102,8 @@ def server_create(
 
 
 def server_update(*, server: Server, **changes: Any) -> Server:
-    """Change any of name, description, slug, base_url, status, visibility, tool_mode."""
+    """Change any of name, description, slug, base_url, status, visibility, tool_mode,
+    trace_propagation."""
     old_slug = server.slug
     fields = [name for name in _UPDATABLE if name in changes]
     if "base_url" in changes:

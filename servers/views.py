@@ -35,6 +35,7 @@ UPDATE_FIELDS = {
     "status": "status",
     "visibility": "visibility",
     "toolMode": "tool_mode",
+    "tracePropagation": "trace_propagation",
 }
 
 
