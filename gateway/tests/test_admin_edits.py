@@ -172,14 +172,26 @@ def test_a_revoked_key_cannot_be_unrevoked_by_editing_it(live, shop, operator) -
     assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 401
 
 
-def test_deleting_a_key_in_the_admin_locks_it_out_of_the_gateway(live, shop, operator) -> None:
+def test_a_key_is_revoked_from_its_page_and_cannot_be_deleted(live, shop, operator) -> None:
     assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 200
     key = AccessKey.objects.get(server_id=shop["id"])
+    page = operator.get(f"/admin/servers/accesskey/{key.pk}/change/").content.decode()
+    assert f"/admin/servers/accesskey/{key.pk}/run/revoke_one/" in page
 
-    response = operator.post(f"/admin/servers/accesskey/{key.pk}/delete/", {"post": "yes"})
+    refused = operator.post(f"/admin/servers/accesskey/{key.pk}/delete/", {"post": "yes"})
+    assert refused.status_code == 403
+    assert AccessKey.objects.filter(pk=key.pk).exists()
+    assert operator.get(f"/admin/servers/accesskey/{key.pk}/run/revoke_one/").status_code == 405
+
+    response = operator.post(f"/admin/servers/accesskey/{key.pk}/run/revoke_one/")
 
     assert response.status_code == 302
+    assert response["Location"] == f"/admin/servers/accesskey/{key.pk}/change/"
+    assert AccessKey.objects.get(pk=key.pk).revoked_at is not None
     assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 401
+    page = operator.get(response["Location"]).content.decode()
+    assert "revoked." in page
+    assert "/run/revoke_one/" not in page
 
 
 # --- Servers -----------------------------------------------------------------------------------
