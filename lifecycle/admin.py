@@ -287,7 +287,9 @@ class UserAdmin(ObjectActionsMixin, BaseUserAdmin):
         blocked = [reason for user in users if (reason := self._undeletable(user))]
         if blocked:
             return [], {}, set(), blocked
-        return super().get_deleted_objects(users, request)
+        deleted, counts, _, protected = super().get_deleted_objects(users, request)
+        # What is never deleted on its own (keys, tokens, billing) goes with its user.
+        return deleted, counts, set(), protected
 
     @staticmethod
     def _undeletable(user: User) -> str:

@@ -180,6 +180,12 @@ class ServerAdmin(ObjectActionsMixin, admin.ModelAdmin):
             # The form already put the new values on OBJ; the service starts from the stored row.
             services.server_update(server=Server.objects.get(pk=obj.pk), **changes)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Keys are never deleted on their own (revoked instead), but go with their server.
+        perms_needed.discard(AccessKey._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request: HttpRequest, obj: Server) -> None:
         services.server_delete(server=obj)
 
