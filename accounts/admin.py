@@ -22,7 +22,7 @@ admin.site.site_header = "Specgate"
 admin.site.site_title = "Specgate admin"
 admin.site.index_title = "Operations"
 # There is no public site behind this host to "view" (the product is the API and /mcp).
-admin.site.site_url = None  # type: ignore[assignment]
+admin.site.site_url = None
 
 
 @admin.register(ApiToken)

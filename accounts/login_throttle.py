@@ -73,9 +73,11 @@ class ThrottledAdminLoginForm(AdminAuthenticationForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["username"].label = "Email address"
-        self.fields["username"].max_length = 254
-        self.fields["username"].widget.attrs.update({"maxlength": 254, "autocomplete": "email"})
+        field = self.fields["username"]
+        assert isinstance(field, forms.CharField)
+        field.label = "Email address"
+        field.max_length = 254
+        field.widget.attrs.update({"maxlength": 254, "autocomplete": "email"})
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username") or ""

@@ -125,9 +125,7 @@ class ServerAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.display(description="Tools")
     def tools_table(self, obj: Server) -> str:
-        tools = list(
-            obj.tools.select_related("operation").order_by("name")[: TOOLS_SHOWN + 1]  # type: ignore[attr-defined]
-        )
+        tools = list(obj.tools.select_related("operation").order_by("name")[: TOOLS_SHOWN + 1])
         if not tools:
             return "None"
         rows = format_html_join(
@@ -154,7 +152,7 @@ class ServerAdmin(ObjectActionsMixin, admin.ModelAdmin):
     @admin.display(description="Credentials")
     def credentials_table(self, obj: Server) -> str:
         # Metadata only (the credentials app sits above this one: read through the relation).
-        credentials = list(obj.credentials.order_by("created_at"))  # type: ignore[attr-defined]
+        credentials = list(obj.credentials.order_by("created_at"))
         if not credentials:
             return "None"
         rows = format_html_join(

@@ -112,7 +112,7 @@ class RequestLogAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_select_related = ["user"]
     list_per_page = 50
     ordering = ["-created_at", "-id"]
-    fields = [
+    fields = (
         "id",
         "created_at",
         "user_link",
@@ -132,7 +132,7 @@ class RequestLogAdmin(BigTableAdmin, ReadOnlyAdmin):
         "response_bytes",
         "key",
         "client_name",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="Key")
@@ -189,7 +189,7 @@ class UsageDailyAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_filter = [("day", admin.DateFieldListFilter), ("user", ChosenObjectFilter), "source"]
     list_select_related = ["user"]
     ordering = ["-day", "server_name"]
-    fields = [
+    fields = (
         "day",
         "user_link",
         "server_name",
@@ -204,7 +204,7 @@ class UsageDailyAdmin(BigTableAdmin, ReadOnlyAdmin):
         "p99_ms",
         "latency",
         "updated_at",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="User")

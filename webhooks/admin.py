@@ -26,7 +26,7 @@ RERUN_MAX = 20
 
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
-    fields = ["number", "trigger", "status", "started_at", "finished_at", "error"]
+    fields = ("number", "trigger", "status", "started_at", "finished_at", "error")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -53,7 +53,7 @@ class WebhookEventAdmin(ObjectActionsMixin, admin.ModelAdmin):
     list_filter = ["provider", "status", "type"]
     search_fields = ["=event_id", "type"]
     show_full_result_count = False
-    fields = [
+    fields = (
         "id",
         "provider",
         "event_id",
@@ -65,7 +65,7 @@ class WebhookEventAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "updated_at",
         "processed_at",
         "pretty_payload",
-    ]
+    )
     readonly_fields = fields
     inlines = [WebhookAttemptInline]
     actions = ["rerun"]

@@ -454,9 +454,7 @@ def test_a_blank_secret_is_refused_and_an_untouched_form_changes_nothing(
     assert upstream.requests[-1].headers.get("X-Api-Key") == UPSTREAM_KEY
 
 
-def test_the_server_page_buttons_disable_and_enable_it_on_the_gateway(
-    live, shop, operator
-) -> None:
+def test_the_server_page_buttons_disable_and_enable_it_on_the_gateway(live, shop, operator) -> None:
     url = f"/admin/servers/server/{shop['id']}/"
     page = operator.get(f"{url}change/").content.decode()
     assert f"/mcp/{shop['slug']}" in page
