@@ -77,6 +77,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email or self.clerk_id
 
+    def get_short_name(self) -> str:
+        """How the admin greets an operator: never by the Clerk id."""
+        return self.first_name or self.email or self.clerk_id
+
 
 class ApiToken(TimestampedModel):
     """A personal API token (sgp_...) for scripts; stored as a hash only."""
