@@ -190,21 +190,22 @@ class ChosenObjectFilter(admin.RelatedFieldListFilter):
 class CappedCountPaginator(Paginator):
     """Counts at most CAP rows: on a big table an exact count of a filter can read it all.
 
-    The count ignores the list's ordering, so it can use whatever index fits the filter;
-    `capped` tells the pagination template to say "more than" instead of a number.
+    The count ignores the list's ordering and joins, so it can use whatever index fits the
+    filter; `capped` tells the pagination template to say "more than" instead of a number.
+    CAP rows are 20 pages of 100: deeper than that, a date filter is the way.
     """
 
-    CAP = 10_000
+    CAP = 2_000
     capped = False
 
     @cached_property
     def count(self) -> int:
         rows = cast("QuerySet[Any]", self.object_list)
-        counted = int(rows.order_by()[: self.CAP + 1].count())
+        counted = rows.order_by().select_related(None).values("pk")[: self.CAP + 1].count()
         if counted > self.CAP:
             self.capped = True
             return self.CAP
-        return counted
+        return int(counted)
 
 
 class BigTableAdmin(admin.ModelAdmin):

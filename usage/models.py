@@ -2,12 +2,16 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from core.models import TimestampedModel
 
 from .histogram import BUCKET_FIELDS
 from .ids import uuid7
+
+
+# The hundreds digit of a log's HTTP status (NULL without a response), as indexed.
+STATUS_CLASS = F("status_code") / 100
 
 
 class RequestLog(models.Model):
@@ -94,6 +98,13 @@ class RequestLog(models.Model):
             ),
             models.Index(
                 fields=["-created_at"], condition=Q(source="test"), name="log_test_newest"
+            ),
+            # Failed calls by status class (4 and 5: 4xx and 5xx; NULL: no response).
+            models.Index(
+                STATUS_CLASS,
+                F("created_at").desc(),
+                condition=Q(succeeded=False),
+                name="log_failed_class_newest",
             ),
         ]
 
