@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin import ObjectActionsMixin, admin_link, object_action
+from core.admin import ChosenObjectFilter, ObjectActionsMixin, admin_link, object_action
 
 from . import services
 from .login_throttle import ThrottledAdminLoginForm
@@ -38,7 +38,7 @@ class ApiTokenAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "last_used_at",
         "revoked_at",
     ]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), ("user", ChosenObjectFilter)]
     search_fields = ["name", "=prefix", "user__email"]
     list_select_related = ["user"]
     show_full_result_count = False

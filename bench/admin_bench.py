@@ -108,6 +108,25 @@ def load(rows: int, other_rows: int) -> None:
     )
 
 
+def ensure_credentials() -> None:
+    """An upstream credential on each of the first user's servers (once)."""
+    from accounts.models import User
+    from credentials.models import Credential
+    from credentials.services import Placement, credential_create
+    from servers.models import Server
+
+    alice = User.objects.get(email="bench-alice@example.com")
+    for server in Server.objects.filter(user=alice).exclude(credentials__isnull=False):
+        credential_create(
+            user=alice,
+            server_id=server.pk,
+            type="apiKey",
+            secret={"value": f"bench-upstream-key-{server.slug}"},
+            placement=Placement(location="header", param_name="X-Api-Key"),
+        )
+    assert Credential.objects.filter(server__user=alice).exists()
+
+
 def operator() -> Any:
     from accounts.models import User
 
@@ -247,6 +266,7 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         if not args.reuse:
             load(args.rows, args.other_rows)
+        ensure_credentials()
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(operator())
         results = []

@@ -93,7 +93,12 @@ class CredentialAdmin(admin.ModelAdmin):
     actions = ["reencrypt"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Credential]:
-        return super().get_queryset(request).defer("ciphertext").select_related("server__spec")
+        return (
+            super()
+            .get_queryset(request)
+            .defer("ciphertext")
+            .select_related("server__spec", "server__user")
+        )
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         secrets = [SECRET_PREFIX + field.name for field in registry.get(obj.type).secret_fields]

@@ -14,7 +14,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from core.admin import ObjectActionsMixin, admin_link, check_with_service, object_action
+from core.admin import (
+    ChosenObjectFilter,
+    ObjectActionsMixin,
+    admin_link,
+    check_with_service,
+    object_action,
+)
 
 from . import services
 from .models import AccessKey, Server
@@ -61,7 +67,7 @@ TOOLS_SHOWN = 200
 class ServerAdmin(ObjectActionsMixin, admin.ModelAdmin):
     form = ServerAdminForm
     list_display = ["slug", "name", "owner", "status", "visibility", "created_at"]
-    list_filter = ["status", "visibility"]
+    list_filter = ["status", "visibility", ("user", ChosenObjectFilter)]
     search_fields = ["=slug", "name", "user__email"]
     list_select_related = ["user"]
     show_full_result_count = False
@@ -226,7 +232,11 @@ class AccessKeyAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "last_used_at",
         "revoked_at",
     ]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        ("revoked_at", admin.EmptyFieldListFilter),
+        ("server__user", ChosenObjectFilter),
+        ("server", ChosenObjectFilter),
+    ]
     search_fields = ["name", "=prefix", "=server__slug", "server__user__email"]
     list_select_related = ["server__user"]
     show_full_result_count = False

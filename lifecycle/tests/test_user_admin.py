@@ -3,6 +3,7 @@ or a Stripe customer are not deleted (the page refuses without walking their row
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -54,6 +55,19 @@ def test_the_user_page_shows_everything_about_them(operator, alice, alices_thing
     assert "Budget cap: €25.00" in page
     assert f"/admin/usage/requestlog/?user__id__exact={alice.pk}" in page
     assert f"/admin/tooltests/tooltest/?user__id__exact={alice.pk}" in page
+
+
+def test_the_user_page_links_open_their_filtered_lists(operator, alice, alices_things, bob) -> None:
+    api_token_create(user=bob, name="bobs", expires_at=None)
+    page = operator.get(f"/admin/accounts/user/{alice.pk}/change/")
+    links = re.findall(r'href="(/admin/[a-z]+/[a-z]+/\?[^"]+)"', page.content.decode())
+    assert len(links) >= 5
+
+    for link in links:
+        response = operator.get(link.replace("&amp;", "&"))
+        assert response.status_code == 200, link
+        owners = {str(getattr(row, "user_id", "")) for row in response.context["cl"].result_list}
+        assert str(bob.pk) not in owners, link
 
 
 def test_the_user_page_stays_bounded_however_many_logs(operator, alice, alices_things) -> None:
