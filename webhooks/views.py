@@ -165,7 +165,9 @@ class ClerkWebhookView(WebhookView):
         body = request.body
         try:
             Webhook(secret).verify(body, dict(request.headers))
-        except WebhookVerificationError:
+        except (WebhookVerificationError, UnicodeDecodeError):
+            # svix decodes the body before checking anything: bytes that are not UTF-8
+            # cannot have been signed by Clerk.
             return refuse("Invalid or expired signature")
         event = parse_event(body)
         if (
