@@ -56,8 +56,11 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 
 
 # Imported when present, never needed: httpx's command line (httpx/__init__.py tries to load
-# it and does without); setuptools' .pth hook, loaded by site before anything of ours.
-OPTIONAL = {"rich", "pygments", "_distutils_hack"}
+# it and does without); setuptools' .pth hook, loaded by site before anything of ours;
+# greenlet, whose getcurrent celery.utils.threads prefers when installed (Playwright brings it
+# into the dev venv); `google`, where stripe's HTTP client probes for App Engine's urlfetch
+# when any google namespace package (protobuf) is installed.
+OPTIONAL = {"rich", "pygments", "_distutils_hack", "greenlet", "google"}
 
 
 def runtime_requirements() -> list[Requirement]:
