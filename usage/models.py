@@ -9,7 +9,6 @@ from core.models import TimestampedModel
 from .histogram import BUCKET_FIELDS
 from .ids import uuid7
 
-
 # The hundreds digit of a log's HTTP status (NULL without a response), as indexed.
 STATUS_CLASS = F("status_code") / 100
 

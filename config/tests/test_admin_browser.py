@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from django.db import connection
 from playwright.sync_api import expect
 
 from accounts.models import User
@@ -59,8 +60,15 @@ def screenshots(tmp_path_factory, capsys) -> Iterator[Path]:
 def live(settings) -> Iterator[str]:
     settings.OUTBOUND_ALLOW_PRIVATE = True
     registry.forget()
-    with serve_on_loopback(application) as url:
-        yield url
+    # The server's threads close their database connections after each request, so none is
+    # left open on the test database when pytest drops it.
+    database = connection.settings_dict
+    kept, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
+    try:
+        with serve_on_loopback(application) as url:
+            yield url
+    finally:
+        database["CONN_MAX_AGE"] = kept
 
 
 @pytest.fixture
