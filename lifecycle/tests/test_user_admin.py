@@ -162,3 +162,16 @@ def test_an_operator_is_added_by_email_and_signs_in_with_it(operator) -> None:
         {"email": "Second-Op@example.com", "password1": PASSWORD, "password2": PASSWORD},
     )
     assert "already exists" in again.content.decode()
+
+
+def test_an_operator_without_the_permission_cannot_press_the_buttons(alice) -> None:
+    viewer = User.objects.create_superuser(email="viewer@example.com", password=PASSWORD)
+    User.objects.filter(pk=viewer.pk).update(is_superuser=False)
+    client = Client()
+    client.force_login(viewer)
+
+    response = client.post(f"/admin/accounts/user/{alice.pk}/run/deactivate_one/")
+
+    assert response.status_code == 403
+    alice.refresh_from_db()
+    assert alice.is_active is True

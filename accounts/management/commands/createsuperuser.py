@@ -62,7 +62,7 @@ class Command(BaseCommand):
         if User.objects.filter(email__iexact=email, is_staff=True).exists():
             raise CommandError(
                 f"An operator with the email {email} already exists "
-                "(`manage.py changepassword` cannot be used: reset it in the admin)."
+                "(change their password in the admin: Users, then the operator's page)."
             )
         return email
 
