@@ -69,6 +69,8 @@ for _origin in MCP_ALLOWED_ORIGINS:
 
 INSTALLED_APPS = [
     "django.contrib.admin",
+    # Before django.contrib.auth: its `createsuperuser` (asks for an email) replaces auth's.
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -78,7 +80,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "core",
-    "accounts",
     "specs",
     "servers",
     "tools",
@@ -164,6 +165,8 @@ if (
     _private_file(Path(_sqlite_name))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# Operators sign in to the admin with their email address (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.OperatorEmailBackend"]
 
 # --- Cache, broker ----------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))

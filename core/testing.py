@@ -271,3 +271,44 @@ class OtlpReceiver:
             if time.monotonic() > deadline:
                 pytest.fail(f"the expected spans did not arrive; received: {spans}")
             time.sleep(0.1)
+
+
+# --- A real browser ---------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@contextmanager
+def chromium_page(screenshots: Any) -> Iterator[Any]:
+    """A page in Debian's chromium (scripts/install-browser.sh), driven by Playwright.
+
+    Skips when chromium or Playwright is missing, and fails instead under CI. Playwright's
+    own browser downloads are never used. SCREENSHOTS is a directory for `shot`.
+    """
+    require(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: run scripts/install-browser.sh")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - requirements-dev.txt pins it
+        require(False, "playwright is not installed: scripts/setup.sh dev")
+        raise
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.set_default_timeout(15_000)
+                yield page
+            finally:
+                browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def shot(page: Any, directory: Any, name: str) -> None:
+    """Save a full-page screenshot of PAGE as DIRECTORY/NAME.png."""
+    page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
