@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin import ChosenObjectFilter, ObjectActionsMixin, admin_link, object_action
+from core.admin import ChosenObjectFilter, RevokeOnlyAdmin, admin_link, object_action
 
 from . import services
 from .login_throttle import ThrottledAdminLoginForm
@@ -28,7 +28,7 @@ admin.site.enable_nav_sidebar = False
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class ApiTokenAdmin(RevokeOnlyAdmin):
     list_display = [
         "name",
         "prefix",
@@ -52,16 +52,6 @@ class ApiTokenAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "last_used_at",
         "revoked_at",
     )
-    readonly_fields = fields
-    actions = ["revoke"]
-    object_actions = ["revoke_one"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Revoked, never deleted: the record of who had access stays.
-        return False
 
     @admin.display(description="Owner", ordering="user__email")
     def owner(self, obj: ApiToken) -> str:

@@ -141,6 +141,24 @@ class ObjectActionsMixin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
 
+class RevokeOnlyAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    """A credential's admin (API tokens, access keys): read-only, revoked and never added or
+    deleted here, so the record of who had access stays. Subclasses set `fields` (all
+    read-only) and define the `revoke` action and `revoke_one` object action."""
+
+    actions = ["revoke"]
+    object_actions = ["revoke_one"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields or ()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def admin_link(obj: Any, text: str | None = None) -> str:
     """A link to OBJ's admin page ("" for None)."""
     if obj is None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+import httpx2
 import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from gateway.runtime import (
     FULL_ACCESS,
@@ -23,6 +27,7 @@ from gateway.runtime import (
 )
 
 STARTUP_TIMEOUT_SECONDS = 10.0
+T = TypeVar("T")
 
 
 @contextmanager
@@ -203,3 +208,35 @@ class InMemoryRegistry:
         error_code: str | None = None,
     ) -> None:
         self.rejected.append((tool_name, error_code or message))
+
+
+def make_key(client: Any, server_id: str, **grant: Any) -> str:
+    """An access key to SERVER_ID made through the API by CLIENT (a signed-in test client);
+    GRANT may name `scopes` and `tools`."""
+    response = client.post(
+        f"/api/servers/{server_id}/keys", {"name": "agent", **grant}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    key: str = response.json()["data"]["key"]
+    return key
+
+
+def mcp_url(base_url: str, server: dict[str, Any]) -> str:
+    """The MCP endpoint of SERVER (as the API returns it) on the gateway at BASE_URL."""
+    return f"{base_url}/mcp/{server['slug']}"
+
+
+def run_mcp(
+    url: str, key: str | None, work: Callable[[Client], Awaitable[T]], mode: str = "auto"
+) -> T:
+    """Connect the official MCP client to URL (KEY as bearer, when given) and run WORK."""
+
+    async def session() -> T:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=20) as http,
+            Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+        ):
+            return await work(client)
+
+    return asyncio.run(session())

@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from core.admin import (
     ChosenObjectFilter,
     ObjectActionsMixin,
+    RevokeOnlyAdmin,
     admin_link,
     check_with_service,
     object_action,
@@ -232,7 +233,7 @@ class ServerAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(AccessKey)
-class AccessKeyAdmin(ShowsAllowlist, ObjectActionsMixin, admin.ModelAdmin):
+class AccessKeyAdmin(ShowsAllowlist, RevokeOnlyAdmin):
     list_display = [
         "name",
         "prefix",
@@ -265,16 +266,6 @@ class AccessKeyAdmin(ShowsAllowlist, ObjectActionsMixin, admin.ModelAdmin):
         "last_used_at",
         "revoked_at",
     )
-    readonly_fields = fields
-    actions = ["revoke"]
-    object_actions = ["revoke_one"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Revoked, never deleted: the record of who had access stays.
-        return False
 
     @admin.display(description="Owner", ordering="server__user__email")
     def owner(self, obj: AccessKey) -> str:

@@ -171,48 +171,43 @@ class ScopeField(serializers.CharField):
     """Any text: the service names every unknown scope in its 400."""
 
 
-class AccessKeyCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    scopes = serializers.ListField(
+def _scopes_field(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
         child=ScopeField(max_length=100),
         required=False,
         allow_empty=False,
         min_length=1,
         max_length=len(SCOPES) * 4,
-        help_text=f"{SCOPES_HELP} Default: ['tools:call'].",
+        help_text=f"{SCOPES_HELP} {help_text}",
     )
-    tools = serializers.ListField(
+
+
+def _allowlist_field(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
         child=serializers.CharField(max_length=200),
         required=False,
         allow_null=True,
         allow_empty=False,
         min_length=1,
         max_length=MAX_ALLOWLIST,
-        help_text=(
-            "Only these tools of the server (by name) may be listed and called; null or absent: "
-            "every enabled tool. A name that is no tool of the server is a 400."
-        ),
+        help_text=help_text,
+    )
+
+
+class AccessKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scopes = _scopes_field("Default: ['tools:call'].")
+    tools = _allowlist_field(
+        "Only these tools of the server (by name) may be listed and called; null or absent: "
+        "every enabled tool. A name that is no tool of the server is a 400."
     )
 
 
 class AccessKeyUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
-    scopes = serializers.ListField(
-        child=ScopeField(max_length=100),
-        required=False,
-        allow_empty=False,
-        min_length=1,
-        max_length=len(SCOPES) * 4,
-        help_text=f"{SCOPES_HELP} Replaces the key's scopes.",
-    )
-    tools = serializers.ListField(
-        child=serializers.CharField(max_length=200),
-        required=False,
-        allow_null=True,
-        allow_empty=False,
-        min_length=1,
-        max_length=MAX_ALLOWLIST,
-        help_text="Replaces the key's allowlist (tool names of the server); null removes it.",
+    scopes = _scopes_field("Replaces the key's scopes.")
+    tools = _allowlist_field(
+        "Replaces the key's allowlist (tool names of the server); null removes it."
     )
 
 

@@ -55,7 +55,6 @@ __all__ = [
     "call_result",
     "error_result",
     "scrub",
-    "to_call_result",
 ]
 
 RESPONSE_URI = "specgate://response"
@@ -97,42 +96,6 @@ _MESSAGE_FIELDS = (
 Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 
 
-def to_call_result(
-    *,
-    status_code: int | None,
-    headers: Headers,
-    body: bytes,
-    truncated: bool,
-    output_schema: dict[str, Any] | OutputSchema | None,
-    max_text_chars: int = 100_000,
-    secrets: Iterable[str] = (),
-    selection: Selection | None = None,
-    max_json_bytes: int | None = None,
-    select_argument: str = SELECT,
-) -> dict[str, Any]:
-    """The CallToolResult for one upstream response.
-
-    `truncated` says the body was cut at the outbound size cap: the result is then an error
-    (the answer is incomplete) that still shows the part that arrived. `secrets` are credential
-    values that must not reach the client even when the upstream echoes them back; a basic-auth
-    credential should be passed as "user:password" too, so its base64 form is caught.
-    `selection` narrows a JSON result and `max_json_bytes` bounds it (tools.projection);
-    `select_argument` is the tool's name for the selection argument, which notes mention.
-    """
-    return call_result(
-        status_code=status_code,
-        headers=headers,
-        body=body,
-        truncated=truncated,
-        output_schema=output_schema,
-        max_text_chars=max_text_chars,
-        secrets=secrets,
-        selection=selection,
-        max_json_bytes=max_json_bytes,
-        select_argument=select_argument,
-    ).result
-
-
 class CallResult(NamedTuple):
     """A CallToolResult, and the byte size of the JSON it returns when that is not the
     upstream body's (a selected or shortened result); None when it is the body."""
@@ -155,7 +118,16 @@ def call_result(
     max_json_bytes: int | None = None,
     select_argument: str = SELECT,
 ) -> CallResult:
-    """`to_call_result` with the size of what it returns (the request log's responseBytes)."""
+    """The CallToolResult for one upstream response, with the byte size of what it returns
+    (the request log's responseBytes).
+
+    `truncated` says the body was cut at the outbound size cap: the result is then an error
+    (the answer is incomplete) that still shows the part that arrived. `secrets` are credential
+    values that must not reach the client even when the upstream echoes them back; a basic-auth
+    credential should be passed as "user:password" too, so its base64 form is caught.
+    `selection` narrows a JSON result and `max_json_bytes` bounds it (tools.projection);
+    `select_argument` is the tool's name for the selection argument, which notes mention.
+    """
     shaping = _Shaping(selection, max_json_bytes, len(body), select_argument)
     built = _plain(
         _result_for(

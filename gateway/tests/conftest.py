@@ -4,6 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from config.asgi import application
+from config.asgi import registry as served_registry
 from gateway.app import McpApp
 from gateway.testing import (
     ALICE_KEY,
@@ -44,3 +46,15 @@ def mcp_base_url(registry: InMemoryRegistry) -> Iterator[str]:
     )
     with serve_on_loopback(app) as base_url:
         yield base_url
+
+
+@pytest.fixture
+def live(settings) -> Iterator[str]:
+    """The project's own gateway (config.asgi) on loopback, allowed to reach loopback upstreams.
+
+    The database is emptied between tests; the worker's cache of servers is emptied with it.
+    """
+    settings.OUTBOUND_ALLOW_PRIVATE = True
+    served_registry.forget()
+    with serve_on_loopback(application) as url:
+        yield url

@@ -519,15 +519,20 @@ def test_an_api_token_is_revoked_from_its_page(operator, alice_client, alice) ->
 
 
 def test_a_blank_tool_description_means_the_generated_one(live, shop, operator) -> None:
+    def advertised() -> str | None:
+        listed = mcp(live, shop["slug"], shop["key"], "tools/list").json()["result"]["tools"]
+        return {t["name"]: t.get("description") for t in listed}["listOther"]
+
     tool = Tool.objects.get(server_id=shop["id"], name="listOther")
-    generated = tool.description
+    generated = advertised()
+    assert generated and tool.description and generated.startswith(tool.description)
     page = operator.get(f"/admin/tools/tool/{tool.pk}/change/").content.decode()
     assert "Generated description" in page
 
     post_change_form(operator, "tools/tool", tool.pk, custom_description="Custom words")
+    assert (advertised() or "").startswith("Custom words")
     post_change_form(operator, "tools/tool", tool.pk, custom_description="")
 
     tool.refresh_from_db()
     assert tool.custom_description is None
-    listed = mcp(live, shop["slug"], shop["key"], "tools/list").json()["result"]["tools"]
-    assert {t["name"]: t.get("description") for t in listed}["listOther"] == (generated or None)
+    assert advertised() == generated

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from core.testing import LoopbackServer, RecordedRequest
-from gateway.tests.test_end_to_end import live, make_key, mcp_url, run  # noqa: F401
+from gateway.testing import make_key, mcp_url
+from gateway.testing import run_mcp as run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,7 +63,7 @@ def upstream():
 def test_a_compacted_tool_takes_deep_arguments_and_returns_conforming_results(
     alice_client,
     upstream,
-    live,  # noqa: F811
+    live,
     settings,
 ):
     settings.TOOL_SCHEMA_MAX_DEPTH = 0

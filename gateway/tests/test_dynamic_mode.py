@@ -4,7 +4,6 @@ operations, its schemas as published; only examples and webhooks taken out)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,10 @@ from typing import Any
 import httpx2
 import pytest
 from jsonschema import Draft202012Validator
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
-from config.asgi import application, registry
+from config.asgi import registry
 from core.testing import LoopbackServer, RecordedRequest
-from gateway.testing import serve_on_loopback
+from gateway.testing import mcp_url, run_mcp
 from tools.definitions import encode_json, estimated_tokens
 from tools.models import Tool
 from usage.models import RequestLog
@@ -47,14 +44,6 @@ def upstream():
         yield server
 
 
-@pytest.fixture
-def live(settings):
-    settings.OUTBOUND_ALLOW_PRIVATE = True
-    registry.forget()
-    with serve_on_loopback(application) as url:
-        yield url
-
-
 def make_server(client, upstream_url: str, spec: str = GITHUB, **extra: Any) -> dict[str, Any]:
     created = client.post("/api/specs", {"content": spec}, format="json")
     assert created.status_code == 201, created.json()
@@ -67,15 +56,7 @@ def make_server(client, upstream_url: str, spec: str = GITHUB, **extra: Any) -> 
 
 
 def run(live: str, server: dict[str, Any], work):
-    async def session():
-        headers = {"Authorization": f"Bearer {server['key']}"}
-        async with (
-            httpx2.AsyncClient(headers=headers, timeout=20) as http,
-            Client(streamable_http_client(f"{live}/mcp/{server['slug']}", http_client=http)) as c,
-        ):
-            return await work(c)
-
-    return asyncio.run(session())
+    return run_mcp(mcp_url(live, server), server["key"], work)
 
 
 def rpc(live: str, server: dict[str, Any], method: str, params: dict[str, Any]) -> dict[str, Any]:

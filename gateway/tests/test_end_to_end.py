@@ -3,7 +3,6 @@ client → real upstream HTTP server on loopback, and back."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -12,12 +11,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
-from config.asgi import application, registry
 from core.testing import LoopbackServer, RecordedRequest
-from gateway.testing import serve_on_loopback
+from gateway.testing import make_key, mcp_url
+from gateway.testing import run_mcp as run
 from usage.models import RequestLog
 from usage.recorder import recorder
 
@@ -53,15 +50,6 @@ def upstream():
         yield server
 
 
-@pytest.fixture
-def live(settings):
-    settings.OUTBOUND_ALLOW_PRIVATE = True
-    # The database is emptied between tests; the worker's cache of servers must be too.
-    registry.forget()
-    with serve_on_loopback(application) as url:
-        yield url
-
-
 def make_server(client, upstream_url: str, **extra: Any) -> dict[str, Any]:
     spec = client.post("/api/specs", {"content": SPEC}, format="json")
     assert spec.status_code == 201, spec.json()
@@ -69,29 +57,6 @@ def make_server(client, upstream_url: str, **extra: Any) -> dict[str, Any]:
     server = client.post("/api/servers", body, format="json")
     assert server.status_code == 201, server.json()
     return server.json()["data"]
-
-
-def make_key(client, server_id: str) -> str:
-    response = client.post(f"/api/servers/{server_id}/keys", {"name": "laptop"}, format="json")
-    assert response.status_code == 201
-    return response.json()["data"]["key"]
-
-
-def mcp_url(live: str, server: dict[str, Any]) -> str:
-    return f"{live}/mcp/{server['slug']}"
-
-
-async def _session(url: str, key: str | None, mode: str, work):
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=20) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
-    ):
-        return await work(client)
-
-
-def run(url: str, key: str | None, work, mode: str = "auto"):
-    return asyncio.run(_session(url, key, mode, work))
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

@@ -4,7 +4,6 @@ HTTP server on loopback, and back; with the request logs the calls leave."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -12,15 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx2
 import jsonschema
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
-from config.asgi import application, registry
 from core.testing import LoopbackServer, RecordedRequest, json_reply, require
-from gateway.testing import serve_on_loopback
+from gateway.testing import run_mcp
 from usage.recorder import recorder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,12 +60,10 @@ def upstream():
 
 
 @pytest.fixture
-def live(settings):
-    settings.OUTBOUND_ALLOW_PRIVATE = True
+def live(settings, live):
+    # Snapshots read the limit when they are built: on the first request, after this.
     settings.TOOL_RESULT_JSON_MAX_BYTES = LIMIT
-    registry.forget()  # snapshots read the limit when they are built
-    with serve_on_loopback(application) as url:
-        yield url
+    return live
 
 
 @pytest.fixture
@@ -84,15 +77,7 @@ def shop(alice_client, upstream, live) -> dict[str, Any]:
 
 
 def run(shop: dict[str, Any], work, mode: str = "auto"):
-    async def session():
-        headers = {"Authorization": f"Bearer {shop['key']}"}
-        async with (
-            httpx2.AsyncClient(headers=headers, timeout=20) as http,
-            Client(streamable_http_client(shop["url"], http_client=http), mode=mode) as client,
-        ):
-            return await work(client)
-
-    return asyncio.run(session())
+    return run_mcp(shop["url"], shop["key"], work, mode)
 
 
 def call(shop: dict[str, Any], name: str, arguments: dict[str, Any], mode: str = "auto"):

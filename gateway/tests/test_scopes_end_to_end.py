@@ -3,7 +3,6 @@ uvicorn, the official MCP client, a real upstream on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import time
@@ -11,13 +10,11 @@ from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from config.asgi import application, registry
 from core.testing import LoopbackServer, RecordedRequest
-from gateway.testing import serve_on_loopback
+from gateway.testing import make_key
+from gateway.testing import run_mcp as run
 from usage.models import RequestLog
 from usage.recorder import recorder
 
@@ -57,14 +54,6 @@ def upstream():
 
 
 @pytest.fixture
-def live(settings):
-    settings.OUTBOUND_ALLOW_PRIVATE = True
-    registry.forget()
-    with serve_on_loopback(application) as url:
-        yield url
-
-
-@pytest.fixture
 def shop(alice_client, upstream) -> dict[str, Any]:
     spec = alice_client.post("/api/specs", {"document": SHOP}, format="json")
     assert spec.status_code == 201, spec.json()
@@ -72,25 +61,6 @@ def shop(alice_client, upstream) -> dict[str, Any]:
     server = alice_client.post("/api/servers", body, format="json")
     assert server.status_code == 201, server.json()
     return server.json()["data"]
-
-
-def make_key(client, server: dict[str, Any], **grant: Any) -> str:
-    response = client.post(
-        f"/api/servers/{server['id']}/keys", {"name": "agent", **grant}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    return response.json()["data"]["key"]
-
-
-def run(url: str, key: str, work, mode: str = "auto"):
-    async def session():
-        async with (
-            httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=20) as http,
-            Client(streamable_http_client(url, http_client=http), mode=mode) as client,
-        ):
-            return await work(client)
-
-    return asyncio.run(session())
 
 
 def listed(url: str, key: str, mode: str = "auto") -> set[str]:
@@ -130,7 +100,7 @@ def flushed_logs(server: dict[str, Any]) -> list[tuple[str, str]]:
 def test_a_read_only_key_neither_sees_nor_calls_a_destructive_tool(
     alice_client, shop, upstream, live, mode
 ):
-    key = make_key(alice_client, shop, scopes=["tools:call:readonly"])
+    key = make_key(alice_client, shop["id"], scopes=["tools:call:readonly"])
     url = f"{live}/mcp/{shop['slug']}"
 
     assert listed(url, key, mode) == READ_ONLY_TOOLS
@@ -162,7 +132,7 @@ def test_a_read_only_key_neither_sees_nor_calls_a_destructive_tool(
 
 
 def test_a_list_only_key_sees_every_tool_and_calls_none(alice_client, shop, upstream, live):
-    key = make_key(alice_client, shop, scopes=["tools:read"])
+    key = make_key(alice_client, shop["id"], scopes=["tools:read"])
     url = f"{live}/mcp/{shop['slug']}"
 
     assert listed(url, key) == EVERY_TOOL
@@ -180,7 +150,7 @@ def test_a_list_only_key_sees_every_tool_and_calls_none(alice_client, shop, upst
 def test_a_key_with_an_allowlist_sees_and_calls_only_those_tools(
     alice_client, shop, upstream, live, mode
 ):
-    key = make_key(alice_client, shop, tools=["getItem", "deleteItem"])
+    key = make_key(alice_client, shop["id"], tools=["getItem", "deleteItem"])
     url = f"{live}/mcp/{shop['slug']}"
 
     assert listed(url, key, mode) == {"getItem", "deleteItem"}
@@ -202,7 +172,7 @@ def test_a_key_with_an_allowlist_sees_and_calls_only_those_tools(
 
 def test_an_allowlist_and_a_scope_together(alice_client, shop, upstream, live):
     key = make_key(
-        alice_client, shop, scopes=["tools:call:readonly"], tools=["getItem", "deleteItem"]
+        alice_client, shop["id"], scopes=["tools:call:readonly"], tools=["getItem", "deleteItem"]
     )
     url = f"{live}/mcp/{shop['slug']}"
 
@@ -215,7 +185,7 @@ def test_an_allowlist_and_a_scope_together(alice_client, shop, upstream, live):
 def test_a_renamed_tool_stays_granted_and_its_old_name_grants_nothing(
     alice_client, shop, upstream, live
 ):
-    key = make_key(alice_client, shop, tools=["getItem"])
+    key = make_key(alice_client, shop["id"], tools=["getItem"])
     url = f"{live}/mcp/{shop['slug']}"
     assert listed(url, key) == {"getItem"}
     tools = alice_client.get(f"/api/servers/{shop['id']}/tools").json()["data"]
@@ -257,7 +227,7 @@ def test_narrowing_a_key_reaches_the_gateway_within_seconds(alice_client, shop, 
 def test_a_key_whose_allowlisted_tools_all_left_the_spec_sees_and_calls_nothing(
     alice_client, shop, upstream, live
 ):
-    key = make_key(alice_client, shop, tools=["deleteItem"])
+    key = make_key(alice_client, shop["id"], tools=["deleteItem"])
     url = f"{live}/mcp/{shop['slug']}"
     assert listed(url, key) == {"deleteItem"}
     document = copy.deepcopy(SHOP)

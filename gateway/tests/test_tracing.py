@@ -15,10 +15,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-from config.asgi import application, registry
 from core.observability import tracing
 from core.testing import LoopbackServer, OtlpReceiver, ReceivedSpan, json_reply
-from gateway.testing import serve_on_loopback
 
 SPEC = (Path(__file__).parent / "e2e.openapi.yaml").read_text()
 SERVER, CLIENT = 2, 3  # OTLP span kinds
@@ -40,14 +38,6 @@ def receiver():
 def upstream():
     with LoopbackServer(lambda request: json_reply({"id": "x"})) as server:
         yield server
-
-
-@pytest.fixture
-def live(settings):
-    settings.OUTBOUND_ALLOW_PRIVATE = True
-    registry.forget()
-    with serve_on_loopback(application) as url:
-        yield url
 
 
 def make_server(client, upstream_url: str) -> tuple[dict[str, Any], str]:

@@ -3,7 +3,7 @@ import base64
 import pytest
 
 from tools.calling import CallTarget
-from tools.results import OutputSchema, error_result, scrub, to_call_result
+from tools.results import OutputSchema, call_result, error_result, scrub
 
 JSON = {"Content-Type": "application/json"}
 WRAPPED_ARRAY_SCHEMA = {
@@ -19,14 +19,14 @@ USER_SCHEMA = {
 
 
 def result(body: bytes, headers=None, *, status_code=200, truncated=False, **kwargs):
-    return to_call_result(
+    return call_result(
         status_code=status_code,
         headers=JSON if headers is None else headers,
         body=body,
         truncated=truncated,
         output_schema=kwargs.pop("output_schema", None),
         **kwargs,
-    )
+    ).result
 
 
 def text(value: str) -> dict:
