@@ -315,25 +315,20 @@ class DjangoRegistry:
     ) -> dict[str, Any]:
         target: CallTarget = tool.ref
         ref: ServerRef = server.ref
+        call = execute_call(
+            target,
+            arguments,
+            provider=self._provider,
+            options=ref.options,
+            max_json_bytes=ref.max_json_bytes,
+        )
         try:
             if tracing.ENABLED and not tracing.in_unsampled_trace():
                 with observe.call_span(server, tool.name) as span:
-                    outcome = await execute_call(
-                        target,
-                        arguments,
-                        provider=self._provider,
-                        options=ref.options,
-                        max_json_bytes=ref.max_json_bytes,
-                    )
+                    outcome = await call
                     observe.end_call(span, outcome)
             else:
-                outcome = await execute_call(
-                    target,
-                    arguments,
-                    provider=self._provider,
-                    options=ref.options,
-                    max_json_bytes=ref.max_json_bytes,
-                )
+                outcome = await call
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None
         recorder.record_call(target, outcome, ctx.key_prefix or "", ctx.client_name or "")

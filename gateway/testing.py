@@ -240,3 +240,20 @@ def run_mcp(
             return await work(client)
 
     return asyncio.run(session())
+
+
+def create_server(
+    client: Any, document: str | dict[str, Any], base_url: str, name: str = "Things"
+) -> dict[str, Any]:
+    """Import DOCUMENT and create a server over BASE_URL through the API as CLIENT; the server
+    as the API returns it, with `key`: a new access key's secret."""
+    spec = client.post("/api/specs", {"document": document}, format="json")
+    assert spec.status_code == 201, spec.json()
+    server = client.post(
+        "/api/servers",
+        {"specId": spec.json()["data"]["id"], "name": name, "baseUrl": base_url},
+        format="json",
+    )
+    assert server.status_code == 201, server.json()
+    data: dict[str, Any] = server.json()["data"]
+    return {**data, "key": make_key(client, data["id"])}

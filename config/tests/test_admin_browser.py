@@ -27,7 +27,7 @@ from billing.models import BillingAccount
 from billing.testing import fake_stripe, stripe_event, subscription_object
 from config.asgi import application, registry
 from core.testing import LoopbackServer, chromium_page, echo_path, shot
-from gateway.testing import serve_on_loopback
+from gateway.testing import create_server, serve_on_loopback
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_event_process
 
@@ -79,14 +79,7 @@ def upstream() -> Iterator[LoopbackServer]:
 
 @pytest.fixture
 def shop(alice_client, upstream) -> dict[str, Any]:
-    spec = alice_client.post("/api/specs", {"document": DOCUMENT}, format="json").json()["data"]
-    server = alice_client.post(
-        "/api/servers",
-        {"specId": spec["id"], "name": "Things", "baseUrl": upstream.url},
-        format="json",
-    ).json()["data"]
-    key = alice_client.post(f"/api/servers/{server['id']}/keys", {"name": "laptop"}, format="json")
-    return {**server, "key": key.json()["data"]["key"]}
+    return create_server(alice_client, DOCUMENT, upstream.url)
 
 
 @pytest.fixture
@@ -136,7 +129,7 @@ def test_find_a_user_and_revoke_their_key_then_mcp_refuses_it(
         shot(page, screenshots, "04-user-page")
         expect(page.get_by_role("link", name=shop["slug"], exact=True)).to_be_visible()
 
-        page.get_by_role("link", name="laptop").click()
+        page.get_by_role("link", name="agent").click()
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Revoke").click()
         page.wait_for_selector(".messagelist .success")

@@ -21,7 +21,7 @@ from config.asgi import application, registry
 from core.testing import LoopbackServer, echo_path
 from credentials.models import Credential
 from gateway import registry as registry_module
-from gateway.testing import serve_on_loopback
+from gateway.testing import create_server, serve_on_loopback
 from servers.models import AccessKey, Server
 from tools.models import Tool
 
@@ -65,20 +65,14 @@ def live(settings, monkeypatch) -> Iterator[str]:
 @pytest.fixture
 def shop(alice_client, upstream) -> dict[str, Any]:
     """Alice's private server over the upstream, with an access key and an upstream credential."""
-    spec = alice_client.post("/api/specs", {"document": DOCUMENT}, format="json").json()["data"]
-    server = alice_client.post(
-        "/api/servers",
-        {"specId": spec["id"], "name": "Things", "baseUrl": upstream.url},
-        format="json",
-    ).json()["data"]
-    key = alice_client.post(f"/api/servers/{server['id']}/keys", {"name": "k"}, format="json")
+    server = create_server(alice_client, DOCUMENT, upstream.url)
     credential = alice_client.post(
         "/api/credentials",
         {"serverId": server["id"], "type": "apiKey", "value": UPSTREAM_KEY},
         format="json",
     )
     assert credential.status_code == 201, credential.json()
-    return {**server, "key": key.json()["data"]["key"]}
+    return server
 
 
 def mcp(live: str, slug: str, key: str, method: str, params: dict[str, Any] | None = None):
