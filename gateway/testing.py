@@ -257,3 +257,14 @@ def create_server(
     assert server.status_code == 201, server.json()
     data: dict[str, Any] = server.json()["data"]
     return {**data, "key": make_key(client, data["id"])}
+
+
+def mcp_post(
+    url: str, key: str | None, method: str, params: dict[str, Any] | None = None
+) -> httpx2.Response:
+    """One raw JSON-RPC request (handshake era) to the MCP endpoint URL, KEY as bearer."""
+    headers = {"Accept": "application/json, text/event-stream"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
+    return httpx2.post(url, json=body, headers=headers, timeout=20)

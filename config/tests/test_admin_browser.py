@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 from django.db import connection
 from playwright.sync_api import expect
@@ -27,7 +26,7 @@ from billing.models import BillingAccount
 from billing.testing import fake_stripe, stripe_event, subscription_object
 from config.asgi import application, registry
 from core.testing import LoopbackServer, chromium_page, echo_path, shot
-from gateway.testing import create_server, serve_on_loopback
+from gateway.testing import create_server, mcp_post, serve_on_loopback
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_event_process
 
@@ -88,18 +87,7 @@ def operator_account(db) -> User:
 
 
 def mcp_ping(live: str, slug: str, key: str) -> int:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}
-    response = httpx2.post(
-        f"{live}/mcp/{slug}",
-        content=json.dumps(body),
-        headers={
-            "content-type": "application/json",
-            "accept": "application/json",
-            "authorization": f"Bearer {key}",
-        },
-        timeout=20,
-    )
-    return int(response.status_code)
+    return mcp_post(f"{live}/mcp/{slug}", key, "ping").status_code
 
 
 def sign_in(page: Any, live: str, screenshots: Path) -> None:

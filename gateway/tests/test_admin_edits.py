@@ -7,12 +7,10 @@ is older than GATEWAY_SNAPSHOT_MAX_AGE_SECONDS."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx2
 import pytest
 from django.test import Client
 
@@ -21,7 +19,7 @@ from config.asgi import application, registry
 from core.testing import LoopbackServer, echo_path
 from credentials.models import Credential
 from gateway import registry as registry_module
-from gateway.testing import create_server, serve_on_loopback
+from gateway.testing import create_server, mcp_post, serve_on_loopback
 from servers.models import AccessKey, Server
 from tools.models import Tool
 
@@ -76,17 +74,7 @@ def shop(alice_client, upstream) -> dict[str, Any]:
 
 
 def mcp(live: str, slug: str, key: str, method: str, params: dict[str, Any] | None = None):
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
-    return httpx2.post(
-        f"{live}/mcp/{slug}",
-        content=json.dumps(body),
-        headers={
-            "content-type": "application/json",
-            "accept": "application/json",
-            "authorization": f"Bearer {key}",
-        },
-        timeout=20,
-    )
+    return mcp_post(f"{live}/mcp/{slug}", key, method, params)
 
 
 def tool_names(live: str, shop: dict[str, Any]) -> list[str]:

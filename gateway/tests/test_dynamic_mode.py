@@ -8,13 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 from jsonschema import Draft202012Validator
 
 from config.asgi import registry
 from core.testing import LoopbackServer, RecordedRequest
-from gateway.testing import mcp_url, run_mcp
+from gateway.testing import mcp_post, mcp_url, run_mcp
 from tools.definitions import encode_json, estimated_tokens
 from tools.models import Tool
 from usage.models import RequestLog
@@ -61,15 +60,7 @@ def run(live: str, server: dict[str, Any], work):
 
 def rpc(live: str, server: dict[str, Any], method: str, params: dict[str, Any]) -> dict[str, Any]:
     """One raw JSON-RPC request (handshake era), to compare bytes the client would re-shape."""
-    response = httpx2.post(
-        f"{live}/mcp/{server['slug']}",
-        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
-        headers={
-            "Authorization": f"Bearer {server['key']}",
-            "Accept": "application/json, text/event-stream",
-        },
-        timeout=20,
-    )
+    response = mcp_post(mcp_url(live, server), server["key"], method, params)
     assert response.status_code == 200, response.text
     return response.json()["result"]
 

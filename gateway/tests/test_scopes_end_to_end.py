@@ -13,7 +13,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from core.testing import LoopbackServer, RecordedRequest
-from gateway.testing import make_key
+from gateway.testing import make_key, mcp_post
 from gateway.testing import run_mcp as run
 from usage.models import RequestLog
 from usage.recorder import recorder
@@ -80,14 +80,7 @@ def call_error(url: str, key: str, tool: str, mode: str = "auto") -> MCPError:
 
 
 def raw_call(url: str, key: str, tool: str) -> httpx2.Response:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": {"id": "7"}},
-    }
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    return httpx2.post(url, json=body, headers=headers)
+    return mcp_post(url, key, "tools/call", {"name": tool, "arguments": {"id": "7"}})
 
 
 def flushed_logs(server: dict[str, Any]) -> list[tuple[str, str]]:
