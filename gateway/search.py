@@ -57,6 +57,7 @@ FIELD_BOOSTS: Final = {
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _TAG = re.compile(r"<[^>]{0,200}>")
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)])[.!?](?:\s|$)")
 _STOP_WORDS: Final = frozenset(
     {
         *("a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from"),
@@ -188,7 +189,7 @@ class ToolIndex:
             writer.add_document(
                 tantivy.Document(
                     name=" ".join(words(document.tool.name)),
-                    summary=" ".join(words(document.summary or document.tool.title or "")),
+                    summary=" ".join(words(_summary(document))),
                     description=" ".join(words(document.tool.description or "")),
                     path=" ".join(words(document.path)),
                     resource=" ".join(words(_resource(document.path))),
@@ -258,11 +259,20 @@ def _core_words(document: ToolDocument) -> list[str]:
     tool = document.tool
     return [
         *words(tool.name),
-        *words(document.summary or tool.title or ""),
+        *words(_summary(document)),
         *words(document.path),
         *(word for tag in document.tags for word in words(tag)),
         *(word for name in _parameter_names(tool) for word in words(name)),
     ]
+
+
+def _summary(document: ToolDocument) -> str:
+    """The tool's summary; without one (much of Stripe), its description's first sentence."""
+    summary = document.summary or document.tool.title
+    if summary:
+        return summary
+    first = one_line(document.tool.description)
+    return _SENTENCE_END.split(first, maxsplit=1)[0]
 
 
 def _wanted_methods(terms: Iterable[str]) -> tuple[str, ...]:
@@ -273,10 +283,20 @@ def _wanted_methods(terms: Iterable[str]) -> tuple[str, ...]:
     return ()
 
 
+def _literals(path: str) -> list[str]:
+    """PATH's literal segments, without parameters and OData's `$ref`, `$value`, `$count`."""
+    return [
+        part
+        for part in path.split("/")
+        if part and not part.startswith(("{", "$")) and not part.endswith("}")
+    ]
+
+
 def _resource(path: str) -> str:
-    """The last literal segment of PATH: what the operation acts on (`/users/{id}` → users)."""
-    literal = [part for part in path.split("/") if part and not part.startswith("{")]
-    return literal[-1].rsplit(".", 1)[-1] if literal else ""
+    """The last literal segment of PATH: what the operation acts on (`/users/{id}` → users,
+    `/groups/{id}/members/$ref` → members, `/me/microsoft.graph.sendMail` → sendMail)."""
+    literal = _literals(path)
+    return literal[-1].split("(", 1)[0].rsplit(".", 1)[-1] if literal else ""
 
 
 def _depth(path: str) -> int:
