@@ -6,7 +6,10 @@ every database, since nothing here touches one. Each tool is one document with i
 summary, description, path template, tags and parameter names as separate fields, each
 weighted by how much a match there says about the tool. Names and paths are split into
 words first (`listForOrg`, `list-for-org` and `/orgs/{org}` all become words), and
-Tantivy's English stemmer folds "repositories" and "repository" together.
+Tantivy's English stemmer folds "repositories" and "repository" together. A tool without a
+summary (much of Stripe) has its description's first sentence indexed as one, since that
+sentence says what the operation does; and a path's OData segments (`$ref`, `$value`) are
+not what an operation acts on (`/groups/{id}/members/$ref` acts on members).
 
 A query also searches, weighted lower, the synonyms of its words (general API vocabulary:
 "repo" and "repository", "picture" and "photo") and each pair of its words written as one
@@ -36,7 +39,7 @@ CANDIDATES: Final = 200
 """How many BM25 candidates are re-ranked; the answer holds at most 20."""
 DEPTH_PENALTY: Final = 0.3
 """How much each path segment (beyond the first) of a candidate's path template divides by."""
-VERB_BONUS: Final = 0.3
+VERB_BONUS: Final = 0.5
 """Share of score gained when the candidate's HTTP method is the one a query's verb names."""
 COVERAGE_WEIGHT: Final = 0.6
 """How much of a candidate's score depends on how many of the query's words its name,
