@@ -44,6 +44,12 @@ runs from its directory with its config/gunicorn.py and config.asgi:application.
 PATH/.venv when it has one and this checkout's .venv otherwise. The bench spec, upstream and
 FastMCP peer are this checkout's. It is reported with the same figures as the others, next to
 "specgate". Without --baseline-tree the run and its output are as before.
+
+`--observability` measures "specgate" with observability on: tracing exported over OTLP/HTTP
+to a local receiver (bench/otlp_sink.py) at --trace-ratio sampling (default 1 %,
+parentbased_traceidratio) and Prometheus metrics on (METRICS_TOKEN set); the other targets,
+the baseline included, run as before. After the rounds it prints how many calls /metrics
+counted and how many spans the receiver got.
 """
 
 from __future__ import annotations
@@ -349,6 +355,8 @@ def main() -> None:
         default=recommended_workers(),
         help="its gunicorn workers (default: its docs' 2 x cores + 1, at most 16)",
     )
+    parser.add_argument("--observability", action="store_true", help="tracing + metrics on")
+    parser.add_argument("--trace-ratio", type=float, default=0.01)
     args = parser.parse_args()
     if args.baseline_tree and (
         args.db == args.baseline_db or args.redis_db == args.baseline_redis_db
@@ -371,7 +379,7 @@ def main() -> None:
     )
     ports = {
         name: free_port()
-        for name in ("upstream", "ours", "bare", "peer", "baseline", "contextforge")
+        for name in ("upstream", "ours", "bare", "peer", "baseline", "contextforge", "sink")
     }
     contextforge = (
         None
@@ -394,6 +402,17 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     env = main_tree.env(common)
+    metrics_token = Fernet.generate_key().decode()
+    ours_env = env | (
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['sink']}",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(args.trace_ratio),
+            "METRICS_TOKEN": metrics_token,
+        }
+        if args.observability
+        else {}
+    )
     baseline_env = baseline.env(common) if baseline else {}
     processes: list[subprocess.Popen[bytes]] = []
 
@@ -413,7 +432,9 @@ def main() -> None:
         server = prepare(main_tree, env, upstream)
         baseline_server = prepare(baseline, baseline_env, upstream) if baseline else {}
         start([str(VENV / "python"), "bench/upstream.py", str(ports["upstream"])], "upstream")
-        ours = start(gunicorn(main_tree, "ours", "config.asgi:application"), "ours")
+        ours = start(
+            gunicorn(main_tree, "ours", "config.asgi:application"), "ours", tree_env=ours_env
+        )
         bare = start(gunicorn(main_tree, "bare", "bench.asgi_unmetered:application"), "bare")
         peer = start(
             [str(PEER_PYTHON), "bench/fastmcp_peer.py", str(SPEC), upstream, str(ports["peer"])],
@@ -424,6 +445,9 @@ def main() -> None:
             contextforge.prepare()
             forge_process = contextforge.start()
             processes.append(forge_process)
+        if args.observability:
+            start([str(VENV / "python"), "bench/otlp_sink.py", str(ports["sink"])], "sink")
+            started.append("sink")
         if baseline:
             before = start(
                 gunicorn(baseline, "baseline", "config.asgi:application"),
@@ -489,6 +513,8 @@ def main() -> None:
                     target.results.append(
                         wrk(target, args.seconds, args.connections, Path(scripts))
                     )
+        if args.observability:
+            report_observability(ports, metrics_token)
     finally:
         for process in processes:
             process.terminate()
@@ -527,6 +553,23 @@ def main() -> None:
             span(target.results, "peak_rss_mb", "{:.0f}"),
         ]
         print(f"| {target.name} | " + " | ".join(cells) + " |")
+
+
+def report_observability(ports: dict[str, int], token: str) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    time.sleep(6)  # the batch exporters send every 5 s
+    scraped = httpx2.get(
+        f"http://127.0.0.1:{ports['ours']}/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    calls = sum(
+        sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.name == "specgate_tool_calls_total"
+    )
+    spans = httpx2.get(f"http://127.0.0.1:{ports['sink']}/count").text
+    print(f"observability: /metrics counted {calls:.0f} tools/call; the receiver got {spans} spans")
 
 
 def span(results: list[dict[str, float]], key: str, fmt: str) -> str:

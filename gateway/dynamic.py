@@ -3,7 +3,8 @@
 A server in dynamic mode lists `search_tools`, `describe_tools` and `execute_tool`
 instead of its own tools, so its listing stays small whatever the API. `execute_tool` is
 served by `gateway.protocol` through the very path of a direct `tools/call`. Every answer
-goes through `CallContext.may_use`, the check `tools/list` and `tools/call` use.
+goes through the caller's `Grant` (`may_list`; `check_grant` on execute), the checks
+`tools/list` and `tools/call` use.
 
 Names: in dynamic mode these three names mean the meta-tools. A server's own tool with one
 of these names is still found by search, described and executed through `execute_tool`.
@@ -157,7 +158,9 @@ def search_result(
     """The answer of `search_tools` (arguments already valid against its schema)."""
     assert server.catalog is not None  # only a dynamic server serves search
     limit = arguments.get("limit", DEFAULT_LIMIT)
-    allowed: Callable[[ToolRuntime], bool] | None = None if ctx.allowed is None else ctx.may_use
+    allowed: Callable[[ToolRuntime], bool] | None = (
+        None if ctx.grant.lists_every_tool else ctx.grant.may_list
+    )
     hits = server.catalog.search(arguments["query"], limit, allowed)
     results = [
         {"name": hit.name, "description": hit.description, "method": hit.method, "path": hit.path}
@@ -180,7 +183,7 @@ def describe_result(
     unknown: list[str] = []
     for name in dict.fromkeys(arguments["names"]):
         tool = server.tools_by_name.get(name)
-        if tool is None or not ctx.may_use(tool):
+        if tool is None or not ctx.grant.may_list(tool):
             unknown.append(name)
         else:
             found.append(_cached_definition(tool))

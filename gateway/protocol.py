@@ -54,7 +54,7 @@ from mcp_types.version import (
 from referencing.exceptions import Unresolvable
 
 from gateway import dynamic
-from gateway.runtime import CallContext, Registry, ServerRuntime, ToolRuntime
+from gateway.runtime import CallContext, Grant, Registry, ServerRuntime, ToolRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,19 @@ class RpcError(Exception):
         self.message = message
         self.data = data
         self.request_id = request_id
+
+
+class ScopeRequired(RpcError):
+    """A tool call the credential's scope does not cover: HTTP 403 with an `insufficient_scope`
+    challenge naming `scope`, the scope that would suffice (a client may step up to it)."""
+
+    def __init__(self, scope: str, tool_name: str) -> None:
+        super().__init__(
+            INVALID_REQUEST,
+            f"Calling tool {tool_name} needs the scope {scope}, which this credential lacks",
+            {"tool": tool_name, "requiredScope": scope},
+        )
+        self.scope = scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,24 +277,22 @@ class McpProtocol:
         *,
         modern: bool,
     ) -> bytes:
-        """One page of the tools the caller may use, encoded once per snapshot and page.
+        """One page of the tools the caller's grant may see, encoded once per snapshot, page
+        and grant.
 
         In dynamic mode the listing is the three meta-tools, whatever the server's tools.
         """
         cursor = params.get("cursor") if params else None
         offset = _decode_cursor(cursor) if cursor is not None else 0
-        if server.dynamic:
-            tools: tuple[ToolRuntime, ...] = dynamic.META_TOOLS
-        elif ctx.allowed is not None:
-            # A caller limited to some tools: its own listing, never the shared pages.
-            tools = tuple(tool for tool in server.tools if ctx.may_use(tool))
-            return self._encode_page(server, tools, offset, modern=modern)
-        else:
-            tools = server.tools
+        tools = dynamic.META_TOOLS if server.dynamic else visible_tools(server, ctx.grant)
         if offset % self.page_size or offset >= len(tools) > 0:
             # Not a cursor this server handed out (or the list shrank): serve, don't cache.
             return self._encode_page(server, tools, offset, modern=modern)
-        key = ("tools/list", modern, offset)
+        key = (
+            ("tools/list", modern, offset)
+            if tools is server.tools or server.dynamic
+            else ("tools/list", modern, offset, ctx.grant)
+        )
         page = server.derived.get(key)
         if page is None:
             page = server.derived[key] = self._encode_page(server, tools, offset, modern=modern)
@@ -320,9 +331,10 @@ class McpProtocol:
         if server.dynamic and name in dynamic.META_NAMES:
             return await self._call_meta(server, dynamic.META_BY_NAME[name], arguments, ctx)
         tool = server.tools_by_name.get(name)
-        if tool is None or not ctx.may_use(tool):
+        if tool is None:
             self.registry.record_rejected_call(server, ctx, name, "unknown tool")
             raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+        self.check_grant(server, ctx, tool)
         if route.modern and _declares_param_headers(tool):
             rejection = validate_mcp_param_headers(tool.input_schema, arguments, route.headers)
             if rejection is not None:
@@ -366,10 +378,48 @@ class McpProtocol:
                 raise RpcError(INTERNAL_ERROR, "Internal error") from None
         name = arguments["name"]
         tool = server.tools_by_name.get(name)
-        if tool is None or not ctx.may_use(tool):
+        if tool is None or not ctx.grant.may_list(tool):
+            # Not found, as search and describe would not find it; a tool the caller sees but
+            # may not call is refused as a direct call of it is (check_grant).
             self.registry.record_rejected_call(server, ctx, name, "unknown tool")
             return _error_result(f"Unknown tool: {name}. Use {dynamic.SEARCH} to find tools.")
+        self.check_grant(server, ctx, tool)
         return await self._call(server, tool, arguments.get("arguments", {}), ctx)
+
+    def check_grant(self, server: ServerRuntime, ctx: CallContext, tool: ToolRuntime) -> None:
+        """Refuse (and record) a call of TOOL that the credential's grant does not cover.
+
+        Outside the allowlist: a JSON-RPC error naming the tool (no scope would help). A scope
+        short: `ScopeRequired` (HTTP 403 naming the scope that suffices). Like an unknown tool,
+        the call was admitted, so it is logged and counted.
+        """
+        grant = ctx.grant
+        if not grant.allows(tool):
+            self.registry.record_rejected_call(
+                server, ctx, tool.name, "not available", error_code="tool_not_allowed"
+            )
+            raise RpcError(
+                INVALID_PARAMS,
+                f"Tool {tool.name} is not available to this credential",
+                {"tool": tool.name},
+            )
+        scope = grant.needed_scope(tool)
+        if scope is not None:
+            self.registry.record_rejected_call(
+                server, ctx, tool.name, f"needs {scope}", error_code="insufficient_scope"
+            )
+            raise ScopeRequired(scope, tool.name)
+
+
+def visible_tools(server: ServerRuntime, grant: Grant) -> tuple[ToolRuntime, ...]:
+    """The tools of SERVER that GRANT may see, in listing order (once per snapshot and grant)."""
+    if grant.lists_every_tool:
+        return server.tools
+    key = ("visible_tools", grant)
+    tools = server.derived.get(key)
+    if tools is None:
+        tools = server.derived[key] = tuple(tool for tool in server.tools if grant.may_list(tool))
+    return tools
 
 
 @dataclass(slots=True)

@@ -39,9 +39,19 @@ from core.invalidation import (
     GENERATION_CHECK_SECONDS,
     generation_key,
 )
+from core.observability import metrics, tracing
 from core.outbound import OutboundOptions
 from core.secrets import hash_secret
-from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
+from gateway import observe
+from gateway.runtime import (
+    CallContext,
+    Caller,
+    Grant,
+    Refusal,
+    ServerRuntime,
+    ToolRuntime,
+    Unavailable,
+)
 from gateway.search import ToolDocument, ToolIndex
 from servers.models import AccessKey, Server
 from servers.selectors import tools_list_size
@@ -62,11 +72,12 @@ _UNKNOWN = object()
 
 @dataclass(frozen=True)
 class ServerRef:
-    """What the registry keeps beside a snapshot: key hashes → (key id, prefix), and the
-    outbound options and result size limit of its calls (from settings, read once per snapshot,
+    """What the registry keeps beside a snapshot: key hashes → (key id, caller: the key's prefix
+    and grant), and the outbound options and result size limit of its calls (from settings,
+    read once per snapshot,
     not per call)."""
 
-    keys: dict[str, tuple[str, str]]
+    keys: dict[str, tuple[str, Caller]]
     options: OutboundOptions
     max_json_bytes: int
 
@@ -112,12 +123,7 @@ def _load(slug: str) -> ServerRuntime | None:
                 for tool, runtime in zip(tools, runtimes, strict=True)
             ]
         )
-    keys = {
-        key_hash: (str(key_id), prefix)
-        for key_id, prefix, key_hash in AccessKey.objects.filter(
-            server=server, revoked_at__isnull=True
-        ).values_list("id", "prefix", "key_hash")
-    }
+    names = {tool.pk: tool.name for tool in tools}
     return ServerRuntime(
         server_id=str(server.id),
         slug=server.slug,
@@ -130,8 +136,8 @@ def _load(slug: str) -> ServerRuntime | None:
         instructions=server.description or None,
         catalog=catalog,
         ref=ServerRef(
-            keys=keys,
-            options=upstream_options(),
+            keys=_keys(server, names),
+            options=upstream_options(propagate_trace=server.trace_propagation),
             max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
         ),
     )
@@ -143,6 +149,26 @@ def _is_dynamic(server: Server, tools: list[Tool]) -> bool:
         return server.tool_mode == "dynamic"
     definitions = (tool_definition(**tool_fields(tool)) for tool in tools)
     return tools_list_size(server=server, definitions=definitions).mode == "dynamic"
+
+
+def _keys(server: Server, tool_names: dict[Any, str]) -> dict[str, tuple[str, Caller]]:
+    """The server's keys in use by hash, each with its grant; TOOL_NAMES maps the ids of the
+    enabled tools to their names (an allowlisted tool that is disabled is simply absent)."""
+    in_use = AccessKey.objects.filter(server=server, revoked_at__isnull=True)
+    allowlists: dict[Any, set[str]] = {}
+    for key_id, tool_id in AccessKey.tools.through.objects.filter(
+        accesskey__in=in_use.filter(restricts_tools=True)
+    ).values_list("accesskey_id", "tool_id"):
+        allowlist = allowlists.setdefault(key_id, set())
+        if tool_id in tool_names:
+            allowlist.add(tool_names[tool_id])
+    keys = {}
+    for key_id, prefix, key_hash, scope, restricts_tools in in_use.values_list(
+        "id", "prefix", "key_hash", "scope", "restricts_tools"
+    ):
+        grant = Grant(scope, frozenset(allowlists.get(key_id, ())) if restricts_tools else None)
+        keys[key_hash] = (str(key_id), Caller(prefix, grant))
+    return keys
 
 
 @usable_connection
@@ -207,6 +233,8 @@ class DjangoRegistry:
         try:
             runtime = await sync_to_async(_load, thread_sensitive=False)(slug)
         except DatabaseError:
+            if metrics.ENABLED:
+                metrics.snapshot_reloads.labels("failed").inc()
             if entry is None:
                 raise Unavailable() from None
             # The database is out: keep serving what this worker knew a moment ago, and look
@@ -214,6 +242,8 @@ class DjangoRegistry:
             logger.warning("Cannot reload server %s; serving the cached copy", slug)
             entry.checked_at = now
             return entry.runtime
+        if metrics.ENABLED:
+            metrics.snapshot_reloads.labels("loaded" if runtime else "missing").inc()
         self._store(slug, _Entry(runtime, generation, checked_at=now, loaded_at=now))
         return runtime
 
@@ -245,7 +275,7 @@ class DjangoRegistry:
 
     async def authenticate(
         self, server: ServerRuntime, bearer: str | None
-    ) -> str | Literal[False] | None:
+    ) -> Caller | Literal[False] | None:
         if server.visibility == "public":
             return None
         if not bearer:
@@ -253,9 +283,9 @@ class DjangoRegistry:
         found = server.ref.keys.get(hash_secret(bearer))
         if found is None:
             return False
-        key_id, prefix = found
+        key_id, caller = found
         await self._note_key_use(key_id)
-        return str(prefix)
+        return caller
 
     async def _note_key_use(self, key_id: str) -> None:
         now = time.monotonic()
@@ -276,6 +306,8 @@ class DjangoRegistry:
             )
         except DatabaseError:
             raise Unavailable() from None
+        if refusal is not None and metrics.ENABLED:
+            metrics.observe_refusal(refusal.reason)
         return refusal
 
     async def call_tool(
@@ -284,21 +316,46 @@ class DjangoRegistry:
         target: CallTarget = tool.ref
         ref: ServerRef = server.ref
         try:
-            outcome = await execute_call(
-                target,
-                arguments,
-                provider=self._provider,
-                options=ref.options,
-                max_json_bytes=ref.max_json_bytes,
-            )
+            if tracing.ENABLED and not tracing.in_unsampled_trace():
+                with observe.call_span(server, tool.name) as span:
+                    outcome = await execute_call(
+                        target,
+                        arguments,
+                        provider=self._provider,
+                        options=ref.options,
+                        max_json_bytes=ref.max_json_bytes,
+                    )
+                    observe.end_call(span, outcome)
+            else:
+                outcome = await execute_call(
+                    target,
+                    arguments,
+                    provider=self._provider,
+                    options=ref.options,
+                    max_json_bytes=ref.max_json_bytes,
+                )
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None
         recorder.record_call(target, outcome, ctx.key_prefix or "", ctx.client_name or "")
+        if metrics.ENABLED:
+            metrics.observe_call(
+                server.server_id, outcome.error_code, outcome.duration_ms, outcome.upstream_ms
+            )
         return outcome.result
 
     def record_rejected_call(
-        self, server: ServerRuntime, ctx: CallContext, tool_name: str, message: str
+        self,
+        server: ServerRuntime,
+        ctx: CallContext,
+        tool_name: str,
+        message: str,
+        *,
+        error_code: str | None = None,
     ) -> None:
+        if metrics.ENABLED:
+            metrics.observe_rejected(server.server_id)
+        if tracing.ENABLED:
+            observe.note_rejected(tool_name)
         tool = server.tools_by_name.get(tool_name)
         target: CallTarget | None = tool.ref if tool is not None else None
         recorder.record(
@@ -310,6 +367,7 @@ class DjangoRegistry:
                 target=target,
                 key_prefix=ctx.key_prefix or "",
                 client_name=ctx.client_name or "",
+                error_code=error_code,
             )
         )
 

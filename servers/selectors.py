@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import User
 from core.errors import NotFound
@@ -51,7 +51,18 @@ def server_get(*, user: User, server_id: Any) -> Server:
 
 
 def access_key_list(*, server: Server) -> QuerySet[AccessKey]:
-    return AccessKey.objects.filter(server=server, revoked_at__isnull=True)
+    """The server's keys in use, with their tool allowlists."""
+    return AccessKey.objects.filter(server=server, revoked_at__isnull=True).prefetch_related(
+        Prefetch("tools", queryset=Tool.objects.only("id", "name"))
+    )
+
+
+def access_key_get(*, server: Server, key_id: Any) -> AccessKey:
+    """One of the server's keys in use; a revoked key or another server's is 404."""
+    key = access_key_list(server=server).filter(pk=key_id).first()
+    if key is None:
+        raise NotFound("Access key not found")
+    return key
 
 
 def tools_list_size(

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from core.fields import BlankAsNull
 from core.schema import HTTP_URL_PATTERN
+from core.scopes import SCOPES, implied_scopes
 
 from .models import AccessKey, Server
 from .selectors import ToolsListSize, tools_list_size
@@ -77,12 +78,17 @@ class ServerUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
     visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
     toolMode = _tool_mode_field(required=False)
+    tracePropagation = serializers.BooleanField(
+        required=False,
+        help_text="With tracing on, send each upstream request's span as a `traceparent` header.",
+    )
 
 
 class ServerSerializer(serializers.ModelSerializer):
     specId = serializers.UUIDField(source="spec_id", read_only=True)
     description = BlankAsNull()
     baseUrl = serializers.CharField(source="base_url", read_only=True)
+    tracePropagation = serializers.BooleanField(source="trace_propagation", read_only=True)
     mcpUrl = serializers.SerializerMethodField()
     toolMode = _tool_mode_field(source="tool_mode", read_only=True)
     toolCount = serializers.IntegerField(source="tool_count", read_only=True)
@@ -102,6 +108,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "status",
             "visibility",
             "toolMode",
+            "tracePropagation",
             "mcpUrl",
             "toolCount",
             "enabledToolCount",
@@ -151,17 +158,88 @@ class ServerDetailSerializer(ServerSerializer):
         return sizes[server.pk]
 
 
+SCOPES_HELP = (
+    "What the key may do: tools:read (list tools), tools:call:readonly (also call the tools "
+    "whose readOnlyHint is true), tools:call (also call every other enabled tool). Each "
+    "implies the ones before it."
+)
+MAX_ALLOWLIST = 10_000
+
+
+@extend_schema_field({"type": "string", "enum": list(SCOPES)})
+class ScopeField(serializers.CharField):
+    """Any text: the service names every unknown scope in its 400."""
+
+
 class AccessKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(
+        child=ScopeField(max_length=100),
+        required=False,
+        allow_empty=False,
+        min_length=1,
+        max_length=len(SCOPES) * 4,
+        help_text=f"{SCOPES_HELP} Default: ['tools:call'].",
+    )
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        allow_null=True,
+        allow_empty=False,
+        min_length=1,
+        max_length=MAX_ALLOWLIST,
+        help_text=(
+            "Only these tools of the server (by name) may be listed and called; null or absent: "
+            "every enabled tool. A name that is no tool of the server is a 400."
+        ),
+    )
+
+
+class AccessKeyUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    scopes = serializers.ListField(
+        child=ScopeField(max_length=100),
+        required=False,
+        allow_empty=False,
+        min_length=1,
+        max_length=len(SCOPES) * 4,
+        help_text=f"{SCOPES_HELP} Replaces the key's scopes.",
+    )
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        allow_null=True,
+        allow_empty=False,
+        min_length=1,
+        max_length=MAX_ALLOWLIST,
+        help_text="Replaces the key's allowlist (tool names of the server); null removes it.",
+    )
 
 
 class AccessKeySerializer(serializers.ModelSerializer):
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True, allow_null=True)
+    scopes = serializers.SerializerMethodField(help_text=SCOPES_HELP)
+    tools = serializers.SerializerMethodField(
+        help_text=(
+            "The tools the key is limited to, by their current names (a renamed tool keeps its "
+            "place; a deleted one leaves); null: not limited."
+        )
+    )
 
     class Meta:
         model = AccessKey
-        fields = ["id", "name", "prefix", "createdAt", "lastUsedAt"]
+        fields = ["id", "name", "prefix", "scopes", "tools", "createdAt", "lastUsedAt"]
+
+    @extend_schema_field({"type": "array", "items": {"type": "string", "enum": list(SCOPES)}})
+    def get_scopes(self, key: AccessKey) -> list[str]:
+        return implied_scopes(key.scope)
+
+    @extend_schema_field({"type": "array", "items": {"type": "string"}, "nullable": True})
+    def get_tools(self, key: AccessKey) -> list[str] | None:
+        if not key.restricts_tools:
+            return None
+        return sorted(tool.name for tool in key.tools.all())
 
 
 class AccessKeyCreatedSerializer(AccessKeySerializer):

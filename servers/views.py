@@ -19,6 +19,7 @@ from .serializers import (
     AccessKeyCreatedSerializer,
     AccessKeyCreateSerializer,
     AccessKeySerializer,
+    AccessKeyUpdateSerializer,
     ServerCreateSerializer,
     ServerDetailSerializer,
     ServerSerializer,
@@ -34,6 +35,7 @@ UPDATE_FIELDS = {
     "status": "status",
     "visibility": "visibility",
     "toolMode": "tool_mode",
+    "tracePropagation": "trace_propagation",
 }
 
 
@@ -138,13 +140,37 @@ class AccessKeyListView(GenericAPIView):
         server = selectors.server_get(user=user_of(request), server_id=server_id)
         payload = AccessKeyCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        key, secret = services.access_key_create(server=server, name=payload.validated_data["name"])
+        data = payload.validated_data
+        key, secret = services.access_key_create(
+            server=server, name=data["name"], scopes=data.get("scopes"), tools=data.get("tools")
+        )
+        key = selectors.access_key_get(server=server, key_id=key.pk)
         body = AccessKeySerializer(key).data | {"key": secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class AccessKeyDetailView(GenericAPIView):
     serializer_class = AccessKeySerializer
+
+    @extend_schema(operation_id="server_keys_retrieve", summary="Get an access key (never its key)")
+    def get(self, request: Request, server_id: UUID, key_id: UUID) -> Response:
+        server = selectors.server_get(user=user_of(request), server_id=server_id)
+        return Response(
+            AccessKeySerializer(selectors.access_key_get(server=server, key_id=key_id)).data
+        )
+
+    @extend_schema(
+        operation_id="server_keys_update",
+        summary="Rename an access key or change its scopes and tool allowlist (same secret)",
+        request=AccessKeyUpdateSerializer,
+    )
+    def patch(self, request: Request, server_id: UUID, key_id: UUID) -> Response:
+        server = selectors.server_get(user=user_of(request), server_id=server_id)
+        payload = AccessKeyUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.access_key_update(server=server, key_id=key_id, **payload.validated_data)
+        key = selectors.access_key_get(server=server, key_id=key_id)
+        return Response(AccessKeySerializer(key).data)
 
     @extend_schema(
         operation_id="server_keys_delete", summary="Revoke an access key", responses={200: DELETED}

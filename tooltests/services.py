@@ -106,7 +106,7 @@ def tool_test_run(*, test_id: Any) -> None:
             target,
             test.arguments,
             provider=provider,
-            options=upstream_options(),
+            options=upstream_options(propagate_trace=test.server.trace_propagation),
             max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
         )
     except Exception:
@@ -115,6 +115,14 @@ def tool_test_run(*, test_id: Any) -> None:
             result=error_result("The test could not be run."), error_code="internal_error"
         )
     _store(test, outcome, secrets=known_secrets(target.server_id))
+    logger.info(
+        "Tool test %s of tool %s ran: %s, upstream status %s, %d ms",
+        test_id,
+        target.tool_id,
+        outcome.error_code or "ok",
+        outcome.status_code,
+        outcome.duration_ms,
+    )
     record_now(CallRecord.for_call(target, outcome, source="test", client_name=CLIENT_NAME))
 
 

@@ -20,10 +20,12 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, Unpack
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
 
+from core.observability import tracing
 from core.outbound.guard import AddressBlocked, guard_for, literal_ip
 from core.outbound.transport import (
     GuardedSyncTransport,
@@ -81,6 +83,8 @@ class OutboundOptions:
     # Finer than allow_private: CIDRs exempt from the guard (e.g. "127.0.0.1/32" for a local
     # upstream while the metadata address stays blocked).
     allowed_networks: tuple[str, ...] = ()
+    # With tracing on, send the request's span as a W3C `traceparent` header.
+    propagate_trace: bool = True
 
     def __post_init__(self) -> None:
         # A mistyped exemption must fail when settings load, not on the first upstream call.
@@ -379,9 +383,17 @@ async def arequest(
     `sensitive_headers` names extra headers that carry credentials (an API key header); like
     Authorization and Cookie they are dropped when a redirect leaves the original origin.
     """
-    exchange = _Exchange(method, url, options=options, **extra)
+    if tracing.ENABLED:
+        if not tracing.in_unsampled_trace():
+            return await _traced(method, url, options, extra)
+        if options.propagate_trace:  # the upstream still learns the trace and its decision
+            extra = _with_traceparent(extra)
+    return await _drive_async(_Exchange(method, url, options=options, **extra))
+
+
+async def _drive_async(exchange: _Exchange) -> OutboundResponse:
     transport = async_transport(exchange.guard)
-    with _translated_errors(exchange), anyio.fail_after(options.total_timeout):
+    with _translated_errors(exchange), anyio.fail_after(exchange.options.total_timeout):
         while True:
             response = await transport.handle_async_request(exchange.build_request())
             try:
@@ -396,6 +408,41 @@ async def arequest(
                 # Shielded so that a timeout still returns or discards the connection.
                 with anyio.CancelScope(shield=True):
                     await response.aclose()
+
+
+def _with_traceparent(extra: RequestExtras) -> RequestExtras:
+    given = extra.get("headers") or ()
+    headers = list(given.items() if isinstance(given, Mapping) else given)
+    tracing.inject_into(headers)
+    return {**extra, "headers": headers}
+
+
+async def _traced(
+    method: str, url: str, options: OutboundOptions, extra: RequestExtras
+) -> OutboundResponse:
+    """`arequest` inside a client span; the span's attributes name the origin only (a path or
+    query string may carry secrets), and `traceparent` goes out when the options say so."""
+    parts = urlsplit(url)
+    attributes: dict[str, Any] = {
+        "http.request.method": method.upper(),
+        "server.address": parts.hostname or "",
+        "url.scheme": parts.scheme,
+    }
+    with tracing.tracer().start_as_current_span(
+        method.upper(), kind=tracing.SpanKind.CLIENT, attributes=attributes
+    ) as span:
+        if options.propagate_trace:
+            extra = _with_traceparent(extra)
+        try:
+            response = await _drive_async(_Exchange(method, url, options=options, **extra))
+        except OutboundError as exc:
+            span.set_attribute("error.type", exc.kind)
+            span.set_status(tracing.Status(tracing.StatusCode.ERROR, exc.kind))
+            raise
+        span.set_attribute("http.response.status_code", response.status_code)
+        if response.status_code >= 500:
+            span.set_status(tracing.Status(tracing.StatusCode.ERROR))
+        return response
 
 
 def request(

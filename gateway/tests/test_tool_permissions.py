@@ -1,6 +1,6 @@
-"""One predicate, `CallContext.may_use`, decides which tools a caller sees and calls: tools/list,
-tools/call and the dynamic mode's search, describe and execute all ask it. Keys carry no
-scopes yet; these tests set the predicate directly, as a key's grant will."""
+"""One judge, the caller's `Grant`, decides which tools a caller sees and calls: tools/list,
+tools/call and the dynamic mode's search, describe and execute all ask it. These tests hand
+the protocol a grant directly, as the registry does for a key with an allowlist."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.protocol import McpProtocol, Route, RpcError, parse_message
-from gateway.runtime import CallContext, ServerRuntime
+from gateway.runtime import CallContext, Grant, ServerRuntime
 from gateway.search import ToolDocument, ToolIndex
 from gateway.testing import InMemoryRegistry, demo_tools, make_server
 
@@ -30,10 +30,9 @@ def servers() -> list[ServerRuntime]:
 
 
 def limited(server: ServerRuntime) -> CallContext:
-    """A caller that may use every tool but `add`."""
-    return CallContext(
-        server, None, "tests", "127.0.0.1", "2025-11-25", allowed=lambda t: t.name != "add"
-    )
+    """A caller whose key allows every tool but `add`."""
+    grant = Grant(tools=frozenset(tool.name for tool in server.tools if tool.name != "add"))
+    return CallContext(server, None, "tests", "127.0.0.1", "2025-11-25", grant=grant)
 
 
 async def ask(
@@ -52,7 +51,7 @@ async def test_a_tool_the_caller_may_not_use_is_not_listed_nor_called():
     listed = await ask(registry, normal, "tools/list", {})
     assert "add" not in {tool["name"] for tool in listed["tools"]}
     assert "echo" in {tool["name"] for tool in listed["tools"]}
-    with pytest.raises(RpcError, match="Unknown tool: add"):
+    with pytest.raises(RpcError, match="Tool add is not available to this credential"):
         await ask(registry, normal, "tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
     assert registry.calls == []
     # The shared listing of the snapshot is not the limited caller's.

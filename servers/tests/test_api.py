@@ -19,6 +19,7 @@ SERVER_FIELDS = {
     "status",
     "visibility",
     "toolMode",
+    "tracePropagation",
     "mcpUrl",
     "toolCount",
     "enabledToolCount",

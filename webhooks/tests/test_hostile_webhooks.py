@@ -80,6 +80,22 @@ def test_an_unsigned_or_badly_signed_delivery_is_400_and_stores_nothing(db, url,
     assert WebhookEvent.objects.count() == 0
 
 
+@pytest.mark.parametrize("url", [STRIPE_URL, CLERK_URL])
+def test_a_body_that_is_not_utf8_is_400_and_stores_nothing(db, url):
+    response = APIClient().post(
+        url,
+        b'{"\xdc\xff": 1}',
+        content_type="application/json",
+        HTTP_SVIX_ID="msg_1",
+        HTTP_SVIX_TIMESTAMP=str(int(time.time())),
+        HTTP_SVIX_SIGNATURE="v1,AAAA",
+        HTTP_STRIPE_SIGNATURE="t=1,v1=deadbeef",
+    )
+
+    assert_refused(response)
+    assert WebhookEvent.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     ("body", "signature"),
     [
