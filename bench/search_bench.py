@@ -11,7 +11,7 @@ builds it (gateway.search.ToolIndex), and then:
 - recall@1 and recall@5 over bench/search_queries.json (a query counts as found when any of
   the operations it names is ranked first, or in the first five), overall and for the
   queries the ranking was tuned on and the two sets held out from tuning (`heldOut`; the
-  second, `batch` 2, written before the second round of changes);
+  later ones, `batch` 2 and 3, each written before a round of changes);
 - the search itself in process: every query against the Graph index (11k tools), repeated,
   p50 and p95 per query;
 - the round trip through the gateway: `tools/call` of `search_tools` over HTTP on loopback to
@@ -127,8 +127,8 @@ def main() -> None:
             "full_tools_list_tokens": estimated_tokens(full),
         }
     # queries, found@1, found@5 for: the queries tuned on, the first held-out set, and the
-    # second (batch 2, written before the second round of ranking changes)
-    tally = {"tuned": [0, 0, 0], "held_out": [0, 0, 0], "held_out_2": [0, 0, 0]}
+    # later ones (batch 2 and 3, each written before a round of ranking changes)
+    tally = {name: [0, 0, 0] for name in ("tuned", "held_out", "held_out_2", "held_out_3")}
     for case in spec["queries"]:
         documents, index = indexes[case["api"]]
         keys = {d.tool.name: f"{d.method} {d.path}" for d in documents}
@@ -137,7 +137,7 @@ def main() -> None:
         hit_5 = bool(expected & set(ranked))
         group = "tuned"
         if case.get("heldOut"):
-            group = "held_out_2" if case.get("batch") == 2 else "held_out"
+            group = f"held_out_{case['batch']}" if case.get("batch") else "held_out"
         counts = tally[group]
         counts[0] += 1
         counts[1] += bool(ranked[:1] and ranked[0] in expected)
@@ -200,7 +200,7 @@ def main() -> None:
     for miss in report["misses"]:
         held = ""
         if miss.get("heldOut"):
-            held = " (held out, batch 2)" if miss.get("batch") == 2 else " (held out)"
+            held = f" (held out, batch {miss['batch']})" if miss.get("batch") else " (held out)"
         print(f"miss [{miss['api']}]{held} {miss['query']!r}: wanted {miss['expected']}")
         for key in miss["top5"]:
             print(f"    got {key}")
