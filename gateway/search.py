@@ -13,7 +13,9 @@ not what an operation acts on (`/groups/{id}/members/$ref` acts on members).
 
 A query also searches, weighted lower, the synonyms of its words (general API vocabulary:
 "repo" and "repository", "picture" and "photo") and each pair of its words written as one
-("pay out" finds "payout"). BM25 sums per word, so one rare word can outweigh the rest, and
+("pay out" finds "payout"); a word the API writes joined is also indexed as the two words
+it is made of, when the API writes both apart elsewhere ("invoiceitems" is found by
+"invoice items"). BM25 sums per word, so one rare word can outweigh the rest, and
 it cannot tell a resource's own endpoint from the same operation reached through a chain of
 navigation properties (Microsoft Graph lists "delete a user's message" under a dozen
 parents): the best CANDIDATES are re-ranked by how many of the query's words the tool's
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -47,6 +50,8 @@ summary, path, tags and parameters hold (BM25 sums per word, so one rare word ca
 all the others)."""
 SYNONYM_WEIGHT: Final = 0.6
 """Weight of a word added for a synonym, against 1 for the words asked."""
+JOINED_PART: Final = 3
+"""Shortest part a joined word of a tool's name or path is split into."""
 
 FIELD_BOOSTS: Final = {
     "name": 2.0,
@@ -183,19 +188,20 @@ class ToolIndex:
             .filter(tantivy.Filter.stemmer("english"))
             .build()
         )
+        split = _JoinedWords(self._documents)
         self._stems = tuple(
-            frozenset(self._analyzer.analyze(" ".join(_core_words(document))))
+            frozenset(self._analyzer.analyze(" ".join(split(_core_words(document)))))
             for document in self._documents
         )
         writer = self._index.writer(heap_size=50_000_000, num_threads=1)
         for position, document in enumerate(self._documents):
             writer.add_document(
                 tantivy.Document(
-                    name=" ".join(words(document.tool.name)),
+                    name=" ".join(split(words(document.tool.name))),
                     summary=" ".join(words(_summary(document))),
                     description=" ".join(words(document.tool.description or "")),
-                    path=" ".join(words(document.path)),
-                    resource=" ".join(words(_resource(document.path))),
+                    path=" ".join(split(words(document.path))),
+                    resource=" ".join(split(words(_resource(document.path)))),
                     tags=" ".join(word for tag in document.tags for word in words(tag)),
                     parameters=" ".join(
                         word for name in _parameter_names(document.tool) for word in words(name)
@@ -256,6 +262,43 @@ class ToolIndex:
         if methods and self._documents[position].method in methods:
             factor *= 1.0 + VERB_BONUS
         return score * factor
+
+
+class _JoinedWords:
+    """Adds, after a word an API writes joined ("invoiceitems", "webhooks", "codespaces"),
+    the two words it is made of when the API also writes both apart, so that a query's
+    "invoice items" finds it. The words known are those of the tools' names, paths and
+    summaries used at least twice; each part is at least JOINED_PART letters."""
+
+    def __init__(self, documents: Sequence[ToolDocument]) -> None:
+        counts = Counter(
+            word
+            for document in documents
+            for word in {
+                *words(document.tool.name),
+                *words(document.path),
+                *words(_summary(document)),
+            }
+        )
+        self._known = frozenset(w for w, n in counts.items() if n >= 2 and len(w) >= JOINED_PART)
+        self._parts: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, found: list[str]) -> list[str]:
+        return [*found, *(part for word in found for part in self._split(word))]
+
+    def _split(self, word: str) -> tuple[str, ...]:
+        parts = self._parts.get(word)
+        if parts is None:
+            parts = next(
+                (
+                    (word[:cut], word[cut:])
+                    for cut in range(JOINED_PART, len(word) - JOINED_PART + 1)
+                    if word[:cut] in self._known and word[cut:] in self._known
+                ),
+                (),
+            )
+            self._parts[word] = parts
+        return parts
 
 
 def _core_words(document: ToolDocument) -> list[str]:

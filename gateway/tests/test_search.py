@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.search import ToolDocument, ToolIndex, _resource, one_line, words
+from gateway.search import ToolDocument, ToolIndex, _JoinedWords, _resource, one_line, words
 from gateway.testing import make_tool
 
 
@@ -100,3 +100,29 @@ def test_odata_ref_segments_do_not_hide_what_an_operation_acts_on():
     assert _resource("/me/microsoft.graph.sendMail") == "sendMail"
     assert _resource("/reports/microsoft.graph.getCounts(period='{period}')") == "getCounts"
     assert _resource("/repos/{owner}/{repo}") == "repos"
+
+
+def test_a_word_the_api_writes_joined_is_found_by_its_words_apart():
+    documents = [
+        document("GetInvoices", "GET", "/v1/invoices", "List invoices"),
+        document("GetInvoice", "GET", "/v1/invoices/{invoice}", "Retrieve an invoice"),
+        document("PostInvoicePay", "POST", "/v1/invoices/{invoice}/pay", "Pay an invoice"),
+        document("GetQuoteItems", "GET", "/v1/quotes/{quote}/items", "List a quote's items"),
+        document("GetOrderItems", "GET", "/v1/orders/{order}/items", "List an order's items"),
+        document("PostInvoiceitems", "POST", "/v1/invoiceitems", "", description="Adds a charge."),
+    ]
+    assert ToolIndex(documents).search("invoice items", 1)[0].name == "PostInvoiceitems"
+    split = _JoinedWords(documents)
+    assert split(["post", "invoiceitems"]) == ["post", "invoiceitems", "invoice", "items"]
+    # a part must be a word the API uses apart at least twice, and three letters or more
+    assert split(["quoteitems", "orderitems", "invoicesitems", "itemsinvoice"]) == [
+        "quoteitems",
+        "orderitems",
+        "invoicesitems",
+        "itemsinvoice",
+        "invoices",
+        "items",
+        "items",
+        "invoice",
+    ]
+    assert split(["getquote", "v1items"]) == ["getquote", "v1items"]
