@@ -188,25 +188,19 @@ class ToolIndex:
             .filter(tantivy.Filter.stemmer("english"))
             .build()
         )
-        split = _JoinedWords(self._documents)
+        fields = [_fields(document) for document in self._documents]
+        split = _JoinedWords(fields)
         self._stems = tuple(
-            frozenset(self._analyzer.analyze(" ".join(split(_core_words(document)))))
-            for document in self._documents
+            frozenset(self._analyzer.analyze(" ".join(split(_core_words(field)))))
+            for field in fields
         )
         writer = self._index.writer(heap_size=50_000_000, num_threads=1)
-        for position, document in enumerate(self._documents):
+        for position, field in enumerate(fields):
+            for joined in ("name", "path", "resource"):
+                field[joined] = split(field[joined])
             writer.add_document(
                 tantivy.Document(
-                    name=" ".join(split(words(document.tool.name))),
-                    summary=" ".join(words(_summary(document))),
-                    description=" ".join(words(document.tool.description or "")),
-                    path=" ".join(split(words(document.path))),
-                    resource=" ".join(split(words(_resource(document.path)))),
-                    tags=" ".join(word for tag in document.tags for word in words(tag)),
-                    parameters=" ".join(
-                        word for name in _parameter_names(document.tool) for word in words(name)
-                    ),
-                    position=position,
+                    **{name: " ".join(field[name]) for name in FIELD_BOOSTS}, position=position
                 )
             )
         writer.commit()
@@ -270,15 +264,9 @@ class _JoinedWords:
     "invoice items" finds it. The words known are those of the tools' names, paths and
     summaries used at least twice; each part is at least JOINED_PART letters."""
 
-    def __init__(self, documents: Sequence[ToolDocument]) -> None:
+    def __init__(self, fields: Iterable[dict[str, list[str]]]) -> None:
         counts = Counter(
-            word
-            for document in documents
-            for word in {
-                *words(document.tool.name),
-                *words(document.path),
-                *words(_summary(document)),
-            }
+            word for field in fields for word in {*field["name"], *field["path"], *field["summary"]}
         )
         self._known = frozenset(w for w, n in counts.items() if n >= 2 and len(w) >= JOINED_PART)
         self._parts: dict[str, tuple[str, ...]] = {}
@@ -301,14 +289,28 @@ class _JoinedWords:
         return parts
 
 
-def _core_words(document: ToolDocument) -> list[str]:
+def _fields(document: ToolDocument) -> dict[str, list[str]]:
+    """What is indexed of DOCUMENT, as words, by field."""
     tool = document.tool
+    return {
+        "name": words(tool.name),
+        "summary": words(_summary(document)),
+        "resource": words(_resource(document.path)),
+        "path": words(document.path),
+        "tags": [word for tag in document.tags for word in words(tag)],
+        "parameters": [word for name in _parameter_names(tool) for word in words(name)],
+        "description": words(tool.description or ""),
+    }
+
+
+def _core_words(field: dict[str, list[str]]) -> list[str]:
+    """The words of FIELD that say what a tool is: all but the description and resource."""
     return [
-        *words(tool.name),
-        *words(_summary(document)),
-        *words(document.path),
-        *(word for tag in document.tags for word in words(tag)),
-        *(word for name in _parameter_names(tool) for word in words(name)),
+        *field["name"],
+        *field["summary"],
+        *field["path"],
+        *field["tags"],
+        *field["parameters"],
     ]
 
 

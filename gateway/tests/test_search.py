@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from gateway.search import ToolDocument, ToolIndex, _JoinedWords, _resource, one_line, words
+from gateway.search import (
+    ToolDocument,
+    ToolIndex,
+    _fields,
+    _JoinedWords,
+    _resource,
+    one_line,
+    words,
+)
 from gateway.testing import make_tool
 
 
@@ -112,7 +120,7 @@ def test_a_word_the_api_writes_joined_is_found_by_its_words_apart():
         document("PostInvoiceitems", "POST", "/v1/invoiceitems", "", description="Adds a charge."),
     ]
     assert ToolIndex(documents).search("invoice items", 1)[0].name == "PostInvoiceitems"
-    split = _JoinedWords(documents)
+    split = _JoinedWords(_fields(document) for document in documents)
     assert split(["post", "invoiceitems"]) == ["post", "invoiceitems", "invoice", "items"]
     # a part must be a word the API uses apart at least twice, and three letters or more
     assert split(["quoteitems", "orderitems", "invoicesitems", "itemsinvoice"]) == [
