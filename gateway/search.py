@@ -6,11 +6,16 @@ every database, since nothing here touches one. Each tool is one document with i
 summary, description, path template, tags and parameter names as separate fields, each
 weighted by how much a match there says about the tool. Names and paths are split into
 words first (`listForOrg`, `list-for-org` and `/orgs/{org}` all become words), and
-Tantivy's English stemmer folds "repositories" and "repository" together.
+Tantivy's English stemmer folds "repositories" and "repository" together. A tool without a
+summary (much of Stripe) has its description's first sentence indexed as one, since that
+sentence says what the operation does; and a path's OData segments (`$ref`, `$value`) are
+not what an operation acts on (`/groups/{id}/members/$ref` acts on members).
 
 A query also searches, weighted lower, the synonyms of its words (general API vocabulary:
 "repo" and "repository", "picture" and "photo") and each pair of its words written as one
-("pay out" finds "payout"). BM25 sums per word, so one rare word can outweigh the rest, and
+("pay out" finds "payout"); a word the API writes joined is also indexed as the two words
+it is made of, when the API writes both apart elsewhere ("invoiceitems" is found by
+"invoice items"). BM25 sums per word, so one rare word can outweigh the rest, and
 it cannot tell a resource's own endpoint from the same operation reached through a chain of
 navigation properties (Microsoft Graph lists "delete a user's message" under a dozen
 parents): the best CANDIDATES are re-ranked by how many of the query's words the tool's
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -36,7 +42,7 @@ CANDIDATES: Final = 200
 """How many BM25 candidates are re-ranked; the answer holds at most 20."""
 DEPTH_PENALTY: Final = 0.3
 """How much each path segment (beyond the first) of a candidate's path template divides by."""
-VERB_BONUS: Final = 0.3
+VERB_BONUS: Final = 0.5
 """Share of score gained when the candidate's HTTP method is the one a query's verb names."""
 COVERAGE_WEIGHT: Final = 0.6
 """How much of a candidate's score depends on how many of the query's words its name,
@@ -44,6 +50,8 @@ summary, path, tags and parameters hold (BM25 sums per word, so one rare word ca
 all the others)."""
 SYNONYM_WEIGHT: Final = 0.6
 """Weight of a word added for a synonym, against 1 for the words asked."""
+JOINED_PART: Final = 3
+"""Shortest part a joined word of a tool's name or path is split into."""
 
 FIELD_BOOSTS: Final = {
     "name": 2.0,
@@ -57,6 +65,7 @@ FIELD_BOOSTS: Final = {
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _TAG = re.compile(r"<[^>]{0,200}>")
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)])[.!?](?:\s|$)")
 _STOP_WORDS: Final = frozenset(
     {
         *("a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from"),
@@ -179,24 +188,19 @@ class ToolIndex:
             .filter(tantivy.Filter.stemmer("english"))
             .build()
         )
+        fields = [_fields(document) for document in self._documents]
+        split = _JoinedWords(fields)
         self._stems = tuple(
-            frozenset(self._analyzer.analyze(" ".join(_core_words(document))))
-            for document in self._documents
+            frozenset(self._analyzer.analyze(" ".join(split(_core_words(field)))))
+            for field in fields
         )
         writer = self._index.writer(heap_size=50_000_000, num_threads=1)
-        for position, document in enumerate(self._documents):
+        for position, field in enumerate(fields):
+            for joined in ("name", "path", "resource"):
+                field[joined] = split(field[joined])
             writer.add_document(
                 tantivy.Document(
-                    name=" ".join(words(document.tool.name)),
-                    summary=" ".join(words(document.summary or document.tool.title or "")),
-                    description=" ".join(words(document.tool.description or "")),
-                    path=" ".join(words(document.path)),
-                    resource=" ".join(words(_resource(document.path))),
-                    tags=" ".join(word for tag in document.tags for word in words(tag)),
-                    parameters=" ".join(
-                        word for name in _parameter_names(document.tool) for word in words(name)
-                    ),
-                    position=position,
+                    **{name: " ".join(field[name]) for name in FIELD_BOOSTS}, position=position
                 )
             )
         writer.commit()
@@ -254,15 +258,69 @@ class ToolIndex:
         return score * factor
 
 
-def _core_words(document: ToolDocument) -> list[str]:
+class _JoinedWords:
+    """Adds, after a word an API writes joined ("invoiceitems", "webhooks", "codespaces"),
+    the two words it is made of when the API also writes both apart, so that a query's
+    "invoice items" finds it. The words known are those of the tools' names, paths and
+    summaries used at least twice; each part is at least JOINED_PART letters."""
+
+    def __init__(self, fields: Iterable[dict[str, list[str]]]) -> None:
+        counts = Counter(
+            word for field in fields for word in {*field["name"], *field["path"], *field["summary"]}
+        )
+        self._known = frozenset(w for w, n in counts.items() if n >= 2 and len(w) >= JOINED_PART)
+        self._parts: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, found: list[str]) -> list[str]:
+        return [*found, *(part for word in found for part in self._split(word))]
+
+    def _split(self, word: str) -> tuple[str, ...]:
+        parts = self._parts.get(word)
+        if parts is None:
+            parts = next(
+                (
+                    (word[:cut], word[cut:])
+                    for cut in range(JOINED_PART, len(word) - JOINED_PART + 1)
+                    if word[:cut] in self._known and word[cut:] in self._known
+                ),
+                (),
+            )
+            self._parts[word] = parts
+        return parts
+
+
+def _fields(document: ToolDocument) -> dict[str, list[str]]:
+    """What is indexed of DOCUMENT, as words, by field."""
     tool = document.tool
+    return {
+        "name": words(tool.name),
+        "summary": words(_summary(document)),
+        "resource": words(_resource(document.path)),
+        "path": words(document.path),
+        "tags": [word for tag in document.tags for word in words(tag)],
+        "parameters": [word for name in _parameter_names(tool) for word in words(name)],
+        "description": words(tool.description or ""),
+    }
+
+
+def _core_words(field: dict[str, list[str]]) -> list[str]:
+    """The words of FIELD that say what a tool is: all but the description and resource."""
     return [
-        *words(tool.name),
-        *words(document.summary or tool.title or ""),
-        *words(document.path),
-        *(word for tag in document.tags for word in words(tag)),
-        *(word for name in _parameter_names(tool) for word in words(name)),
+        *field["name"],
+        *field["summary"],
+        *field["path"],
+        *field["tags"],
+        *field["parameters"],
     ]
+
+
+def _summary(document: ToolDocument) -> str:
+    """The tool's summary; without one (much of Stripe), its description's first sentence."""
+    summary = document.summary or document.tool.title
+    if summary:
+        return summary
+    first = one_line(document.tool.description)
+    return _SENTENCE_END.split(first, maxsplit=1)[0]
 
 
 def _wanted_methods(terms: Iterable[str]) -> tuple[str, ...]:
@@ -273,10 +331,20 @@ def _wanted_methods(terms: Iterable[str]) -> tuple[str, ...]:
     return ()
 
 
+def _literals(path: str) -> list[str]:
+    """PATH's literal segments, without parameters and OData's `$ref`, `$value`, `$count`."""
+    return [
+        part
+        for part in path.split("/")
+        if part and not part.startswith(("{", "$")) and not part.endswith("}")
+    ]
+
+
 def _resource(path: str) -> str:
-    """The last literal segment of PATH: what the operation acts on (`/users/{id}` → users)."""
-    literal = [part for part in path.split("/") if part and not part.startswith("{")]
-    return literal[-1].rsplit(".", 1)[-1] if literal else ""
+    """The last literal segment of PATH: what the operation acts on (`/users/{id}` → users,
+    `/groups/{id}/members/$ref` → members, `/me/microsoft.graph.sendMail` → sendMail)."""
+    literal = _literals(path)
+    return literal[-1].split("(", 1)[0].rsplit(".", 1)[-1] if literal else ""
 
 
 def _depth(path: str) -> int:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from gateway.search import ToolDocument, ToolIndex, one_line, words
+from gateway.search import (
+    ToolDocument,
+    ToolIndex,
+    _fields,
+    _JoinedWords,
+    _resource,
+    one_line,
+    words,
+)
 from gateway.testing import make_tool
 
 
@@ -67,3 +75,62 @@ def test_a_hit_carries_one_line_and_the_path_template():
     )
     assert one_line("\n  <p>First   line</p>\nsecond") == "First line"
     assert len(one_line("x" * 500)) == 200
+
+
+def test_without_a_summary_the_description_s_first_sentence_is_searched_as_one():
+    # Much of Stripe has no summary: what the operation does is the description's first
+    # sentence, which weighs as much as a summary; the rest of the description weighs less.
+    index = ToolIndex(
+        [
+            document(
+                "PostWidgetDraw",
+                "POST",
+                "/v1/widgets/{widget}/draw",
+                "",
+                description="<p>Renders a chart from a widget.</p> "
+                + "The widget's data, axes, colours, legend and size are used. " * 3,
+            ),
+            document(
+                "GetWidget",
+                "GET",
+                "/v1/widgets/{widget}",
+                "",
+                description="Retrieves a widget. Its chart renders later.",
+            ),
+        ]
+    )
+    assert index.search("render a chart", 2)[0].name == "PostWidgetDraw"
+
+
+def test_odata_ref_segments_do_not_hide_what_an_operation_acts_on():
+    assert _resource("/groups/{group-id}/members/$ref") == "members"
+    assert _resource("/users/{user-id}/photo/$value") == "photo"
+    assert _resource("/me/microsoft.graph.sendMail") == "sendMail"
+    assert _resource("/reports/microsoft.graph.getCounts(period='{period}')") == "getCounts"
+    assert _resource("/repos/{owner}/{repo}") == "repos"
+
+
+def test_a_word_the_api_writes_joined_is_found_by_its_words_apart():
+    documents = [
+        document("GetInvoices", "GET", "/v1/invoices", "List invoices"),
+        document("GetInvoice", "GET", "/v1/invoices/{invoice}", "Retrieve an invoice"),
+        document("PostInvoicePay", "POST", "/v1/invoices/{invoice}/pay", "Pay an invoice"),
+        document("GetQuoteItems", "GET", "/v1/quotes/{quote}/items", "List a quote's items"),
+        document("GetOrderItems", "GET", "/v1/orders/{order}/items", "List an order's items"),
+        document("PostInvoiceitems", "POST", "/v1/invoiceitems", "", description="Adds a charge."),
+    ]
+    assert ToolIndex(documents).search("invoice items", 1)[0].name == "PostInvoiceitems"
+    split = _JoinedWords(_fields(document) for document in documents)
+    assert split(["post", "invoiceitems"]) == ["post", "invoiceitems", "invoice", "items"]
+    # a part must be a word the API uses apart at least twice, and three letters or more
+    assert split(["quoteitems", "orderitems", "invoicesitems", "itemsinvoice"]) == [
+        "quoteitems",
+        "orderitems",
+        "invoicesitems",
+        "itemsinvoice",
+        "invoices",
+        "items",
+        "items",
+        "invoice",
+    ]
+    assert split(["getquote", "v1items"]) == ["getquote", "v1items"]
