@@ -15,6 +15,7 @@ import weakref
 from typing import Any, TypeVar
 
 import psycopg
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model, QuerySet
@@ -53,7 +54,10 @@ def fetch_prepared(queryset: QuerySet[M]) -> list[M]:
         or getattr(queryset, "_iterable_class", None) is not ModelIterable
     ):
         return list(queryset)
-    sql, params = query.get_compiler(using=queryset.db).as_sql()
+    try:
+        sql, params = query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # e.g. .none(): nothing to ask the database
+        return []
     database.ensure_connection()
     raw = database.connection
     if raw not in _generic:

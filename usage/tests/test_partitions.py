@@ -103,6 +103,7 @@ def test_prepared_fetch_returns_what_the_orm_returns(alice_tool):
     assert [(log.id, log.created_at, log.tool_name) for log in fetched] == [
         (log.id, log.created_at, log.tool_name) for log in logs[:2]
     ]
+    assert fetch_prepared(logs.none()) == []
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
