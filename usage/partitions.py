@@ -140,6 +140,20 @@ def expired_days(cursor: Any, *, cutoff: datetime) -> dict[date, str]:
     }
 
 
-def drop_partition(cursor: Any, name: str) -> None:
+def detach_partition(cursor: Any, name: str) -> None:
     cursor.execute(f'ALTER TABLE "{TABLE}" DETACH PARTITION "{name}"')
+
+
+def detached_tables(cursor: Any) -> list[str]:
+    """Daily tables no longer attached (detached by retention, not yet dropped)."""
+    cursor.execute(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND NOT relispartition "
+        "AND relnamespace = current_schema()::regnamespace AND relname ~ %s",
+        [_DAY_NAME.pattern],
+    )
+    return sorted(name for (name,) in cursor.fetchall())
+
+
+def drop_partition(cursor: Any, name: str) -> None:
+    detach_partition(cursor, name)
     cursor.execute(f'DROP TABLE "{name}"')

@@ -129,22 +129,30 @@ def logs_delete_expired(*, days: int | None = None, batch: int = _RETENTION_BATC
 
 
 def _drop_expired_partitions(cutoff: datetime) -> list[str]:
-    """Detach and drop every partition past CUTOFF, in one transaction.
+    """Detach every partition past CUTOFF in one transaction, then drop them one by one.
 
-    DETACH holds an ACCESS EXCLUSIVE lock on the parent until the commit, which is where
-    the time goes (the files are unlinked then): one commit for all of them rather than one
-    each. Queued behind a long query the lock would hold up every query behind it, so it
-    gives up after LOCK_TIMEOUT and the next run (hourly) tries again.
+    The detach is a catalog change under an ACCESS EXCLUSIVE lock on the table: short, and
+    from its commit on the expired days are gone from every query. Dropping a table unlinks
+    its files (heap, a dozen indexes) when its transaction commits, which takes the file
+    system's time; done after the detach, it holds no lock anyone else needs. Queued behind
+    a long query the detach would hold up every query behind it, so it gives up after
+    LOCK_TIMEOUT and the next run (hourly) tries again; a table detached but not dropped
+    (the job stopped between the two) is dropped by the next run.
     """
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{partitions.LOCK_TIMEOUT}'")
             expired = partitions.expired_days(cursor, cutoff=cutoff)
             for day in sorted(expired):
-                partitions.drop_partition(cursor, expired[day])
+                partitions.detach_partition(cursor, expired[day])
     except OperationalError:
         logger.warning("The request-log table is busy; expired partitions are dropped next time")
         return []
+    with connection.cursor() as cursor:
+        detached = partitions.detached_tables(cursor)
+    for name in detached:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f'DROP TABLE "{name}"')
     dropped = [expired[day] for day in sorted(expired)]
     if dropped:
         logger.info(

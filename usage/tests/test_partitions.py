@@ -174,6 +174,8 @@ def test_retention_drops_whole_expired_partitions_only(settings, alice_tool):
         days = set(partitions.day_partitions(cursor))
     assert expired_day not in days
     assert boundary.date() in days
+    with connection.cursor() as cursor:
+        assert partitions.detached_tables(cursor) == []
     assert RequestLog.objects.count() == 2
     assert result["partitions_dropped"] >= 1
     assert result["rows_deleted"] == 0
