@@ -340,18 +340,20 @@ def call_path_costs(user: Any, tools: list[Any], redis_url: str, calls: int = 20
     tool = tools[0]
     now = datetime.now(UTC)
 
-    def record() -> CallRecord:
+    def record(n: int) -> CallRecord:
+        # A millisecond apart, as calls are: twenty thousand rows sharing one timestamp would
+        # make later runs' time-range pages sort them.
         return CallRecord(
             user_id=user.pk, server_id=tool.server_id, server_name="Server 0", tool_id=tool.pk,
             tool_name="tool_0", source="mcp", method="GET", path="/things0/{id}",
             status_code=200, duration_ms=12, upstream_ms=10, request_bytes=20,
             response_bytes=300, error_code="", key_prefix="sgk_abcd", client_name="bench",
-            created_at=now, succeeded=True, id=uuid.uuid4(),
+            created_at=now - timedelta(milliseconds=n), succeeded=True, id=uuid.uuid4(),
         )  # fmt: skip
 
     lines = []
     recorder = Recorder(interval=3600, batch_size=1000, max_buffer=calls + 1)
-    records = [record() for _ in range(calls)]
+    records = [record(n) for n in range(calls)]
     started = time.perf_counter()
     for rec in records:
         recorder.record(rec)
