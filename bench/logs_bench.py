@@ -56,6 +56,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--load-only", action="store_true", help="load, then stop (with --reuse)")
     parser.add_argument(
+        "--time-migration",
+        action="store_true",
+        help="load the rows into the unpartitioned table (usage at 0004), time migration 0005 "
+        "converting it, and stop",
+    )
+    parser.add_argument(
         "--orm-plans",
         action="store_true",
         help="for comparison: log pages planned per query by the ORM, not prepared generic plans",
@@ -516,13 +522,25 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
     from django.test import Client
 
     from accounts import local_issuer
 
     try:
         call_command("migrate", verbosity=0)
+        if args.time_migration:
+            call_command("migrate", "usage", "0004", verbosity=0)
         alice, tools = load(args)
+        if args.time_migration:
+            started = time.perf_counter()
+            call_command("migrate", "usage", "0005", verbosity=0)
+            took = time.perf_counter() - started
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*), count(DISTINCT tableoid) FROM usage_requestlog")
+                moved, tables = cursor.fetchone()
+            print(f"migration 0005: {moved:,} rows into {tables} daily partitions in {took:.1f} s")
+            return
         if args.load_only:
             return
         if args.orm_plans:
