@@ -101,9 +101,8 @@ def logs_delete_expired(*, days: int | None = None, batch: int = _RETENTION_BATC
     """Remove raw logs older than the retention period; the rollups keep usage.
 
     PostgreSQL: whole daily partitions whose day ended before the cutoff are detached and
-    dropped (no row-by-row delete, no vacuum debt),
-    so a log is kept for the retention period and at most one day more. SQLite: the rows
-    are deleted, in batches.
+    dropped (no row-by-row delete, no vacuum debt), so a log is kept for the retention
+    period and at most one day more. SQLite: the rows are deleted, in batches.
     """
     days = days or settings.LOG_RETENTION_DAYS
     cutoff = timezone.now() - timedelta(days=days)
