@@ -1,6 +1,7 @@
 """Sustained MCP load with PostgreSQL and Redis restarted in the middle: recovery and durability.
 
     python bench/load_faults.py [--seconds 240] [--concurrency 16] [--timeout 10] [--workers 2]
+        [--nodes 1]
 
 Everything runs on loopback and stops by itself (try/finally), leaving the machine's shared
 PostgreSQL and Redis alone:
@@ -8,13 +9,15 @@ PostgreSQL and Redis alone:
   port 55432) and a private Redis (port 56379, no persistence);
 - Specgate as production runs it (gunicorn + uvicorn workers, config.asgi:application) with
   plan enforcement on (limits high enough that nothing is refused), and the fast upstream
-  bench/upstream.py;
+  bench/upstream.py; with --nodes 2, two gunicorn instances on two ports (two web nodes)
+  sharing the PostgreSQL and the Redis, the clients spread over them;
 - an asyncio load generator: --concurrency clients sending MCP tools/call in a loop, each
   request bounded by --timeout, outcomes counted by kind and successes per second.
 At 1/3 of the run PostgreSQL is stopped (fast) and started again after --down seconds; at 2/3
 Redis is killed (SIGKILL) and started again after --down seconds. After the load, gunicorn gets
 SIGTERM (the lifespan shutdown flushes the usage recorder) and the answered tool calls are
-compared with the RequestLog rows and the UsageDaily rollup in the private database.
+compared with the RequestLog rows (and their distinct ids: no row doubled) and the UsageDaily
+rollup in the private database.
 Writes bench/.cache/load_faults.json and prints a summary.
 """
 
@@ -227,7 +230,7 @@ async def inject(
 
 
 async def drive(
-    url: str, headers: dict[str, str], args: argparse.Namespace, pg: Postgres, redis: Redis
+    urls: list[str], headers: dict[str, str], args: argparse.Namespace, pg: Postgres, redis: Redis
 ) -> tuple[Load, list[Fault]]:
     limits = httpx2.Limits(
         max_connections=args.concurrency, max_keepalive_connections=args.concurrency
@@ -236,8 +239,8 @@ async def drive(
     async with httpx2.AsyncClient(limits=limits, timeout=args.timeout) as client:
         load = Load()
         tasks = [
-            client_loop(client, url, headers, load, args.seconds, args.timeout)
-            for _ in range(args.concurrency)
+            client_loop(client, urls[n % len(urls)], headers, load, args.seconds, args.timeout)
+            for n in range(args.concurrency)
         ]
         tasks.append(inject(load, faults[0], args.down, pg.stop, pg.start, pg))
         tasks.append(inject(load, faults[1], args.down, redis.kill, redis.start, pg))
@@ -305,6 +308,13 @@ def durability(load: Load, pg: Postgres) -> dict[str, Any]:
     logs = int(pg.query("select count(*) from usage_requestlog"))
     distinct = int(pg.query("select count(distinct id) from usage_requestlog"))
     rollup = int(pg.query("select coalesce(sum(calls), 0) from usage_usagedaily"))
+    # Each row in the partition of its UTC day (PostgreSQL's routing, checked).
+    misplaced = int(
+        pg.query(
+            "select count(*) from usage_requestlog where tableoid::regclass::text <> "
+            "'usage_requestlog_p' || to_char(created_at at time zone 'UTC', 'YYYYMMDD')"
+        )
+    )
     return {
         "answered_tool_calls": answered,
         "unanswered_requests": unanswered,
@@ -313,9 +323,16 @@ def durability(load: Load, pg: Postgres) -> dict[str, Any]:
         "usage_daily_calls": rollup,
         "logs_minus_answered": logs - answered,
         "rollup_minus_logs": rollup - logs,
+        "partitions_with_rows": int(
+            pg.query("select count(distinct tableoid) from usage_requestlog")
+        ),
+        "rows_outside_their_days_partition": misplaced,
         # A request the client gave up on (timeout, dropped connection) may still have been
         # served and recorded: those are the only logs allowed beyond the answered calls.
-        "within_window": answered <= logs <= answered + unanswered and rollup == logs,
+        "within_window": answered <= logs <= answered + unanswered
+        and rollup == logs
+        and distinct == logs
+        and misplaced == 0,
     }
 
 
@@ -382,7 +399,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=10.0, help="per request, seconds")
     parser.add_argument("--down", type=float, default=5.0, help="seconds each service stays down")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="per node")
+    parser.add_argument("--nodes", type=int, default=1, help="gunicorn instances (web nodes)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / ".cache" / "load_faults.json")
     args = parser.parse_args()
     if args.seconds < 30:
@@ -398,7 +416,8 @@ def main() -> None:
     try:
         pg.init()
         redis.start()
-        ports = {"upstream": free_port(), "ours": free_port()}
+        ports = {"upstream": free_port()} | {f"node{n}": free_port() for n in range(args.nodes)}
+        nodes = [f"node{n}" for n in range(args.nodes)]
         upstream = f"http://127.0.0.1:{ports['upstream']}"
         env = os.environ | {
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:{pg.port}/{DB}",
@@ -410,7 +429,7 @@ def main() -> None:
             "PLAN_FREE_RPM": "100000000",
             "PLAN_FREE_INCLUDED_CALLS": "100000000",
             "LOG_LEVEL": "WARNING",
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['ours']}",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['node0']}",
         }
         server = setup_server(env, upstream)
         processes.append(
@@ -418,32 +437,51 @@ def main() -> None:
                 [str(VENV / "python"), "bench/upstream.py", str(ports["upstream"])], cwd=ROOT
             )
         )
+        gunicorns = []
         with gunicorn_log.open("wb") as log:
-            gunicorn = subprocess.Popen(
-                [str(VENV / "gunicorn"), "-c", "config/gunicorn.py",
-                 "-w", str(args.workers), "--log-level", "warning",
-                 "-b", f"127.0.0.1:{ports['ours']}", "config.asgi:application"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        processes.append(gunicorn)
+            for node in nodes:
+                gunicorns.append(
+                    subprocess.Popen(
+                        [
+                            str(VENV / "gunicorn"),
+                            "-c",
+                            "config/gunicorn.py",
+                            "-w",
+                            str(args.workers),
+                            "--log-level",
+                            "warning",
+                            "-b",
+                            f"127.0.0.1:{ports[node]}",
+                            "config.asgi:application",
+                        ],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        processes.extend(gunicorns)
         for name in ports:
             wait_for(f"http://127.0.0.1:{ports[name]}/")
-        url = f"http://127.0.0.1:{ports['ours']}/mcp/{server['slug']}"
+        urls = [f"http://127.0.0.1:{ports[node]}/mcp/{server['slug']}" for node in nodes]
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
             "MCP-Protocol-Version": "2025-11-25",
             "Authorization": f"Bearer {server['key']}",
         }
-        check = httpx2.post(url, json=CALL, headers=headers, timeout=10)
-        if check.status_code != 200 or classify(check) != "ok":
-            raise SystemExit(f"tools/call failed before the load: {check.status_code} {check.text}")
-        # The check call above is answered and recorded too: count it with the load's.
-        load, faults = asyncio.run(drive(url, headers, args, pg, redis))
-        load.outcomes["ok"] += 1
+        for url in urls:
+            check = httpx2.post(url, json=CALL, headers=headers, timeout=10)
+            if check.status_code != 200 or classify(check) != "ok":
+                raise SystemExit(
+                    f"tools/call failed before the load: {check.status_code} {check.text}"
+                )
+        # The check calls above are answered and recorded too: count them with the load's.
+        load, faults = asyncio.run(drive(urls, headers, args, pg, redis))
+        load.outcomes["ok"] += len(urls)
         connections_at_end = pg.connections()
         flush_started = time.monotonic()
-        exit_code = stop_gracefully(gunicorn)
+        exit_codes = [stop_gracefully(gunicorn) for gunicorn in gunicorns]
         flush_seconds = time.monotonic() - flush_started
         report = {
             "command": " ".join(["python", "bench/load_faults.py", *sys.argv[1:]]),
@@ -454,6 +492,7 @@ def main() -> None:
                 "timeout_s": args.timeout,
                 "down_s": args.down,
                 "workers": args.workers,
+                "nodes": args.nodes,
             },
             "requests": sum(load.outcomes.values()),
             "outcomes": dict(load.outcomes),
@@ -464,7 +503,7 @@ def main() -> None:
                 for fault, end in zip(faults, [faults[1].at, args.seconds], strict=True)
             },
             "db_connections_at_end": connections_at_end,
-            "shutdown": {"gunicorn_exit_code": exit_code, "seconds": round(flush_seconds, 2)},
+            "shutdown": {"gunicorn_exit_codes": exit_codes, "seconds": round(flush_seconds, 2)},
             "durability": durability(load, pg),
             "server_log": log_findings(gunicorn_log),
             "server_log_copy": str(keep_log(gunicorn_log, args.json)),

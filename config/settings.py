@@ -199,6 +199,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "billing-report-overage": {"task": "billing.tasks.report_overage", "schedule": 300.0},
     "usage-delete-expired-logs": {"task": "usage.delete_expired_logs", "schedule": 3600.0},
+    "usage-create-log-partitions": {"task": "usage.create_log_partitions", "schedule": 3600.0},
     "webhooks-requeue-stale": {
         "task": "webhooks.tasks.requeue_stale_webhook_events",
         "schedule": 300.0,
@@ -296,6 +297,8 @@ TOOL_OUTPUT_SCHEMA_MAX_BYTES = env_int(
 # A JSON tool result larger than this is shortened structurally (arrays cut, counted).
 TOOL_RESULT_JSON_MAX_BYTES = env_int("TOOL_RESULT_JSON_MAX_BYTES", 100_000, minimum=1024)
 LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 90, minimum=1)
+# PostgreSQL: daily request-log partitions kept ready beyond today (usage/partitions.py).
+LOG_PARTITIONS_AHEAD_DAYS = env_int("LOG_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 PUBLIC_IP_RPM = env_int("PUBLIC_IP_RPM", 120, minimum=1)
 RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "sg:rl:")
 USAGE_FLUSH_SECONDS = env_float("USAGE_FLUSH_SECONDS", 0.5, minimum=0.05)

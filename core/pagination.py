@@ -86,11 +86,15 @@ class CursorPagination(BasePagination):
                     "Invalid query parameter", details={"cursor": ["Invalid or tampered cursor."]}
                 ) from None
             queryset = queryset.filter(self._after(first, second))
-        rows = list(queryset[: limit + 1])
+        rows = self.fetch(queryset[: limit + 1])
         self.has_more = len(rows) > limit
         page = rows[:limit]
         self.next_cursor = encode_cursor(self.key_of(page[-1])) if self.has_more and page else None
         return page
+
+    def fetch(self, queryset: Any) -> list[Any]:
+        """The rows of one page (and one more, to tell whether there is a next page)."""
+        return list(queryset)
 
     def _after(self, first: Any, second: Any) -> Q:
         sort, tie = (name.lstrip("-") for name in self.ordering)

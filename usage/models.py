@@ -20,7 +20,12 @@ class RequestLog(models.Model):
     page order (newest first), so a page reads about `limit` index entries at any
     depth. Server and tool ids belong to one user, so their indexes need no user
     column (the view checks ownership first); they also serve the SET_NULL update
-    when a server or tool is deleted. `created_at` alone serves retention.
+    when a server or tool is deleted. `created_at` alone serves time ranges across users
+    (the admin) and retention on SQLite.
+
+    On PostgreSQL the table is partitioned by UTC day of `created_at` (usage/partitions.py),
+    with the primary key (id, created_at) in the database, as PostgreSQL requires of a
+    partitioned table; Django keeps `id` as the primary key (UUID v7: unique in practice).
 
     Foreign keys without database constraints: this is the one table written on every call,
     and a constraint check per row and key costs more than the row itself. The writer checks

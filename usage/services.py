@@ -1,4 +1,4 @@
-"""Writes of the usage app besides the recorder: alerts and log retention."""
+"""Writes of the usage app besides the recorder: alerts, log retention and log partitions."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from . import partitions
 from .models import RequestLog, UsageAlert
 from .selectors import PeriodStanding, period_standing
 from .writer import CallRecord
@@ -73,10 +76,41 @@ class AlertWatcher:
             usage_alerts_record(user_id=user_id, standing=period_standing(user_id))
 
 
-def logs_delete_expired(*, days: int | None = None, batch: int = _RETENTION_BATCH) -> int:
-    """Delete raw logs older than the retention period, in small batches; rollups stay."""
+def log_partitions_create_ahead(*, days_ahead: int | None = None) -> list[date]:
+    """PostgreSQL: create the daily request-log partitions of today and the days ahead.
+
+    Idempotent; a no-op on SQLite. Returns the days created.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    days_ahead = settings.LOG_PARTITIONS_AHEAD_DAYS if days_ahead is None else days_ahead
+    first = partitions.today()
+    created = partitions.create_days([first + timedelta(days=n) for n in range(days_ahead + 1)])
+    if created:
+        logger.info("Created request-log partitions for %s", ", ".join(map(str, created)))
+    return created
+
+
+@dataclass(frozen=True)
+class ExpiredLogs:
+    partitions_dropped: int = 0
+    rows_deleted: int = 0
+
+
+def logs_delete_expired(*, days: int | None = None, batch: int = _RETENTION_BATCH) -> ExpiredLogs:
+    """Remove raw logs older than the retention period; the rollups keep usage.
+
+    PostgreSQL: whole daily partitions whose day ended before the cutoff are detached and
+    dropped (no row-by-row delete, no vacuum debt), so a log is kept for the retention
+    period and at most one day more. SQLite: the rows are deleted, in batches.
+    """
     days = days or settings.LOG_RETENTION_DAYS
     cutoff = timezone.now() - timedelta(days=days)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            partitioned = partitions.is_partitioned(cursor)
+        if partitioned:
+            return ExpiredLogs(partitions_dropped=len(_drop_expired_partitions(cutoff)))
     deleted = 0
     while True:
         ids = list(
@@ -90,4 +124,37 @@ def logs_delete_expired(*, days: int | None = None, batch: int = _RETENTION_BATC
         deleted += count
     if deleted:
         logger.info("Deleted %d request logs older than %d days", deleted, days)
-    return deleted
+    return ExpiredLogs(rows_deleted=deleted)
+
+
+def _drop_expired_partitions(cutoff: datetime) -> list[str]:
+    """Detach every partition past CUTOFF in one transaction, then drop them one by one.
+
+    The detach is a catalog change under an ACCESS EXCLUSIVE lock on the table: short, and
+    from its commit on the expired days are gone from every query. Dropping a table unlinks
+    its files (heap, a dozen indexes) when its transaction commits, which takes the file
+    system's time; done after the detach, it holds no lock anyone else needs. Queued behind
+    a long query the detach would hold up every query behind it, so it gives up after
+    LOCK_TIMEOUT and the next run (hourly) tries again; a table detached but not dropped
+    (the job stopped between the two) is dropped by the next run.
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{partitions.LOCK_TIMEOUT}'")
+            expired = partitions.expired_days(cursor, cutoff=cutoff)
+            for day in sorted(expired):
+                partitions.detach_partition(cursor, expired[day])
+    except OperationalError:
+        logger.warning("The request-log table is busy; expired partitions are dropped next time")
+        return []
+    with connection.cursor() as cursor:
+        detached = partitions.detached_tables(cursor)
+    for name in detached:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f'DROP TABLE "{name}"')
+    dropped = [expired[day] for day in sorted(expired)]
+    if dropped:
+        logger.info(
+            "Dropped %d expired request-log partitions: %s", len(dropped), ", ".join(dropped)
+        )
+    return dropped

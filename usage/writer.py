@@ -10,6 +10,7 @@ retry never counts twice.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -27,9 +28,12 @@ from servers.models import Server
 from tools.calling import CallOutcome, CallTarget
 from tools.models import Tool
 
+from . import partitions
 from .histogram import BOUNDS_MS, BUCKET_FIELDS, bucket_of
 from .ids import uuid7
 from .models import RequestLog, UsageDaily
+
+logger = logging.getLogger(__name__)
 
 Source = Literal["mcp", "test"]
 _CHUNK = 1000
@@ -190,15 +194,27 @@ def write_records(records: Sequence[CallRecord]) -> list[CallRecord]:
     written: list[CallRecord] = []
     for start in range(0, len(records), _CHUNK):
         chunk = records[start : start + _CHUNK]
-        if connection.vendor == "postgresql" and not connection.in_atomic_block:
-            # One statement, atomic on its own: no BEGIN and COMMIT round trips. (Inside a
-            # caller's transaction it goes below, in a savepoint, so that a failure leaves
-            # the caller's transaction usable.)
-            written.extend(_write_chunk_postgresql(chunk))
-            continue
-        with transaction.atomic():
-            written.extend(_write_chunk(chunk))
+        try:
+            written.extend(_write_chunk_once(chunk))
+        except psycopg.errors.CheckViolation as error:
+            if not partitions.is_missing_partition(error):
+                raise
+            # A day without its partition (usage/partitions.py): make it, write again.
+            days = {record.created_at.astimezone(UTC).date() for record in chunk}
+            created = partitions.create_days(days)
+            logger.warning("Created missing request-log partitions for %s", created or days)
+            written.extend(_write_chunk_once(chunk))
     return written
+
+
+def _write_chunk_once(chunk: Sequence[CallRecord]) -> list[CallRecord]:
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # One statement, atomic on its own: no BEGIN and COMMIT round trips. (Inside a
+        # caller's transaction it goes below, in a savepoint, so that a failure leaves
+        # the caller's transaction usable.)
+        return _write_chunk_postgresql(chunk)
+    with transaction.atomic():
+        return _write_chunk(chunk)
 
 
 def _write_chunk(records: Sequence[CallRecord]) -> list[CallRecord]:
@@ -239,8 +255,10 @@ def _write_chunk_postgresql(records: Sequence[CallRecord]) -> list[CallRecord]:
     calls, so it must cost little CPU and few round trips (each wait for the database hands
     the interpreter lock back and forth with the event loop). One statement does it all,
     with the records as typed arrays in psycopg's binary format:
-    - rows already stored (a retried batch) are skipped by `ON CONFLICT`, and only the rows
-      this statement inserted are counted, so a retry never counts twice;
+    - rows already stored (a retried batch) are skipped by `ON CONFLICT` on the primary key
+      (id, created_at: the table is partitioned by created_at, usage/partitions.py; a retry
+      repeats both), and only the rows this statement inserted are counted, so a retry never
+      counts twice;
     - rows of a user who is gone are dropped by the join; a server or tool deleted while
       the record was buffered becomes NULL in the log, as its foreign key says, while the
       rollup keeps the server's id and name;
@@ -294,7 +312,7 @@ def _postgresql_statement() -> str:
         f"SELECT {', '.join(select)} FROM src "
         f"LEFT JOIN {qn(Server._meta.db_table)} s ON s.{qn('id')} = src.server_id "
         f"LEFT JOIN {qn(Tool._meta.db_table)} t ON t.{qn('id')} = src.tool_id "
-        f"ON CONFLICT ({qn('id')}) DO NOTHING RETURNING {qn('id')}), "
+        f"ON CONFLICT ({qn('id')}, {qn('created_at')}) DO NOTHING RETURNING {qn('id')}), "
         f"up AS (INSERT INTO {qn(UsageDaily._meta.db_table)} AS d ({rollup_columns}) "
         f"SELECT c.user_id, c.server_id, "
         f"(array_agg(c.server_name ORDER BY c.created_at DESC))[1], {day}, c.source, "

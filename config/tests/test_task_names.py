@@ -16,6 +16,7 @@ QUEUED_TASK_NAMES = [
     "billing.tasks.report_overage",
     "billing.tasks.cancel_subscription",
     "usage.delete_expired_logs",
+    "usage.create_log_partitions",
     "webhooks.tasks.process_webhook_event",
     "webhooks.tasks.requeue_stale_webhook_events",
 ]

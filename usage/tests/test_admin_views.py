@@ -1,27 +1,9 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from accounts.models import User
-from usage.models import RequestLog, UsageDaily
-from usage.tasks import delete_expired_logs
+from usage.models import RequestLog
 from usage.testing import make_record
 from usage.writer import write_records
-
-
-def test_retention_deletes_old_raw_logs_in_batches_and_keeps_rollups(settings, alice, alice_tool):
-    settings.LOG_RETENTION_DAYS = 30
-    now = datetime.now(UTC)
-    old = [
-        make_record(alice_tool, created_at=now - timedelta(days=31, minutes=n)) for n in range(7)
-    ]
-    recent = make_record(alice_tool, created_at=now - timedelta(days=29))
-    write_records([*old, recent])
-
-    assert delete_expired_logs.apply().get() == 7
-
-    assert list(RequestLog.objects.values_list("id", flat=True)) == [recent.id]
-    assert sum(UsageDaily.objects.values_list("calls", flat=True)) == 8
 
 
 def test_the_admin_shows_logs_and_rollups_read_only(client, alice_tool):
