@@ -23,8 +23,8 @@ from django.db.models.query import ModelIterable
 
 M = TypeVar("M", bound=Model)
 
-# Connections whose session uses generic plans for prepared statements. Only these queries
-# are prepared, so no other statement's plan changes. A SET undone by a rolled-back
+# Connections whose session uses generic plans for prepared statements. Only the queries run
+# here are prepared, so no other statement's plan changes. A SET undone by a rolled-back
 # transaction only costs speed. (Prepared statements need a session of their own: behind a
 # transaction-pooling PgBouncer older than 1.21 they fail.)
 _generic: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
@@ -61,17 +61,21 @@ def fetch_prepared(queryset: QuerySet[M]) -> list[M]:
     database.ensure_connection()
     raw = database.connection
     if raw not in _generic:
-        # Django turns psycopg's prepared statements off (prepare_threshold None), which
-        # also ignores prepare=True: this threshold is never reached, so only the queries
-        # run here are prepared.
-        raw.prepare_threshold = _NEVER_BY_ITSELF
         raw.execute("SET plan_cache_mode = force_generic_plan")
         _generic.add(raw)
     cursor = _PreparingCursor(raw)
     wrapper = CursorDebugWrapper if database.queries_logged else CursorWrapper
     wrapped = wrapper(cursor, database)
-    with wrapped:
-        wrapped.execute(sql, params)
-        rows = wrapped.fetchall()
+    # Django turns psycopg's prepared statements off (prepare_threshold None), which also
+    # ignores prepare=True; a threshold never reached, for this statement only, prepares
+    # it (or reuses it) and nothing else. Statements stay prepared in between.
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = _NEVER_BY_ITSELF
+    try:
+        with wrapped:
+            wrapped.execute(sql, params)
+            rows = wrapped.fetchall()
+    finally:
+        raw.prepare_threshold = threshold
     names = [field.attname for field in queryset.model._meta.concrete_fields]
     return [queryset.model.from_db(queryset.db, names, row) for row in rows]
