@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from authz.urls import toolkit_urlpatterns as authz_toolkit_urls
 from config.metrics import metrics
 from core import health, views
 
@@ -23,6 +24,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("", include("authz.urls")),
+    path("oauth/", include((authz_toolkit_urls, "oauth2_provider"))),
     path("api/", include(api)),
     re_path(r"^api(?:/(?P<rest>.*))?$", views.api_not_found),
 ]

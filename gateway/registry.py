@@ -21,7 +21,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -31,6 +31,8 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
+from authz import tokens as oauth_tokens
+from authz.models import Authorization
 from core.aio import keyed_lock
 from core.db import usable_connection, write_behind
 from core.http import upstream_options
@@ -54,7 +56,7 @@ from gateway.runtime import (
 )
 from gateway.search import ToolDocument, ToolIndex
 from servers.models import AccessKey, Server
-from servers.selectors import tools_list_size
+from servers.selectors import server_mcp_url, tools_list_size
 from servers.services import SLUG_PATTERN
 from tools.calling import CallTarget, CredentialProvider, execute_call
 from tools.definitions import tool_definition, tool_fields
@@ -80,6 +82,20 @@ class ServerRef:
     keys: dict[str, tuple[str, Caller]]
     options: OutboundOptions
     max_json_bytes: int
+    oauth: OAuthAudience | None = None
+
+
+@dataclass(frozen=True)
+class OAuthAudience:
+    """What an OAuth access token must say to be accepted here: this server's exact mcpUrl
+    as its audience, our issuer and signing key, and a grant id not revoked lately (a revoked
+    grant's tokens are refused until they would have expired anyway)."""
+
+    resource: str
+    issuer: str
+    key: bytes
+    owner_id: str
+    revoked: frozenset[str]
 
 
 @dataclass(slots=True)
@@ -139,6 +155,7 @@ def _load(slug: str) -> ServerRuntime | None:
             keys=_keys(server, names),
             options=upstream_options(propagate_trace=server.trace_propagation),
             max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
+            oauth=_oauth_audience(server) if server.visibility == "private" else None,
         ),
     )
 
@@ -169,6 +186,22 @@ def _keys(server: Server, tool_names: dict[Any, str]) -> dict[str, tuple[str, Ca
         grant = Grant(scope, frozenset(allowlists.get(key_id, ())) if restricts_tools else None)
         keys[key_hash] = (str(key_id), Caller(prefix, grant))
     return keys
+
+
+def _oauth_audience(server: Server) -> OAuthAudience:
+    # A token lives OAUTH_ACCESS_TOKEN_SECONDS; a grant revoked longer ago than that (and a
+    # minute of clock skew) can have no live token left to refuse.
+    since = timezone.now() - timedelta(seconds=settings.OAUTH_ACCESS_TOKEN_SECONDS + 60)
+    revoked = Authorization.objects.filter(server=server, revoked_at__gte=since).values_list(
+        "id", flat=True
+    )
+    return OAuthAudience(
+        resource=server_mcp_url(slug=server.slug),
+        issuer=oauth_tokens.issuer(),
+        key=oauth_tokens.signing_key(),
+        owner_id=str(server.user_id),
+        revoked=frozenset(str(grant_id) for grant_id in revoked),
+    )
 
 
 @usable_connection
@@ -280,6 +313,8 @@ class DjangoRegistry:
             return None
         if not bearer:
             return False
+        if bearer.count(".") == 2:
+            return _oauth_caller(server.ref.oauth, bearer)
         found = server.ref.keys.get(hash_secret(bearer))
         if found is None:
             return False
@@ -370,6 +405,21 @@ class DjangoRegistry:
                 error_code=error_code,
             )
         )
+
+
+def _oauth_caller(audience: OAuthAudience | None, token: str) -> Caller | Literal[False]:
+    """The caller of an OAuth access token (a signed JWT: no database read), or False."""
+    if audience is None:
+        return False
+    claims = oauth_tokens.verify(
+        token, resource=audience.resource, issuer=audience.issuer, key=audience.key
+    )
+    if claims is None or claims.grant_id in audience.revoked:
+        return False
+    if claims.user_id != audience.owner_id:  # a private server: its owner's grants only
+        return False
+    # Request logs show the grant as the key prefix: the owner finds it in the grants list.
+    return Caller(f"oauth:{claims.grant_id[:8]}", Grant(claims.scope))
 
 
 def allowed_origins() -> list[str]:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -11,7 +10,7 @@ from core.schema import HTTP_URL_PATTERN
 from core.scopes import SCOPES, implied_scopes
 
 from .models import AccessKey, Server
-from .selectors import ToolsListSize, tools_list_size
+from .selectors import ToolsListSize, server_mcp_url, tools_list_size
 from .services import SLUG_PATTERN
 
 SLUG_HELP = "Lowercase letters, digits and hyphens, at most 64; part of the MCP URL."
@@ -117,7 +116,7 @@ class ServerSerializer(serializers.ModelSerializer):
         ]
 
     def get_mcpUrl(self, server: Server) -> str:
-        return f"{settings.PUBLIC_BASE_URL}/mcp/{server.slug}"
+        return server_mcp_url(slug=server.slug)
 
 
 class ServerDetailSerializer(ServerSerializer):
