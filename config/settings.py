@@ -349,6 +349,29 @@ for _network in OUTBOUND_ALLOWED_NETWORKS:
 OUTBOUND_CONNECT_TIMEOUT = env_float("OUTBOUND_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 30.0, minimum=0.1)
 OUTBOUND_MAX_RESPONSE_BYTES = env_int("OUTBOUND_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
+# Test-only: a PEM file of one more certificate authority trusted for outbound TLS (tests serve
+# HTTPS on loopback with a throwaway CA). Never set in production: it widens who may pose as any
+# https origin Specgate contacts.
+OUTBOUND_EXTRA_CA_FILE = env_str("OUTBOUND_EXTRA_CA_FILE") or None
+if OUTBOUND_EXTRA_CA_FILE is not None and not Path(OUTBOUND_EXTRA_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"OUTBOUND_EXTRA_CA_FILE: {OUTBOUND_EXTRA_CA_FILE!r} is not a file")
+# Client ID Metadata Documents (OAuth clients identified by an https URL): the fetch's limits,
+# and how long a fetched document is trusted. A Cache-Control max-age from the client's host is
+# honoured within [MIN, MAX]; without one the document is kept for CLIENT_METADATA_CACHE_SECONDS.
+CLIENT_METADATA_MAX_BYTES = env_int("CLIENT_METADATA_MAX_BYTES", 5120, minimum=512)
+CLIENT_METADATA_TIMEOUT = env_float("CLIENT_METADATA_TIMEOUT", 5.0, minimum=0.1)
+CLIENT_METADATA_CACHE_SECONDS = env_int("CLIENT_METADATA_CACHE_SECONDS", 300, minimum=0)
+CLIENT_METADATA_CACHE_MIN_SECONDS = env_int("CLIENT_METADATA_CACHE_MIN_SECONDS", 60, minimum=0)
+CLIENT_METADATA_CACHE_MAX_SECONDS = env_int("CLIENT_METADATA_CACHE_MAX_SECONDS", 86_400, minimum=0)
+if not (
+    CLIENT_METADATA_CACHE_MIN_SECONDS
+    <= CLIENT_METADATA_CACHE_SECONDS
+    <= CLIENT_METADATA_CACHE_MAX_SECONDS
+):
+    raise ImproperlyConfigured(
+        "CLIENT_METADATA_CACHE_SECONDS must lie between CLIENT_METADATA_CACHE_MIN_SECONDS "
+        "and CLIENT_METADATA_CACHE_MAX_SECONDS"
+    )
 TOOL_TEST_WAIT_SECONDS = env_float("TOOL_TEST_WAIT_SECONDS", 30.0, minimum=0.0)
 TOOL_DESCRIPTION_MAX = env_int("TOOL_DESCRIPTION_MAX", 1024, minimum=32)
 # Tool schemas are compacted to these budgets at conversion; the defaults are the engine's own.
