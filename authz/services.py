@@ -15,6 +15,7 @@ from core.invalidation import server_changed
 from servers.models import Server
 from servers.selectors import server_mcp_url
 
+from .client_metadata import ClientMetadata, ClientMetadataError
 from .models import Authorization
 
 
@@ -110,6 +111,34 @@ def authorization_revoke_for_token(
     authorizations_revoke(authorizations=found)
 
 
+def client_from_metadata(*, metadata: ClientMetadata) -> Application:
+    """The client a Client ID Metadata Document describes, made or brought up to date (the
+    document is fetched and cached by `client_metadata`; its client_id is its URL)."""
+    fields = {
+        "name": metadata.client_name,
+        "redirect_uris": " ".join(metadata.redirect_uris),
+        "client_type": Application.CLIENT_PUBLIC,
+        "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
+        "registration_source": Application.RegistrationSource.CIMD,
+        "user": None,
+    }
+    if len(metadata.client_id) > Application._meta.get_field("client_id").max_length:
+        raise ClientMetadataError("The client_id URL is too long for this server.")
+    application = Application.objects.filter(client_id=metadata.client_id).first()
+    if application is None:
+        application, _ = Application.objects.get_or_create(
+            client_id=metadata.client_id, defaults=fields
+        )
+    if application.registration_source != Application.RegistrationSource.CIMD:
+        raise ClientMetadataError("That client_id belongs to another kind of client.")
+    changed = [name for name, value in fields.items() if getattr(application, name) != value]
+    if changed:
+        for name in changed:
+            setattr(application, name, fields[name])
+        application.save(update_fields=[*changed, "updated"])
+    return application
+
+
 def unused_clients_delete() -> int:
     """Delete dynamically registered clients that never got a token within
     OAUTH_UNUSED_CLIENT_HOURS of registering (registration is open to anyone)."""
@@ -119,5 +148,5 @@ def unused_clients_delete() -> int:
         created__lt=cutoff,
         authorizations__isnull=True,
     ).exclude(pk__in=Grant.objects.values("application_id"))
-    deleted, _ = unused.delete()
-    return deleted
+    _, deleted = unused.delete()  # their registration access tokens go with them
+    return deleted.get(Application._meta.label, 0)

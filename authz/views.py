@@ -11,7 +11,7 @@ Endpoints (README: "Connecting MCP clients with OAuth"):
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.clickjacking import xframe_options_deny
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import Application
@@ -33,8 +34,9 @@ from servers.selectors import server_for_mcp_url, server_mcp_url
 from usage import ratelimit
 
 from . import sign_in as session
+from .client_metadata import ClientMetadataError, fetch_client_metadata, is_client_id_url
 from .cors import open_cors
-from .services import user_may_authorize
+from .services import client_from_metadata, user_may_authorize
 from .tokens import issuer
 
 SIGN_IN_ATTEMPTS_PER_MINUTE = 20
@@ -194,7 +196,27 @@ class ConsentView(AuthorizationView):
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('authz:sign-in')}?{query}")
         request.user = user
+        client_id = request.GET.get("client_id", "") if request.method == "GET" else ""
+        if is_client_id_url(client_id):
+            # A Client ID Metadata Document: the client is whatever its https URL says, fetched
+            # (through the outbound guard, cached) instead of looked up among registrations.
+            try:
+                client_from_metadata(metadata=fetch_client_metadata(client_id))
+            except ClientMetadataError as exc:
+                # No redirect: nothing vouches for the redirect URI of an unusable document.
+                error = {"error": "invalid_client", "description": exc.message}
+                return _no_framing(
+                    render(request, "authz/consent.html", {"error": error}, status=400)
+                )
         return _no_framing(super().dispatch(request, *args, **kwargs))
+
+    def redirect(self, redirect_to: str, application: Application | None) -> HttpResponse:
+        """Every redirect back to the client names the issuer (RFC 9207), errors included."""
+        parts = urlsplit(redirect_to)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if not any(name == "iss" for name, _ in query):
+            redirect_to = urlunsplit(parts._replace(query=urlencode([*query, ("iss", issuer())])))
+        return super().redirect(redirect_to, application)
 
     def validate_authorization_request(self, request: HttpRequest) -> tuple[Any, Any]:
         scopes, credentials = super().validate_authorization_request(request)
@@ -260,4 +282,28 @@ class ConsentView(AuthorizationView):
 
 token = open_cors(TokenView.as_view())
 revoke = open_cors(RevokeTokenView.as_view())
-register = open_cors(DynamicClientRegistrationView.as_view())
+_register = DynamicClientRegistrationView.as_view()
+
+
+@open_cors
+@csrf_exempt
+def register(request: HttpRequest) -> HttpResponse:
+    """RFC 7591, open to anonymous clients as MCP needs: OAUTH_REGISTRATIONS_PER_MINUTE a
+    minute per client address; registrations never used expire (`unused_clients_delete`)."""
+    if request.method == "POST":
+        address = request.META.get("REMOTE_ADDR", "")
+        limit = ratelimit.Limit(
+            f"oauth:register:{address}", settings.OAUTH_REGISTRATIONS_PER_MINUTE
+        )
+        wait = ratelimit.hit([limit])
+        if wait is not None:
+            response = JsonResponse(
+                {
+                    "error": "slow_down",
+                    "error_description": "Too many registrations from this address.",
+                },
+                status=429,
+            )
+            response["Retry-After"] = str(wait.seconds)
+            return response
+    return _register(request)

@@ -27,6 +27,7 @@ from mcp.shared.auth import (
 
 from accounts import local_issuer
 from config.asgi import application, mcp_app, registry
+from gateway.hosts import RequestSourcePolicy
 from gateway.testing import serve_on_loopback
 
 REDIRECT_URI = "http://127.0.0.1:1/callback"
@@ -42,12 +43,17 @@ def oauth_live(settings: Any) -> Iterator[str]:
         settings.PUBLIC_BASE_URL = url
         settings.CSRF_TRUSTED_ORIGINS = [url]
         settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": f"{url}/"}
-        before = mcp_app.resource_metadata_base
+        before = mcp_app.resource_metadata_base, mcp_app.sources
         mcp_app.resource_metadata_base = url
+        # A browser-based client on the product's own origin (the app was built at import,
+        # before the base URL was known).
+        mcp_app.sources = RequestSourcePolicy(
+            allowed_hosts=settings.ALLOWED_HOSTS, allowed_origins=[url]
+        )
         try:
             yield url
         finally:
-            mcp_app.resource_metadata_base = before
+            mcp_app.resource_metadata_base, mcp_app.sources = before
             registry.forget()
 
 
@@ -117,6 +123,7 @@ class McpOAuthClient:
 
     server_url: str
     browser: Browser
+    client_metadata_url: str | None = None
     storage: MemoryStorage = field(default_factory=MemoryStorage)
     authorization_urls: list[str] = field(default_factory=list)
     _provider: OAuthClientProvider | None = None
@@ -159,6 +166,7 @@ class McpOAuthClient:
             storage=self.storage,
             redirect_handler=redirect,
             callback_handler=callback,
+            client_metadata_url=self.client_metadata_url,
         )
 
     def run(self, work: Any) -> Any:

@@ -9,12 +9,14 @@ from typing import Any
 
 import httpx2
 import pytest
+from oauth2_provider.models import Application
 
 from authz.models import Authorization
 from config.asgi import registry
 from core.testing import LoopbackServer, RecordedRequest
 
-from .flow import Browser, McpOAuthClient, oauth_live, tool_names
+from .flow import REDIRECT_URI, Browser, McpOAuthClient, oauth_live, tool_names
+from .test_client_metadata import serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -144,7 +146,8 @@ def test_a_read_only_grant_neither_lists_nor_calls_a_destructive_tool(
     token = agent.storage.tokens.access_token  # type: ignore[union-attr]
     refused = raw_call(server["mcpUrl"], token, "createItem")
     assert refused.status_code == 403
-    assert 'error="insufficient_scope", scope="tools:call"' in refused.headers["www-authenticate"]
+    challenge = refused.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge and challenge.endswith('scope="tools:call"')
     assert all(request.method == "GET" for request in upstream.requests)
     assert Authorization.objects.get().scope == "tools:call:readonly"
 
@@ -167,3 +170,38 @@ def test_a_token_works_only_on_the_server_it_was_issued_for(live, alice, alice_c
         refused = raw_list(other["mcpUrl"], token)
         assert refused.status_code == 401
         assert "invalid_token" in refused.headers["www-authenticate"]
+
+
+def test_a_client_with_a_metadata_document_connects_as_a_verified_client(
+    live, trusted, host_for, alice, alice_client, upstream
+):
+    server = make_server(alice_client, upstream)
+    host = host_for(serving(client_name="Doc Agent", redirect_uris=[REDIRECT_URI]))
+    document = host.document_url()
+    agent = McpOAuthClient(server["mcpUrl"], Browser(alice.email), client_metadata_url=document)
+
+    async def work(client):
+        return await client.list_tools()
+
+    assert tool_names(agent.run(work)) == {"listItems", "createItem"}
+    page = agent.browser.pages[0]
+    assert "Doc Agent" in page and "Verified client" in page
+    client = Application.objects.get()  # no dynamic registration happened
+    assert (client.client_id, client.registration_source) == (document, "cimd")
+    assert Authorization.objects.get().application == client
+
+
+def test_an_unauthenticated_request_points_at_the_metadata(live, alice, alice_client, upstream):
+    server = make_server(alice_client, upstream)
+    response = httpx2.post(
+        server["mcpUrl"],
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Accept": "application/json", "Origin": live},
+    )
+    assert response.status_code == 401
+    metadata_url = f"{live}/.well-known/oauth-protected-resource/mcp/{server['slug']}"
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="specgate", resource_metadata="{metadata_url}", scope="tools:call"'
+    )
+    assert "www-authenticate" in response.headers["access-control-expose-headers"]
+    assert httpx2.get(metadata_url).json()["resource"] == server["mcpUrl"]
