@@ -13,6 +13,7 @@ api: list[URLPattern | URLResolver] = [
     path("", include("usage.urls")),
     path("", include("specs.urls")),
     path("", include("servers.urls")),
+    path("", include("authz.api_urls")),
     path("", include("credentials.urls")),
     path("", include("tooltests.urls")),
     path("", include("billing.urls")),
