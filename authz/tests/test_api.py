@@ -10,6 +10,7 @@ from oauth2_provider.models import Application, RefreshToken
 
 from authz.models import Authorization
 from authz.services import authorization_grant
+from lifecycle.services import user_deactivate
 from servers.models import Server
 
 from .test_authorization import make_server
@@ -107,3 +108,10 @@ def test_the_schema_documents_the_grants_endpoints(anon_client):
     schema = anon_client.get("/api/schema", HTTP_ACCEPT="application/json").content.decode()
     for path in ("/api/grants", "/api/servers/{server_id}/grants/{grant_id}"):
         assert path in schema
+
+
+def test_deactivating_a_user_revokes_their_grants(alice, alice_client, shop):
+    grant = grant_to(alice, shop)
+    user_deactivate(user=alice)
+    grant.refresh_from_db()
+    assert grant.revoked_at is not None
