@@ -169,7 +169,8 @@ def _no_framing(response: HttpResponse) -> HttpResponse:
         "frame-ancestors 'none'; base-uri 'none'"
     )
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    # Not "no-referrer": browsers then send `Origin: null` with the forms, which CSRF refuses.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
