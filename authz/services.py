@@ -20,11 +20,16 @@ from .models import Authorization
 
 
 def user_may_authorize(*, user: User, server: Server) -> bool:
-    """Whether USER may authorize a client to SERVER: a private server's owner.
+    """Whether USER may authorize a client to SERVER: its owner, or for a shared server also
+    a user in its audience.
 
     A public server needs no authorization at all, so none is granted for it.
     """
-    return user.is_active and server.visibility == "private" and server.user_id == user.pk
+    if not user.is_active or server.visibility == "public":
+        return False
+    if server.user_id == user.pk:
+        return True
+    return server.visibility == "shared" and server.admits(user.email)
 
 
 def authorization_grant(

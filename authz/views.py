@@ -87,11 +87,11 @@ def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
 @open_cors
 @require_GET
 def protected_resource_metadata(request: HttpRequest, slug: str) -> JsonResponse:
-    """RFC 9728, one document per private server: `resource` is exactly its mcpUrl."""
+    """RFC 9728, one document per private or shared server: `resource` is exactly its
+    mcpUrl."""
     server = (
-        Server.objects.filter(
-            slug=slug, status="active", visibility="private", user__is_active=True
-        )
+        Server.objects.filter(slug=slug, status="active", user__is_active=True)
+        .exclude(visibility="public")
         .only("name", "slug")
         .first()
     )
@@ -264,6 +264,7 @@ class ConsentView(AuthorizationView):
                 for scope in reversed(implied_scopes(strongest))
             ],
             signed_in_as=self.request.user,
+            shared_caller=self.server.user_id != self.request.user.pk,
         )
         return context
 

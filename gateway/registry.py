@@ -95,6 +95,8 @@ class OAuthAudience:
     issuer: str
     key: bytes
     owner_id: str
+    shared: bool
+    """Whether users other than the owner may hold grants (those in the audience)."""
     revoked: frozenset[str]
 
 
@@ -155,7 +157,7 @@ def _load(slug: str) -> ServerRuntime | None:
             keys=_keys(server, names),
             options=upstream_options(propagate_trace=server.trace_propagation),
             max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
-            oauth=_oauth_audience(server) if server.visibility == "private" else None,
+            oauth=_oauth_audience(server) if server.visibility != "public" else None,
         ),
     )
 
@@ -192,15 +194,28 @@ def _oauth_audience(server: Server) -> OAuthAudience:
     # A token lives OAUTH_ACCESS_TOKEN_SECONDS; a grant revoked longer ago than that (and a
     # minute of clock skew) can have no live token left to refuse.
     since = timezone.now() - timedelta(seconds=settings.OAUTH_ACCESS_TOKEN_SECONDS + 60)
-    revoked = Authorization.objects.filter(server=server, revoked_at__gte=since).values_list(
-        "id", flat=True
-    )
+    revoked = {
+        str(grant_id)
+        for grant_id in Authorization.objects.filter(
+            server=server, revoked_at__gte=since
+        ).values_list("id", flat=True)
+    }
+    shared = server.visibility == "shared"
+    if shared:
+        # The audience may have shrunk since these were granted: their tokens stop now.
+        live = Authorization.objects.filter(server=server, revoked_at__isnull=True).exclude(
+            user_id=server.user_id
+        )
+        for grant_id, email, active in live.values_list("id", "user__email", "user__is_active"):
+            if not active or not server.admits(email):
+                revoked.add(str(grant_id))
     return OAuthAudience(
         resource=server_mcp_url(slug=server.slug),
         issuer=oauth_tokens.issuer(),
         key=oauth_tokens.signing_key(),
         owner_id=str(server.user_id),
-        revoked=frozenset(str(grant_id) for grant_id in revoked),
+        shared=shared,
+        revoked=frozenset(revoked),
     )
 
 
@@ -416,8 +431,8 @@ def _oauth_caller(audience: OAuthAudience | None, token: str) -> Caller | Litera
     )
     if claims is None or claims.grant_id in audience.revoked:
         return False
-    if claims.user_id != audience.owner_id:  # a private server: its owner's grants only
-        return False
+    if not audience.shared and claims.user_id != audience.owner_id:
+        return False  # a private server: its owner's grants only
     # Request logs show the grant as the key prefix: the owner finds it in the grants list.
     return Caller(f"oauth:{claims.grant_id[:8]}", Grant(claims.scope))
 

@@ -75,7 +75,19 @@ class ServerUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     baseUrl = _base_url_field(help_text=BASE_URL_HELP)
     status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
-    visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
+    visibility = serializers.ChoiceField(
+        choices=Server.VISIBILITIES,
+        required=False,
+        help_text='"private": the owner only (access keys, OAuth); "shared": also the OAuth '
+        'clients of users in `audience`; "public": anyone, no credential.',
+    )
+    audience = serializers.ListField(
+        child=serializers.CharField(max_length=254),
+        required=False,
+        max_length=1000,
+        help_text="Who may authorize an OAuth client to a shared server besides its owner: "
+        "email addresses and email domains (`@example.com`). Replaces the whole list.",
+    )
     toolMode = _tool_mode_field(required=False)
     tracePropagation = serializers.BooleanField(
         required=False,
@@ -89,6 +101,7 @@ class ServerSerializer(serializers.ModelSerializer):
     baseUrl = serializers.CharField(source="base_url", read_only=True)
     tracePropagation = serializers.BooleanField(source="trace_propagation", read_only=True)
     mcpUrl = serializers.SerializerMethodField()
+    audience = serializers.ListField(child=serializers.CharField(), read_only=True)
     toolMode = _tool_mode_field(source="tool_mode", read_only=True)
     toolCount = serializers.IntegerField(source="tool_count", read_only=True)
     enabledToolCount = serializers.IntegerField(source="enabled_tool_count", read_only=True)
@@ -106,6 +119,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "baseUrl",
             "status",
             "visibility",
+            "audience",
             "toolMode",
             "tracePropagation",
             "mcpUrl",
@@ -131,6 +145,10 @@ class ServerDetailSerializer(ServerSerializer):
     toolsListTokens = serializers.SerializerMethodField(
         help_text="Estimated tokens of that tools/list: its bytes divided by 4."
     )
+    warnings = serializers.SerializerMethodField(
+        help_text="Configuration that works but deserves a second look, one sentence each "
+        "(e.g. a shared server calling its upstream with one static credential)."
+    )
 
     class Meta(ServerSerializer.Meta):
         fields = [
@@ -138,7 +156,17 @@ class ServerDetailSerializer(ServerSerializer):
             "effectiveToolMode",
             "toolsListBytes",
             "toolsListTokens",
+            "warnings",
         ]
+
+    def get_warnings(self, server: Server) -> list[str]:
+        warnings = []
+        if server.visibility == "shared" and server.credentials.exists():
+            warnings.append(
+                "This shared server holds an upstream credential: every caller in its audience "
+                "calls the upstream as that one credential."
+            )
+        return warnings
 
     def get_effectiveToolMode(self, server: Server) -> Literal["all", "dynamic"]:
         return self._size(server).mode
