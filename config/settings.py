@@ -386,6 +386,8 @@ TOOL_OUTPUT_SCHEMA_MAX_BYTES = env_int(
 TOOL_RESULT_JSON_MAX_BYTES = env_int("TOOL_RESULT_JSON_MAX_BYTES", 100_000, minimum=1024)
 LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 90, minimum=1)
 PUBLIC_IP_RPM = env_int("PUBLIC_IP_RPM", 120, minimum=1)
+# Per-caller requests per minute on shared servers (each user's grant), besides the owner's.
+SHARED_CALLER_RPM = env_int("SHARED_CALLER_RPM", 60, minimum=1)
 RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "sg:rl:")
 USAGE_FLUSH_SECONDS = env_float("USAGE_FLUSH_SECONDS", 0.5, minimum=0.05)
 USAGE_FLUSH_BATCH = env_int("USAGE_FLUSH_BATCH", 1000, minimum=1)

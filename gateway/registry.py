@@ -348,11 +348,18 @@ class DjangoRegistry:
 
     async def admit(self, server: ServerRuntime, ctx: CallContext, method: str) -> Refusal | None:
         try:
+            oauth = server.ref.oauth if server.ref is not None else None
             refusal = await limits.admit_mcp(
                 user_id=server.user_id,
                 client_ip=ctx.client_ip,
                 public=server.visibility == "public",
                 tool_call=method == "tools/call",
+                # On a shared server each caller (an OAuth grant) has a limit of its own too.
+                caller=ctx.key_prefix
+                if oauth is not None
+                and oauth.shared
+                and (ctx.key_prefix or "").startswith("oauth:")
+                else None,
             )
         except DatabaseError:
             raise Unavailable() from None

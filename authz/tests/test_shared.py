@@ -9,6 +9,7 @@ import pytest
 
 from accounts import local_issuer
 from authz.models import Authorization
+from usage.limits import reset_local_state
 
 from .test_authorization import (
     authorize_params,
@@ -121,3 +122,13 @@ def test_a_shared_server_with_a_static_credential_warns(alice_client, shared):
     assert created.status_code == 201, created.json()
     (warning,) = alice_client.get(f"/api/servers/{shared['id']}").json()["data"]["warnings"]
     assert "every caller" in warning
+
+
+def test_each_caller_has_a_rate_limit_of_its_own(settings, bob, shared):
+    settings.PLAN_ENFORCEMENT = True
+    settings.SHARED_CALLER_RPM = 2
+    reset_local_state()
+    _, _, tokens = connect(bob.email, shared)
+    statuses = [tools_list_status(shared["slug"], tokens["access_token"]) for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    reset_local_state()
