@@ -51,6 +51,7 @@ class AccessClaims:
     user_id: str
     scope: str
     client_id: str
+    expires_at: float
 
 
 def mint(
@@ -95,6 +96,7 @@ def verify(token: str, *, resource: str, issuer: str, key: bytes) -> AccessClaim
         user_id=str(claims["sub"]),
         scope=claims["scope"],
         client_id=str(claims.get("client_id", "")),
+        expires_at=float(claims["exp"]),
     )
 
 

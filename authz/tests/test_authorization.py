@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import secrets
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -355,3 +356,19 @@ def test_the_gateway_refuses_tokens_it_did_not_issue_for_this_server(alice, shop
 def test_a_session_token_is_not_an_access_token(alice, shop):
     session_token = local_issuer.mint_token(alice.email)
     assert tools_list_status(shop["slug"], session_token) == 401
+
+
+def test_a_token_the_gateway_remembers_still_expires(alice, shop):
+    grant_id = "00000000-0000-0000-0000-000000000001"
+    token = tokens.mint(
+        grant_id=grant_id,
+        user_id=str(alice.pk),
+        resource=shop["mcpUrl"],
+        scope="tools:call",
+        client_id="c",
+        lifetime=2,
+    )
+    assert tools_list_status(shop["slug"], token) == 200
+    assert tools_list_status(shop["slug"], token) == 200  # from the worker's memory
+    time.sleep(2.1)
+    assert tools_list_status(shop["slug"], token) == 401
