@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from django.test import Client
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, Grant, RefreshToken
+from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 
 from accounts import local_issuer
 from authz import tokens
@@ -372,3 +372,15 @@ def test_a_token_the_gateway_remembers_still_expires(alice, shop):
     assert tools_list_status(shop["slug"], token) == 200  # from the worker's memory
     time.sleep(2.1)
     assert tools_list_status(shop["slug"], token) == 401
+
+
+def test_a_metadata_document_on_a_private_address_is_never_fetched(alice, shop, settings):
+    settings.OUTBOUND_ALLOW_PRIVATE = False
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    _, challenge = pkce()
+    params = authorize_params("https://10.0.0.1/clients/agent.json", shop["mcpUrl"], challenge)
+    page = browser_for(alice.email).get("/oauth/authorize", params)
+    assert page.status_code == 400
+    assert "Location" not in page
+    assert b"invalid_client" in page.content
+    assert not Application.objects.exists()
