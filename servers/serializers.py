@@ -11,7 +11,7 @@ from core.scopes import SCOPES, implied_scopes
 
 from .models import AccessKey, Server
 from .selectors import ToolsListSize, server_mcp_url, tools_list_size
-from .services import SLUG_PATTERN
+from .services import AUDIENCE_PATTERN, SLUG_PATTERN
 
 SLUG_HELP = "Lowercase letters, digits and hyphens, at most 64; part of the MCP URL."
 
@@ -82,7 +82,7 @@ class ServerUpdateSerializer(serializers.Serializer):
         'clients of users in `audience`; "public": anyone, no credential.',
     )
     audience = serializers.ListField(
-        child=serializers.CharField(max_length=254),
+        child=serializers.RegexField(AUDIENCE_PATTERN, max_length=254),
         required=False,
         max_length=1000,
         help_text="Who may authorize an OAuth client to a shared server besides its owner: "

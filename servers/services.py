@@ -126,7 +126,10 @@ def server_update(*, server: Server, **changes: Any) -> Server:
     return server
 
 
-_AUDIENCE_ENTRY = re.compile(r"^(?:[^@\s]+)?@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)+$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+AUDIENCE_PATTERN = rf"^(?:[^@\s]+@|@)?{_LABEL}(?:\.{_LABEL})+$"
+"""An audience entry as given: `ann@example.com`, `@example.com` or `example.com`."""
+_AUDIENCE_ENTRY = re.compile(rf"^(?:[^@\s]+)?@{_LABEL}(?:\.{_LABEL})+$")
 
 
 def audience_normalized(entries: list[str]) -> list[str]:
