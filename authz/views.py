@@ -39,7 +39,6 @@ from .cors import open_cors
 from .services import client_from_metadata, user_may_authorize
 from .tokens import issuer
 
-SIGN_IN_ATTEMPTS_PER_MINUTE = 20
 SCOPE_WORDS = {
     "tools:read": "See the list of this server's tools (call none of them)",
     "tools:call:readonly": "List tools and call those that only read (change nothing)",
@@ -126,7 +125,7 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST" or (settings.CLERK_SIGN_IN_URL and "__session" in request.COOKIES):
         address = request.META.get("REMOTE_ADDR", "")
-        limit = ratelimit.Limit(f"oauth:sign-in:{address}", SIGN_IN_ATTEMPTS_PER_MINUTE)
+        limit = ratelimit.Limit(f"oauth:sign-in:{address}", settings.OAUTH_SIGN_INS_PER_MINUTE)
         if ratelimit.hit([limit]) is not None:
             error = "Too many sign-in attempts; wait a minute and try again."
         else:

@@ -242,6 +242,7 @@ OAUTH_SIGN_IN_SECONDS = env_int("OAUTH_SIGN_IN_SECONDS", 600, minimum=60)
 OAUTH_ACCESS_TOKEN_SECONDS = env_int("OAUTH_ACCESS_TOKEN_SECONDS", 300, minimum=30)
 OAUTH_REFRESH_TOKEN_SECONDS = env_int("OAUTH_REFRESH_TOKEN_SECONDS", 30 * 86400, minimum=3600)
 OAUTH_REGISTRATIONS_PER_MINUTE = env_int("OAUTH_REGISTRATIONS_PER_MINUTE", 10, minimum=1)
+OAUTH_SIGN_INS_PER_MINUTE = env_int("OAUTH_SIGN_INS_PER_MINUTE", 20, minimum=1)
 # A dynamically registered client that never obtained a token is deleted after this long.
 OAUTH_UNUSED_CLIENT_HOURS = env_int("OAUTH_UNUSED_CLIENT_HOURS", 24, minimum=1)
 OAUTH2_PROVIDER: dict[str, object] = {

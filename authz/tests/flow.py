@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import httpx2
+from django.db import connection
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
@@ -39,6 +40,10 @@ def oauth_live(settings: Any) -> Iterator[str]:
     """config.asgi on a loopback port, with the public base URL (issuer, mcpUrls) set to it."""
     settings.OUTBOUND_ALLOW_PRIVATE = True
     registry.forget()
+    # The server's threads close their database connections after each request, so none is
+    # left open on the test database when pytest drops it.
+    database = connection.settings_dict
+    kept, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
     with serve_on_loopback(application) as url:
         settings.PUBLIC_BASE_URL = url
         settings.CSRF_TRUSTED_ORIGINS = [url]
@@ -55,6 +60,7 @@ def oauth_live(settings: Any) -> Iterator[str]:
         finally:
             mcp_app.resource_metadata_base, mcp_app.sources = before
             registry.forget()
+            database["CONN_MAX_AGE"] = kept
 
 
 class MemoryStorage(TokenStorage):

@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx2
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from accounts import local_issuer
@@ -38,13 +37,8 @@ def screenshots(tmp_path_factory, capsys) -> Iterator[Path]:
 
 @pytest.fixture
 def live(settings) -> Iterator[str]:
-    database = connection.settings_dict
-    kept, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
-    try:
-        with oauth_live(settings) as url:
-            yield url
-    finally:
-        database["CONN_MAX_AGE"] = kept
+    with oauth_live(settings) as url:
+        yield url
 
 
 @pytest.fixture
