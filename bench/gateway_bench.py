@@ -19,7 +19,9 @@ throwaway PostgreSQL database and Redis db when the defaults are taken):
   with the upstream's getItem registered as a REST tool in a virtual server; its virtualenv
   (bench/.cache/contextforge-venv, Python >= 3.12, requirements-bench-contextforge.txt) is
   created on first use;
-- the upstream called directly (the ceiling).
+- the upstream called directly (the ceiling);
+- "specgate-oauth": the same Specgate processes as "specgate", called with an OAuth access
+  token (a signed JWT verified from the gateway snapshot) instead of an access key.
 wrk drives each in turn with 16 connections, alternating, for --rounds rounds. Before the run one
 tools/call per MCP target must return the upstream's item; during it, non-2xx responses, socket
 errors and 2xx answers that are no tool result (isError, or a JSON-RPC error) are counted (wrk's
@@ -115,6 +117,26 @@ spec = spec_create(user=user, content=open({spec!r}).read())
 server = server_create(user=user, spec_id=spec.id, name="Bench", base_url={upstream!r})
 _, key = access_key_create(server=server, name="wrk")
 print(json.dumps({{"slug": server.slug, "key": key}}))
+"""
+# An OAuth access token for the bench server, as the token endpoint would mint it after a
+# browser consent (the flow itself is tested in authz/tests): same grant, same signature.
+OAUTH_SETUP = """
+import json
+from oauth2_provider.models import Application
+from accounts.models import User
+from authz import tokens
+from authz.services import authorization_grant
+from servers.models import Server
+user = User.objects.get(clerk_id="bench")
+server = Server.objects.get(slug={slug!r})
+client = Application.objects.create(
+    name="wrk", client_type="public", authorization_grant_type="authorization-code",
+    redirect_uris="http://127.0.0.1:1/cb",
+)
+grant = authorization_grant(user=user, application=client, server=server, scope="tools:call")
+token = tokens.mint(grant_id=str(grant.pk), user_id=str(user.pk), resource=grant.resource,
+                    scope=grant.scope, client_id=client.client_id, lifetime=7200)
+print(json.dumps({{"token": token}}))
 """
 
 
@@ -302,6 +324,17 @@ def prepare(tree: Tree, env: dict[str, str], upstream: str) -> dict[str, str]:
     return server
 
 
+def oauth_token(tree: Tree, env: dict[str, str], slug: str, base_url: str) -> str:
+    """An OAuth access token for the server SLUG served at BASE_URL (its audience)."""
+    minted = subprocess.run(
+        [str(tree.bin / "python"), "manage.py", "shell", "-c", OAUTH_SETUP.format(slug=slug)],
+        cwd=tree.root, env=env | {"PUBLIC_BASE_URL": base_url}, check=True,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    token: str = json.loads(minted.stdout.strip().splitlines()[-1])["token"]
+    return token
+
+
 def holds_item(value: object) -> bool:
     """Whether VALUE (a tool result, at any depth, JSON text parsed) carries the upstream's item."""
     if isinstance(value, str):
@@ -430,6 +463,8 @@ def main() -> None:
 
     try:
         server = prepare(main_tree, env, upstream)
+        ours_url = f"http://127.0.0.1:{ports['ours']}"
+        token = oauth_token(main_tree, env, server["slug"], ours_url)
         baseline_server = prepare(baseline, baseline_env, upstream) if baseline else {}
         start([str(VENV / "python"), "bench/upstream.py", str(ports["upstream"])], "upstream")
         ours = start(
@@ -470,8 +505,12 @@ def main() -> None:
         }
         keyed = mcp_headers | {"Authorization": f"Bearer {server['key']}"}
         targets = [
+            Target("specgate", f"{ours_url}/mcp/{server['slug']}", ours, keyed),
             Target(
-                "specgate", f"http://127.0.0.1:{ports['ours']}/mcp/{server['slug']}", ours, keyed
+                "specgate-oauth",
+                f"{ours_url}/mcp/{server['slug']}",
+                ours,
+                mcp_headers | {"Authorization": f"Bearer {token}"},
             ),
         ]
         if baseline:

@@ -42,6 +42,7 @@ mcp_app = McpApp(
     registry,
     allowed_hosts=settings.ALLOWED_HOSTS,
     allowed_origins=allowed_origins(),
+    resource_metadata_base=settings.PUBLIC_BASE_URL,
 )
 
 

@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "lifecycle",
     "webhooks",
     "gateway",
+    "oauth2_provider",
+    "authz",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +202,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "billing-report-overage": {"task": "billing.tasks.report_overage", "schedule": 300.0},
     "usage-delete-expired-logs": {"task": "usage.delete_expired_logs", "schedule": 3600.0},
     "usage-create-log-partitions": {"task": "usage.create_log_partitions", "schedule": 3600.0},
+    "authz-delete-unused-clients": {
+        "task": "authz.tasks.delete_unused_clients",
+        "schedule": 3600.0,
+    },
     "webhooks-requeue-stale": {
         "task": "webhooks.tasks.requeue_stale_webhook_events",
         "schedule": 300.0,
@@ -225,6 +231,67 @@ if (CLERK_JWKS_URL or CLERK_JWT_KEY) and not CLERK_ISSUER:
     )
 LOCAL_ISSUER_ENABLED = env_bool("LOCAL_ISSUER", not (CLERK_JWKS_URL or CLERK_JWT_KEY))
 LOCAL_ISSUER_KEY_PATH = DATA_DIR / "local_issuer_key.pem"
+
+# --- MCP authorization (OAuth 2.1; README: "Connecting MCP clients with OAuth") --------
+# Where the sign-in page sends a browser to sign in with Clerk; Clerk sends it back to the
+# `redirect_url` query parameter. Empty on the embedded default: the user pastes a token.
+CLERK_SIGN_IN_URL = env_url("CLERK_SIGN_IN_URL")
+# How long the sign-in of the authorization pages lasts (a Django session, nothing more).
+OAUTH_SIGN_IN_SECONDS = env_int("OAUTH_SIGN_IN_SECONDS", 600, minimum=60)
+# OAuth access tokens are signed and verified without a database read; short-lived, so that a
+# signature alone is never trusted for long (revocation reaches the gateway within seconds).
+OAUTH_ACCESS_TOKEN_SECONDS = env_int("OAUTH_ACCESS_TOKEN_SECONDS", 300, minimum=30)
+OAUTH_REFRESH_TOKEN_SECONDS = env_int("OAUTH_REFRESH_TOKEN_SECONDS", 30 * 86400, minimum=3600)
+OAUTH_REGISTRATIONS_PER_MINUTE = env_int("OAUTH_REGISTRATIONS_PER_MINUTE", 10, minimum=1)
+OAUTH_SIGN_INS_PER_MINUTE = env_int("OAUTH_SIGN_INS_PER_MINUTE", 20, minimum=1)
+# A dynamically registered client that never obtained a token is deleted after this long.
+OAUTH_UNUSED_CLIENT_HOURS = env_int("OAUTH_UNUSED_CLIENT_HOURS", 24, minimum=1)
+OAUTH2_PROVIDER: dict[str, object] = {
+    "SCOPES": {
+        "tools:read": "List the server's tools",
+        "tools:call:readonly": "List tools and call those that change nothing",
+        "tools:call": "List and call every enabled tool",
+    },
+    "DEFAULT_SCOPES": ["tools:call"],
+    "OAUTH2_VALIDATOR_CLASS": "authz.validator.SpecgateValidator",
+    "ACCESS_TOKEN_GENERATOR": "authz.validator.access_token_generator",
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 50,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "PKCE_REQUIRED": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "ALLOW_URI_WILDCARDS": False,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS": 30 * 86400,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "none",
+        "client_secret_post",
+        "client_secret_basic",
+    ],
+    # The issuer: the `iss` of authorization responses (RFC 9207) and of access tokens.
+    "OIDC_ISS_ENDPOINT": f"{PUBLIC_BASE_URL}/",
+}
+LOGIN_URL = "authz:sign-in"
+# The toolkit's client model is swappable; its migrations name it through this setting.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 
 # --- Stripe and plans -----------------------------------------------------------------
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
@@ -284,6 +351,29 @@ for _network in OUTBOUND_ALLOWED_NETWORKS:
 OUTBOUND_CONNECT_TIMEOUT = env_float("OUTBOUND_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 30.0, minimum=0.1)
 OUTBOUND_MAX_RESPONSE_BYTES = env_int("OUTBOUND_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
+# Test-only: a PEM file of one more certificate authority trusted for outbound TLS (tests serve
+# HTTPS on loopback with a throwaway CA). Never set in production: it widens who may pose as any
+# https origin Specgate contacts.
+OUTBOUND_EXTRA_CA_FILE = env_str("OUTBOUND_EXTRA_CA_FILE") or None
+if OUTBOUND_EXTRA_CA_FILE is not None and not Path(OUTBOUND_EXTRA_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"OUTBOUND_EXTRA_CA_FILE: {OUTBOUND_EXTRA_CA_FILE!r} is not a file")
+# Client ID Metadata Documents (OAuth clients identified by an https URL): the fetch's limits,
+# and how long a fetched document is trusted. A Cache-Control max-age from the client's host is
+# honoured within [MIN, MAX]; without one the document is kept for CLIENT_METADATA_CACHE_SECONDS.
+CLIENT_METADATA_MAX_BYTES = env_int("CLIENT_METADATA_MAX_BYTES", 5120, minimum=512)
+CLIENT_METADATA_TIMEOUT = env_float("CLIENT_METADATA_TIMEOUT", 5.0, minimum=0.1)
+CLIENT_METADATA_CACHE_SECONDS = env_int("CLIENT_METADATA_CACHE_SECONDS", 300, minimum=0)
+CLIENT_METADATA_CACHE_MIN_SECONDS = env_int("CLIENT_METADATA_CACHE_MIN_SECONDS", 60, minimum=0)
+CLIENT_METADATA_CACHE_MAX_SECONDS = env_int("CLIENT_METADATA_CACHE_MAX_SECONDS", 86_400, minimum=0)
+if not (
+    CLIENT_METADATA_CACHE_MIN_SECONDS
+    <= CLIENT_METADATA_CACHE_SECONDS
+    <= CLIENT_METADATA_CACHE_MAX_SECONDS
+):
+    raise ImproperlyConfigured(
+        "CLIENT_METADATA_CACHE_SECONDS must lie between CLIENT_METADATA_CACHE_MIN_SECONDS "
+        "and CLIENT_METADATA_CACHE_MAX_SECONDS"
+    )
 TOOL_TEST_WAIT_SECONDS = env_float("TOOL_TEST_WAIT_SECONDS", 30.0, minimum=0.0)
 TOOL_DESCRIPTION_MAX = env_int("TOOL_DESCRIPTION_MAX", 1024, minimum=32)
 # Tool schemas are compacted to these budgets at conversion; the defaults are the engine's own.
@@ -300,6 +390,8 @@ LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 90, minimum=1)
 # PostgreSQL: daily request-log partitions kept ready beyond today (usage/partitions.py).
 LOG_PARTITIONS_AHEAD_DAYS = env_int("LOG_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 PUBLIC_IP_RPM = env_int("PUBLIC_IP_RPM", 120, minimum=1)
+# Per-caller requests per minute on shared servers (each user's grant), besides the owner's.
+SHARED_CALLER_RPM = env_int("SHARED_CALLER_RPM", 60, minimum=1)
 RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "sg:rl:")
 USAGE_FLUSH_SECONDS = env_float("USAGE_FLUSH_SECONDS", 0.5, minimum=0.05)
 USAGE_FLUSH_BATCH = env_int("USAGE_FLUSH_BATCH", 1000, minimum=1)
@@ -366,6 +458,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if SESSION_COOKIE_SECURE:
+    # Host-only, secure, path "/": no subdomain or plain-HTTP page can set or overwrite them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 # Only behind a proxy the operator vouches for: otherwise any client could claim HTTPS.
 TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None

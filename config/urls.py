@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from authz.urls import toolkit_urlpatterns as authz_toolkit_urls
 from config.metrics import metrics
 from core import health, views
 
@@ -12,6 +13,7 @@ api: list[URLPattern | URLResolver] = [
     path("", include("usage.urls")),
     path("", include("specs.urls")),
     path("", include("servers.urls")),
+    path("", include("authz.api_urls")),
     path("", include("credentials.urls")),
     path("", include("tooltests.urls")),
     path("", include("billing.urls")),
@@ -23,6 +25,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("", include("authz.urls")),
+    path("oauth/", include((authz_toolkit_urls, "oauth2_provider"))),
     path("api/", include(api)),
     re_path(r"^api(?:/(?P<rest>.*))?$", views.api_not_found),
 ]

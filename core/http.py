@@ -21,6 +21,7 @@ def upstream_options(*, propagate_trace: bool = True) -> OutboundOptions:
         max_redirects=5,
         user_agent=USER_AGENT,
         propagate_trace=propagate_trace,
+        extra_ca_file=settings.OUTBOUND_EXTRA_CA_FILE,
     )
 
 
@@ -34,4 +35,5 @@ def spec_fetch_options() -> OutboundOptions:
         allowed_networks=tuple(settings.OUTBOUND_ALLOWED_NETWORKS),
         max_redirects=5,
         user_agent=USER_AGENT,
+        extra_ca_file=settings.OUTBOUND_EXTRA_CA_FILE,
     )

@@ -18,6 +18,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 
 from core.observability import tracing
 from core.observability.logs import REQUEST_ID_HEADER, request_id_for, request_id_var
+from core.scopes import TOOLS_CALL
 from gateway.hosts import RequestSourcePolicy
 from gateway.protocol import (
     DEFAULT_PAGE_SIZE,
@@ -76,7 +77,11 @@ class McpApp:
         page_size: int = DEFAULT_PAGE_SIZE,
         path_prefix: str = "/mcp/",
         realm: str = "specgate",
+        resource_metadata_base: str | None = None,
     ) -> None:
+        """RESOURCE_METADATA_BASE (the public base URL), when given, makes 401 and 403
+        challenges point OAuth clients at the server's protected-resource metadata (RFC 9728)
+        and name the scope to ask for."""
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
         self.registry = registry
@@ -89,10 +94,30 @@ class McpApp:
         self.missing_key_challenge = f'Bearer realm="{realm}"'.encode()
         self.wrong_key_challenge = f'Bearer realm="{realm}", error="invalid_token"'.encode()
         self.realm = realm
+        self.resource_metadata_base = resource_metadata_base
 
-    def insufficient_scope_challenge(self, scope: str) -> bytes:
+    def _metadata(self, slug: str) -> str:
+        if self.resource_metadata_base is None:
+            return ""
+        url = f"{self.resource_metadata_base}/.well-known/oauth-protected-resource"
+        return f', resource_metadata="{url}{self.path_prefix}{slug}"'
+
+    def insufficient_scope_challenge(self, scope: str, slug: str = "") -> bytes:
         """`WWW-Authenticate` for a credential short of SCOPE (RFC 6750 §3.1)."""
-        return f'Bearer realm="{self.realm}", error="insufficient_scope", scope="{scope}"'.encode()
+        metadata = self._metadata(slug) if slug else ""
+        return (
+            f'Bearer realm="{self.realm}", error="insufficient_scope"{metadata}, scope="{scope}"'
+        ).encode()
+
+    def unauthorized_challenge(self, slug: str, *, invalid: bool) -> bytes:
+        """`WWW-Authenticate` of a 401: with OAuth discovery, the metadata URL and the scope
+        that lets a client do everything (MCP authorization, "Protected Resource Metadata")."""
+        if self.resource_metadata_base is None:
+            return self.wrong_key_challenge if invalid else self.missing_key_challenge
+        error = ', error="invalid_token"' if invalid else ""
+        return (
+            f'Bearer realm="{self.realm}"{error}{self._metadata(slug)}, scope="{TOOLS_CALL}"'
+        ).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -231,7 +256,7 @@ class Exchange:
             return
         caller = await app.registry.authenticate(server, _bearer(self.headers))
         if caller is False:
-            await self._reply_unauthorized()
+            await self._reply_unauthorized(server.slug)
             return
         body = await self._read_body()
         if body is None:
@@ -289,7 +314,7 @@ class Exchange:
         try:
             result = await self.app.protocol.handle(server, message, route, ctx)
         except ScopeRequired as error:
-            challenge = self.app.insufficient_scope_challenge(error.scope)
+            challenge = self.app.insufficient_scope_challenge(error.scope, server.slug)
             await self.reply_error(
                 403,
                 message.id,
@@ -334,9 +359,9 @@ class Exchange:
     ) -> None:
         await self.reply(status, encode_error(request_id, code, message, data), _JSON, *headers)
 
-    async def _reply_unauthorized(self) -> None:
+    async def _reply_unauthorized(self, slug: str) -> None:
         has_key = _bearer(self.headers) is not None
-        challenge = self.app.wrong_key_challenge if has_key else self.app.missing_key_challenge
+        challenge = self.app.unauthorized_challenge(slug, invalid=has_key)
         message = "Invalid access key" if has_key else "This server needs an access key"
         await self.reply_error(
             401, None, INVALID_REQUEST, message, (b"www-authenticate", challenge)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -31,6 +31,8 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
+from authz import tokens as oauth_tokens
+from authz.models import Authorization
 from core.aio import keyed_lock
 from core.db import usable_connection, write_behind
 from core.http import upstream_options
@@ -54,7 +56,7 @@ from gateway.runtime import (
 )
 from gateway.search import ToolDocument, ToolIndex
 from servers.models import AccessKey, Server
-from servers.selectors import tools_list_size
+from servers.selectors import server_mcp_url, tools_list_size
 from servers.services import SLUG_PATTERN
 from tools.calling import CallTarget, CredentialProvider, execute_call
 from tools.definitions import tool_definition, tool_fields
@@ -65,6 +67,8 @@ from usage.recorder import CallRecord, recorder
 logger = logging.getLogger(__name__)
 
 KEY_USE_WRITE_INTERVAL_SECONDS = 60.0
+VERIFIED_TOKENS_MAX = 10_000
+"""OAuth tokens remembered per server snapshot (forgotten all at once past this)."""
 MISSING_CACHE_MAX = 4096
 _UNKNOWN = object()
 """The generation of a snapshot loaded while the shared cache was unreachable: matches none."""
@@ -80,6 +84,26 @@ class ServerRef:
     keys: dict[str, tuple[str, Caller]]
     options: OutboundOptions
     max_json_bytes: int
+    oauth: OAuthAudience | None = None
+
+
+@dataclass(frozen=True)
+class OAuthAudience:
+    """What an OAuth access token must say to be accepted here: this server's exact mcpUrl
+    as its audience, our issuer and signing key, and a grant id not revoked lately (a revoked
+    grant's tokens are refused until they would have expired anyway)."""
+
+    resource: str
+    issuer: str
+    key: bytes
+    owner_id: str
+    shared: bool
+    """Whether users other than the owner may hold grants (those in the audience)."""
+    revoked: frozenset[str]
+    verified: dict[str, tuple[Caller, float, str]] = field(default_factory=dict, compare=False)
+    """Tokens this snapshot verified: token → (caller, expiry, grant id). A client presents
+    the same token for minutes; checking its signature once instead of on every call keeps
+    an OAuth call as cheap as a key's. Dropped with the snapshot."""
 
 
 @dataclass(slots=True)
@@ -139,6 +163,7 @@ def _load(slug: str) -> ServerRuntime | None:
             keys=_keys(server, names),
             options=upstream_options(propagate_trace=server.trace_propagation),
             max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
+            oauth=_oauth_audience(server) if server.visibility != "public" else None,
         ),
     )
 
@@ -169,6 +194,35 @@ def _keys(server: Server, tool_names: dict[Any, str]) -> dict[str, tuple[str, Ca
         grant = Grant(scope, frozenset(allowlists.get(key_id, ())) if restricts_tools else None)
         keys[key_hash] = (str(key_id), Caller(prefix, grant))
     return keys
+
+
+def _oauth_audience(server: Server) -> OAuthAudience:
+    # A token lives OAUTH_ACCESS_TOKEN_SECONDS; a grant revoked longer ago than that (and a
+    # minute of clock skew) can have no live token left to refuse.
+    since = timezone.now() - timedelta(seconds=settings.OAUTH_ACCESS_TOKEN_SECONDS + 60)
+    revoked = {
+        str(grant_id)
+        for grant_id in Authorization.objects.filter(
+            server=server, revoked_at__gte=since
+        ).values_list("id", flat=True)
+    }
+    shared = server.visibility == "shared"
+    if shared:
+        # The audience may have shrunk since these were granted: their tokens stop now.
+        live = Authorization.objects.filter(server=server, revoked_at__isnull=True).exclude(
+            user_id=server.user_id
+        )
+        for grant_id, email, active in live.values_list("id", "user__email", "user__is_active"):
+            if not active or not server.admits(email):
+                revoked.add(str(grant_id))
+    return OAuthAudience(
+        resource=server_mcp_url(slug=server.slug),
+        issuer=oauth_tokens.issuer(),
+        key=oauth_tokens.signing_key(),
+        owner_id=str(server.user_id),
+        shared=shared,
+        revoked=frozenset(revoked),
+    )
 
 
 @usable_connection
@@ -280,6 +334,8 @@ class DjangoRegistry:
             return None
         if not bearer:
             return False
+        if bearer.count(".") == 2:
+            return _oauth_caller(server.ref.oauth, bearer)
         found = server.ref.keys.get(hash_secret(bearer))
         if found is None:
             return False
@@ -298,11 +354,18 @@ class DjangoRegistry:
 
     async def admit(self, server: ServerRuntime, ctx: CallContext, method: str) -> Refusal | None:
         try:
+            oauth = server.ref.oauth if server.ref is not None else None
             refusal = await limits.admit_mcp(
                 user_id=server.user_id,
                 client_ip=ctx.client_ip,
                 public=server.visibility == "public",
                 tool_call=method == "tools/call",
+                # On a shared server each caller (an OAuth grant) has a limit of its own too.
+                caller=ctx.key_prefix
+                if oauth is not None
+                and oauth.shared
+                and (ctx.key_prefix or "").startswith("oauth:")
+                else None,
             )
         except DatabaseError:
             raise Unavailable() from None
@@ -365,6 +428,31 @@ class DjangoRegistry:
                 error_code=error_code,
             )
         )
+
+
+def _oauth_caller(audience: OAuthAudience | None, token: str) -> Caller | Literal[False]:
+    """The caller of an OAuth access token (a signed JWT: no database read), or False."""
+    if audience is None:
+        return False
+    known = audience.verified.get(token)
+    if known is not None:
+        caller, expires_at, grant_id = known
+        if time.time() < expires_at and grant_id not in audience.revoked:
+            return caller
+        return False
+    claims = oauth_tokens.verify(
+        token, resource=audience.resource, issuer=audience.issuer, key=audience.key
+    )
+    if claims is None or claims.grant_id in audience.revoked:
+        return False
+    if not audience.shared and claims.user_id != audience.owner_id:
+        return False  # a private server: its owner's grants only
+    # Request logs show the grant as the key prefix: the owner finds it in the grants list.
+    caller = Caller(f"oauth:{claims.grant_id[:8]}", Grant(claims.scope))
+    if len(audience.verified) >= VERIFIED_TOKENS_MAX:
+        audience.verified.clear()
+    audience.verified[token] = (caller, claims.expires_at, claims.grant_id)
+    return caller
 
 
 def allowed_origins() -> list[str]:

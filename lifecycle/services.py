@@ -11,6 +11,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
+from authz.selectors import user_grant_list
+from authz.services import authorizations_revoke
 from billing.tasks import cancel_subscription
 from core.invalidation import server_changed
 from credentials.models import Credential
@@ -18,7 +20,8 @@ from servers.models import AccessKey, Server
 
 
 def user_deactivate(*, user: User) -> None:
-    """Shut an account down: deactivate, disable servers, revoke keys and tokens, drop credentials.
+    """Shut an account down: deactivate, disable servers, revoke keys, tokens and OAuth grants,
+    drop credentials.
 
     The user is kept (their request logs stay for the retention period), and every gateway
     worker stops serving their servers at its next check. Their subscription is cancelled.
@@ -39,6 +42,8 @@ def user_deactivate(*, user: User) -> None:
             revoked_at=now, updated_at=now
         )
         Credential.objects.filter(server__user=user).delete()
+        # Their OAuth grants, on any server: the gateway refuses those tokens within seconds.
+        authorizations_revoke(authorizations=list(user_grant_list(user=user)))
         server_changed(*names)
         user_id = str(user.pk)
         transaction.on_commit(lambda: cancel_subscription.delay(user_id))

@@ -11,7 +11,7 @@ class Server(TimestampedModel):
     """A hosted MCP server built from one spec."""
 
     STATUSES = [("active", "Active"), ("disabled", "Disabled")]
-    VISIBILITIES = [("private", "Private"), ("public", "Public")]
+    VISIBILITIES = [("private", "Private"), ("shared", "Shared"), ("public", "Public")]
     TOOL_MODES = [("all", "All tools"), ("dynamic", "Dynamic"), ("auto", "Auto")]
 
     user = models.ForeignKey(
@@ -24,6 +24,9 @@ class Server(TimestampedModel):
     base_url = models.URLField(max_length=2000)
     status = models.CharField(max_length=16, choices=STATUSES, default="active")
     visibility = models.CharField(max_length=16, choices=VISIBILITIES, default="private")
+    # Who besides the owner may authorize an OAuth client to a "shared" server: email
+    # addresses (`ann@example.com`) and email domains (`@example.com`), lower-case.
+    audience = models.JSONField(default=list, blank=True)
     # "all": every enabled tool is listed; "dynamic": three meta-tools search, describe and
     # execute them; "auto": dynamic when the full listing exceeds TOOLS_DYNAMIC_TOKEN_BUDGET.
     tool_mode = models.CharField(max_length=16, choices=TOOL_MODES, default="auto")
@@ -38,6 +41,14 @@ class Server(TimestampedModel):
 
     def __str__(self) -> str:
         return self.slug
+
+    def admits(self, email: str) -> bool:
+        """Whether EMAIL is in the audience of this server (a shared server's users)."""
+        email = email.strip().lower()
+        if not email or "@" not in email:
+            return False
+        domain = "@" + email.rsplit("@", 1)[1]
+        return any(entry in (email, domain) for entry in self.audience)
 
 
 class AccessKey(TimestampedModel):

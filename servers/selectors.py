@@ -34,6 +34,26 @@ class ToolsListSize:
     mode: EffectiveMode
 
 
+def server_mcp_url(*, slug: str) -> str:
+    """The URL MCP clients connect to (`mcpUrl`): also the exact OAuth resource of the server."""
+    return f"{settings.PUBLIC_BASE_URL}/mcp/{slug}"
+
+
+def server_for_mcp_url(*, url: str) -> Server | None:
+    """The active server whose `mcpUrl` is exactly URL (no prefix match, no trailing slash)."""
+    prefix = f"{settings.PUBLIC_BASE_URL}/mcp/"
+    if not url.startswith(prefix):
+        return None
+    slug = url[len(prefix) :]
+    if not slug or server_mcp_url(slug=slug) != url:
+        return None
+    return (
+        Server.objects.select_related("user")
+        .filter(slug=slug, status="active", user__is_active=True)
+        .first()
+    )
+
+
 def server_list(*, user: User) -> QuerySet[Server]:
     """The user's servers with toolCount and enabledToolCount annotated."""
     return Server.objects.filter(user=user).annotate(

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -11,8 +10,8 @@ from core.schema import HTTP_URL_PATTERN
 from core.scopes import SCOPES, implied_scopes
 
 from .models import AccessKey, Server
-from .selectors import ToolsListSize, tools_list_size
-from .services import SLUG_PATTERN
+from .selectors import ToolsListSize, server_mcp_url, tools_list_size
+from .services import AUDIENCE_PATTERN, SLUG_PATTERN
 
 SLUG_HELP = "Lowercase letters, digits and hyphens, at most 64; part of the MCP URL."
 
@@ -76,7 +75,19 @@ class ServerUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     baseUrl = _base_url_field(help_text=BASE_URL_HELP)
     status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
-    visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
+    visibility = serializers.ChoiceField(
+        choices=Server.VISIBILITIES,
+        required=False,
+        help_text='"private": the owner only (access keys, OAuth); "shared": also the OAuth '
+        'clients of users in `audience`; "public": anyone, no credential.',
+    )
+    audience = serializers.ListField(
+        child=serializers.RegexField(AUDIENCE_PATTERN, max_length=254),
+        required=False,
+        max_length=1000,
+        help_text="Who may authorize an OAuth client to a shared server besides its owner: "
+        "email addresses and email domains (`@example.com`). Replaces the whole list.",
+    )
     toolMode = _tool_mode_field(required=False)
     tracePropagation = serializers.BooleanField(
         required=False,
@@ -90,6 +101,7 @@ class ServerSerializer(serializers.ModelSerializer):
     baseUrl = serializers.CharField(source="base_url", read_only=True)
     tracePropagation = serializers.BooleanField(source="trace_propagation", read_only=True)
     mcpUrl = serializers.SerializerMethodField()
+    audience = serializers.ListField(child=serializers.CharField(), read_only=True)
     toolMode = _tool_mode_field(source="tool_mode", read_only=True)
     toolCount = serializers.IntegerField(source="tool_count", read_only=True)
     enabledToolCount = serializers.IntegerField(source="enabled_tool_count", read_only=True)
@@ -107,6 +119,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "baseUrl",
             "status",
             "visibility",
+            "audience",
             "toolMode",
             "tracePropagation",
             "mcpUrl",
@@ -117,7 +130,7 @@ class ServerSerializer(serializers.ModelSerializer):
         ]
 
     def get_mcpUrl(self, server: Server) -> str:
-        return f"{settings.PUBLIC_BASE_URL}/mcp/{server.slug}"
+        return server_mcp_url(slug=server.slug)
 
 
 class ServerDetailSerializer(ServerSerializer):
@@ -132,6 +145,10 @@ class ServerDetailSerializer(ServerSerializer):
     toolsListTokens = serializers.SerializerMethodField(
         help_text="Estimated tokens of that tools/list: its bytes divided by 4."
     )
+    warnings = serializers.SerializerMethodField(
+        help_text="Configuration that works but deserves a second look, one sentence each "
+        "(e.g. a shared server calling its upstream with one static credential)."
+    )
 
     class Meta(ServerSerializer.Meta):
         fields = [
@@ -139,7 +156,17 @@ class ServerDetailSerializer(ServerSerializer):
             "effectiveToolMode",
             "toolsListBytes",
             "toolsListTokens",
+            "warnings",
         ]
+
+    def get_warnings(self, server: Server) -> list[str]:
+        warnings = []
+        if server.visibility == "shared" and server.credentials.exists():
+            warnings.append(
+                "This shared server holds an upstream credential: every caller in its audience "
+                "calls the upstream as that one credential."
+            )
+        return warnings
 
     def get_effectiveToolMode(self, server: Server) -> Literal["all", "dynamic"]:
         return self._size(server).mode

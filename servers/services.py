@@ -37,6 +37,7 @@ _UPDATABLE = (
     "base_url",
     "status",
     "visibility",
+    "audience",
     "tool_mode",
     "trace_propagation",
 )
@@ -102,12 +103,15 @@ def server_create(
 
 
 def server_update(*, server: Server, **changes: Any) -> Server:
-    """Change any of name, description, slug, base_url, status, visibility, tool_mode,
-    trace_propagation."""
+    """Change any of name, description, slug, base_url, status, visibility, audience,
+    tool_mode, trace_propagation. The gateway re-reads the server (and so refuses the OAuth
+    tokens of callers no longer in a shared server's audience) within seconds."""
     old_slug = server.slug
     fields = [name for name in _UPDATABLE if name in changes]
     if "base_url" in changes:
         changes["base_url"] = _absolute_http_url(changes["base_url"], "baseUrl")
+    if "audience" in changes:
+        changes["audience"] = audience_normalized(changes["audience"])
     for name in fields:
         setattr(server, name, changes[name])
     try:
@@ -120,6 +124,33 @@ def server_update(*, server: Server, **changes: Any) -> Server:
         raise _slug_taken(server.slug) from None
     server.config_version += 1
     return server
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+AUDIENCE_PATTERN = rf"^(?:[^@\s]+@|@)?{_LABEL}(?:\.{_LABEL})+$"
+"""An audience entry as given: `ann@example.com`, `@example.com` or `example.com`."""
+_AUDIENCE_ENTRY = re.compile(rf"^(?:[^@\s]+)?@{_LABEL}(?:\.{_LABEL})+$")
+
+
+def audience_normalized(entries: list[str]) -> list[str]:
+    """A shared server's audience: email addresses and `@domain` entries (a bare `domain`
+    gets its `@`), lower-case, each once; 400 naming the entries that are neither."""
+    normalized: list[str] = []
+    invalid: list[str] = []
+    for raw in entries:
+        entry = raw.strip().lower()
+        if entry and "@" not in entry:
+            entry = f"@{entry}"
+        if _AUDIENCE_ENTRY.match(entry):
+            normalized.append(entry)
+        else:
+            invalid.append(raw)
+    if invalid:
+        raise ValidationFailed(
+            "audience entries must be email addresses or email domains",
+            details={"invalid": invalid},
+        )
+    return list(dict.fromkeys(normalized))
 
 
 def server_delete(*, server: Server) -> None:

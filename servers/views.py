@@ -34,6 +34,7 @@ UPDATE_FIELDS = {
     "baseUrl": "base_url",
     "status": "status",
     "visibility": "visibility",
+    "audience": "audience",
     "toolMode": "tool_mode",
     "tracePropagation": "trace_propagation",
 }

@@ -160,12 +160,13 @@ def _public_ip_rpm() -> int:
 
 
 async def admit_mcp(
-    *, user_id: Any, client_ip: str, public: bool, tool_call: bool
+    *, user_id: Any, client_ip: str, public: bool, tool_call: bool, caller: str | None = None
 ) -> Refusal | None:
     """Admit one MCP request of USER_ID's server, or say why not (async, for the gateway).
 
     Every request counts against the user's per-minute limit (and, on public
-    servers, the client IP's); `tool_call` requests also need quota and budget.
+    servers, the client IP's; on shared servers, the CALLER's: a grant of one of the users the
+    server is shared with); `tool_call` requests also need quota and budget.
     """
     if not enforcement_on():
         return None
@@ -176,6 +177,7 @@ async def admit_mcp(
     if (
         state is not None
         and not public
+        and caller is None
         and time.monotonic() - state.loaded_at < _cache_seconds()
         and (not tool_call or tool_call_refusal(state) is None)
         and ratelimit.take_leased(state.mcp_limit.key)
@@ -187,6 +189,8 @@ async def admit_mcp(
     limits = [state.mcp_limit]
     if public:
         limits.append(ratelimit.Limit(f"mcp:ip:{client_ip}", _public_ip_rpm()))
+    if caller is not None:
+        limits.append(ratelimit.Limit(f"mcp:caller:{caller}", settings.SHARED_CALLER_RPM))
     if tool_call:
         refusal = tool_call_refusal(state)
         if refusal is not None:
@@ -221,7 +225,12 @@ def admit_rest(*, user_id: Any) -> int | None:
 
 def _rate_refusal(wait: ratelimit.Wait, limits: list[ratelimit.Limit]) -> Refusal:
     limit = limits[wait.index]
-    who = "this client address" if limit.key.startswith("mcp:ip:") else "this account"
+    if limit.key.startswith("mcp:ip:"):
+        who = "this client address"
+    elif limit.key.startswith("mcp:caller:"):
+        who = "this caller"
+    else:
+        who = "this account"
     return Refusal(
         reason="rate_limit",
         retry_after=wait.seconds,

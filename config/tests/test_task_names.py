@@ -17,6 +17,7 @@ QUEUED_TASK_NAMES = [
     "billing.tasks.cancel_subscription",
     "usage.delete_expired_logs",
     "usage.create_log_partitions",
+    "authz.tasks.delete_unused_clients",
     "webhooks.tasks.process_webhook_event",
     "webhooks.tasks.requeue_stale_webhook_events",
 ]

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import time
 import zlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -85,6 +86,9 @@ class OutboundOptions:
     allowed_networks: tuple[str, ...] = ()
     # With tracing on, send the request's span as a W3C `traceparent` header.
     propagate_trace: bool = True
+    # Test-only: a PEM file of one more certificate authority to trust for TLS, so tests can
+    # serve HTTPS on loopback with a throwaway CA. Production leaves it None.
+    extra_ca_file: str | None = None
 
     def __post_init__(self) -> None:
         # A mistyped exemption must fail when settings load, not on the first upstream call.
@@ -360,6 +364,11 @@ def _connect_reason(exc: BaseException) -> str:
     # Only OS-level reasons ("Connection refused") are shown; they never carry request data.
     cause: BaseException | None = exc
     while cause is not None:
+        # Checked first: an SSLError is an OSError whose errno means nothing to a reader.
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "its TLS certificate could not be verified"
+        if isinstance(cause, ssl.SSLError):
+            return "the TLS handshake failed"
         if isinstance(cause, OSError) and cause.errno:
             return os.strerror(cause.errno).lower()
         if isinstance(cause, UnresolvableHost):
@@ -392,7 +401,7 @@ async def arequest(
 
 
 async def _drive_async(exchange: _Exchange) -> OutboundResponse:
-    transport = async_transport(exchange.guard)
+    transport = async_transport(exchange.guard, exchange.options.extra_ca_file)
     with _translated_errors(exchange), anyio.fail_after(exchange.options.total_timeout):
         while True:
             response = await transport.handle_async_request(exchange.build_request())
@@ -454,7 +463,7 @@ def request(
 ) -> OutboundResponse:
     """The blocking twin of `arequest`, for Celery tasks and management commands."""
     exchange = _Exchange(method, url, options=options, **extra)
-    transport = sync_transport(exchange.guard)
+    transport = sync_transport(exchange.guard, options.extra_ca_file)
     deadline_token = sync_deadline.set(exchange.deadline)
     try:
         return _drive_sync(exchange, transport)

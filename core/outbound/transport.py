@@ -210,46 +210,59 @@ POOL_LIMITS: dict[str, Any] = {
 }
 
 
+def ssl_context(extra_ca_file: str | None) -> ssl.SSLContext:
+    """The default TLS verification, plus one more trusted CA when a test names one."""
+    context = httpx2.create_ssl_context(trust_env=False)
+    if extra_ca_file is not None:
+        context.load_verify_locations(cafile=extra_ca_file)
+    return context
+
+
 class GuardedAsyncTransport(httpx2.AsyncHTTPTransport):
     # httpx2's transport takes no network backend, so build its pool ourselves; the rest of
     # the transport (request/response mapping, error mapping) is reused unchanged.
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, extra_ca_file: str | None = None) -> None:
         self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=httpx2.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context(extra_ca_file),
             network_backend=GuardedAsyncBackend(guard),
             **POOL_LIMITS,
         )
 
 
 class GuardedSyncTransport(httpx2.HTTPTransport):
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, extra_ca_file: str | None = None) -> None:
         self._pool = httpcore2.ConnectionPool(
-            ssl_context=httpx2.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context(extra_ca_file),
             network_backend=GuardedSyncBackend(guard),
             **POOL_LIMITS,
         )
 
 
+# One pool per address policy and trusted-CA set: a connection verified against a test CA is
+# never handed to a caller that does not trust it.
+PoolKey = tuple[Guard, str | None]
+
 _async_transports: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[Guard, GuardedAsyncTransport]
+    asyncio.AbstractEventLoop, dict[PoolKey, GuardedAsyncTransport]
 ] = weakref.WeakKeyDictionary()
-_sync_transports: dict[tuple[int, Guard], GuardedSyncTransport] = {}
+_sync_transports: dict[tuple[int, PoolKey], GuardedSyncTransport] = {}
 _sync_lock = threading.Lock()
 
 
-def async_transport(guard: Guard) -> GuardedAsyncTransport:
+def async_transport(guard: Guard, extra_ca_file: str | None = None) -> GuardedAsyncTransport:
     per_loop = _async_transports.setdefault(asyncio.get_running_loop(), {})
-    if guard not in per_loop:
-        per_loop[guard] = GuardedAsyncTransport(guard)
-    return per_loop[guard]
+    key = (guard, extra_ca_file)
+    if key not in per_loop:
+        per_loop[key] = GuardedAsyncTransport(guard, extra_ca_file)
+    return per_loop[key]
 
 
-def sync_transport(guard: Guard) -> GuardedSyncTransport:
+def sync_transport(guard: Guard, extra_ca_file: str | None = None) -> GuardedSyncTransport:
     # Keyed by process id: a forked worker must not share its parent's sockets.
-    key = (os.getpid(), guard)
+    key = (os.getpid(), (guard, extra_ca_file))
     with _sync_lock:
         if key not in _sync_transports:
-            _sync_transports[key] = GuardedSyncTransport(guard)
+            _sync_transports[key] = GuardedSyncTransport(guard, extra_ca_file)
         return _sync_transports[key]
 
 

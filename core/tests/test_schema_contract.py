@@ -22,6 +22,8 @@ DELETES = [
     "/api/servers/{server_id}",
     "/api/servers/{server_id}/keys/{key_id}",
     "/api/credentials/{credential_id}",
+    "/api/servers/{server_id}/grants/{grant_id}",
+    "/api/grants/{grant_id}",
 ]
 
 

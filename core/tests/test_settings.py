@@ -68,6 +68,11 @@ def test_database_and_redis_urls_switch_the_backends(tmp_path):
         ({"CLERK_JWKS_URL": "https://clerk.example/jwks"}, "CLERK_ISSUER is required"),
         ({"CLERK_JWT_KEY": "not a pem", "CLERK_ISSUER": "x"}, "CLERK_JWT_KEY must be a PEM"),
         ({"MCP_ALLOWED_ORIGINS": "app.example"}, "MCP_ALLOWED_ORIGINS"),
+        ({"OUTBOUND_EXTRA_CA_FILE": "/nonexistent/ca.pem"}, "OUTBOUND_EXTRA_CA_FILE"),
+        (
+            {"CLIENT_METADATA_CACHE_SECONDS": "10"},
+            "CLIENT_METADATA_CACHE_SECONDS must lie between",
+        ),
     ],
 )
 def test_bad_values_fail_at_start_with_a_clear_message(tmp_path, env, message):

@@ -108,8 +108,11 @@ def test_a_read_only_key_neither_sees_nor_calls_a_destructive_tool(
     assert "needs the scope tools:call" in str(refused)
     response = raw_call(url, key, "deleteItem")
     assert response.status_code == 403
+    # An OAuth client learns from the same header where to ask for more (RFC 9728).
     assert response.headers["www-authenticate"] == (
-        'Bearer realm="specgate", error="insufficient_scope", scope="tools:call"'
+        'Bearer realm="specgate", error="insufficient_scope", '
+        'resource_metadata="http://127.0.0.1:8000/.well-known/oauth-protected-resource'
+        f'/mcp/{shop["slug"]}", scope="tools:call"'
     )
     assert response.json()["error"]["data"] == {
         "tool": "deleteItem",

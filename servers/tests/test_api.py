@@ -18,6 +18,7 @@ SERVER_FIELDS = {
     "baseUrl",
     "status",
     "visibility",
+    "audience",
     "toolMode",
     "tracePropagation",
     "mcpUrl",
@@ -26,7 +27,12 @@ SERVER_FIELDS = {
     "createdAt",
     "updatedAt",
 }
-DETAIL_FIELDS = SERVER_FIELDS | {"effectiveToolMode", "toolsListBytes", "toolsListTokens"}
+DETAIL_FIELDS = SERVER_FIELDS | {
+    "effectiveToolMode",
+    "toolsListBytes",
+    "toolsListTokens",
+    "warnings",
+}
 
 
 @pytest.mark.django_db

@@ -1,0 +1,49 @@
+"""What a user authorized: one OAuth client on one server, with one scope.
+
+The protocol's own records (clients, codes, access and refresh tokens) are
+django-oauth-toolkit's models; this is the grant a person sees and revokes, and
+the id every access token names, so the gateway can refuse the tokens of a
+revoked grant without a database read.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from core.models import TimestampedModel
+from core.scopes import SCOPES
+
+
+class Authorization(TimestampedModel):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="authorizations"
+    )
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="authorizations",
+    )
+    server = models.ForeignKey(
+        "servers.Server", on_delete=models.CASCADE, related_name="authorizations"
+    )
+    scope = models.CharField(max_length=32, choices=[(scope, scope) for scope in SCOPES])
+    resource = models.URLField(max_length=2000)
+    """The server's mcpUrl when it was granted: the only audience of its tokens."""
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    """When a token was last issued under it (code exchange or refresh)."""
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "application", "server"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="authz_one_live_authorization",
+            )
+        ]
+        indexes = [models.Index(fields=["server", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.application_id} → {self.server_id} ({self.scope})"

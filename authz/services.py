@@ -1,0 +1,157 @@
+"""Writes of MCP authorization: granting, revoking, and forgetting unused clients."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
+
+from accounts.models import User
+from core.invalidation import server_changed
+from servers.models import Server
+from servers.selectors import server_mcp_url
+
+from .client_metadata import ClientMetadata, ClientMetadataError
+from .models import Authorization
+
+
+def user_may_authorize(*, user: User, server: Server) -> bool:
+    """Whether USER may authorize a client to SERVER: its owner, or for a shared server also
+    a user in its audience.
+
+    A public server needs no authorization at all, so none is granted for it.
+    """
+    if not user.is_active or server.visibility == "public":
+        return False
+    if server.user_id == user.pk:
+        return True
+    return server.visibility == "shared" and server.admits(user.email)
+
+
+def authorization_grant(
+    *, user: User, application: Application, server: Server, scope: str
+) -> Authorization:
+    """The live authorization of APPLICATION to SERVER for USER, made or updated to SCOPE,
+    marked used now (a token is about to be issued under it)."""
+    now = timezone.now()
+    with transaction.atomic():
+        authorization = (
+            Authorization.objects.select_for_update()
+            .filter(user=user, application=application, server=server, revoked_at__isnull=True)
+            .first()
+        )
+        if authorization is None:
+            return Authorization.objects.create(
+                user=user,
+                application=application,
+                server=server,
+                scope=scope,
+                resource=server_mcp_url(slug=server.slug),
+                last_used_at=now,
+            )
+        authorization.scope = scope
+        authorization.last_used_at = now
+        authorization.save(update_fields=["scope", "last_used_at", "updated_at"])
+        return authorization
+
+
+def authorization_revoke(*, authorization: Authorization) -> None:
+    """Revoke AUTHORIZATION and every token issued under it; every gateway worker refuses its
+    access tokens within the invalidation channel's few seconds."""
+    authorizations_revoke(authorizations=[authorization])
+
+
+def authorizations_revoke(*, authorizations: list[Authorization]) -> int:
+    now = timezone.now()
+    revoked = 0
+    with transaction.atomic():
+        for authorization in authorizations:
+            if authorization.revoked_at is not None:
+                continue
+            Authorization.objects.filter(pk=authorization.pk).update(revoked_at=now)
+            authorization.revoked_at = now
+            _revoke_tokens(authorization)
+            server = authorization.server
+            server_changed(server.slug, str(server.pk))
+            revoked += 1
+    return revoked
+
+
+def _revoke_tokens(authorization: Authorization) -> None:
+    resource = [authorization.resource]
+    live = RefreshToken.objects.filter(
+        user_id=authorization.user_id,
+        application_id=authorization.application_id,
+        revoked__isnull=True,
+    )
+    for refresh in live:
+        if refresh.resource == resource:
+            refresh.revoke()
+    for access in AccessToken.objects.filter(
+        user_id=authorization.user_id, application_id=authorization.application_id
+    ):
+        if access.resource == resource:
+            access.delete()
+
+
+def authorization_revoke_for_token(
+    *, user_id: Any, application_id: Any, resource: list[str]
+) -> None:
+    """Revoke the live authorization a refresh token was issued under (reuse detected, or the
+    client revoked it)."""
+    if len(resource) != 1:
+        return
+    found = list(
+        Authorization.objects.select_related("server").filter(
+            user_id=user_id,
+            application_id=application_id,
+            resource=resource[0],
+            revoked_at__isnull=True,
+        )
+    )
+    authorizations_revoke(authorizations=found)
+
+
+def client_from_metadata(*, metadata: ClientMetadata) -> Application:
+    """The client a Client ID Metadata Document describes, made or brought up to date (the
+    document is fetched and cached by `client_metadata`; its client_id is its URL)."""
+    fields = {
+        "name": metadata.client_name,
+        "redirect_uris": " ".join(metadata.redirect_uris),
+        "client_type": Application.CLIENT_PUBLIC,
+        "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
+        "registration_source": Application.RegistrationSource.CIMD,
+        "user": None,
+    }
+    if len(metadata.client_id) > Application._meta.get_field("client_id").max_length:
+        raise ClientMetadataError("The client_id URL is too long for this server.")
+    application = Application.objects.filter(client_id=metadata.client_id).first()
+    if application is None:
+        application, _ = Application.objects.get_or_create(
+            client_id=metadata.client_id, defaults=fields
+        )
+    if application.registration_source != Application.RegistrationSource.CIMD:
+        raise ClientMetadataError("That client_id belongs to another kind of client.")
+    changed = [name for name, value in fields.items() if getattr(application, name) != value]
+    if changed:
+        for name in changed:
+            setattr(application, name, fields[name])
+        application.save(update_fields=[*changed, "updated"])
+    return application
+
+
+def unused_clients_delete() -> int:
+    """Delete dynamically registered clients that never got a token within
+    OAUTH_UNUSED_CLIENT_HOURS of registering (registration is open to anyone)."""
+    cutoff = timezone.now() - timedelta(hours=settings.OAUTH_UNUSED_CLIENT_HOURS)
+    unused = Application.objects.filter(
+        registration_source=Application.RegistrationSource.DCR,
+        created__lt=cutoff,
+        authorizations__isnull=True,
+    ).exclude(pk__in=Grant.objects.values("application_id"))
+    _, deleted = unused.delete()  # their registration access tokens go with them
+    return deleted.get(Application._meta.label, 0)

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import unused_clients_delete
+
+
+@shared_task(name="authz.tasks.delete_unused_clients")
+def delete_unused_clients() -> int:
+    return unused_clients_delete()

@@ -1,0 +1,134 @@
+"""Shared servers: users named by an explicit audience (emails, domains) may authorize a client;
+nobody else, even signed in; shrinking the audience stops their tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from accounts import local_issuer
+from authz.models import Authorization
+from usage.limits import reset_local_state
+
+from .test_authorization import (
+    authorize_params,
+    browser_for,
+    consent,
+    exchange,
+    make_server,
+    pkce,
+    redirect_query,
+    refresh,
+    register,
+    tools_list_status,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def shared(alice_client) -> dict[str, Any]:
+    server = make_server(alice_client, "team")
+    response = alice_client.patch(
+        f"/api/servers/{server['id']}",
+        {"visibility": "shared", "audience": ["Bob@Example.com", "partner.example"]},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["data"]["audience"] == ["bob@example.com", "@partner.example"]
+    return server
+
+
+def connect(email: str, server: dict[str, Any]) -> Any:
+    client_id = register()
+    verifier, challenge = pkce()
+    browser = browser_for(email)
+    params = authorize_params(client_id, server["mcpUrl"], challenge)
+    page = browser.get("/oauth/authorize", params)
+    answered = consent(browser, params)
+    if answered.status_code != 302 or "code=" not in answered["Location"]:
+        return page, answered, None
+    code = redirect_query(answered)["code"]
+    tokens = exchange(client_id, code, verifier, server["mcpUrl"]).json()
+    return page, answered, {"client_id": client_id, **tokens}
+
+
+def test_a_user_in_the_audience_connects_and_is_told_the_owner_sees_them(bob, shared):
+    page, _, tokens = connect(bob.email, shared)
+    assert b"shared with you by its owner" in page.content
+    assert tools_list_status(shared["slug"], tokens["access_token"]) == 200
+
+
+def test_a_whole_domain_can_be_the_audience(shared, django_user_model):
+    dana = django_user_model.objects.create_user(
+        clerk_id=local_issuer.subject_for_email("dana@partner.example"),
+        email="dana@partner.example",
+    )
+    _, _, tokens = connect(dana.email, shared)
+    assert tools_list_status(shared["slug"], tokens["access_token"]) == 200
+
+
+def test_a_user_outside_the_audience_cannot_authorize(charlie, shared):
+    client_id = register()
+    _, challenge = pkce()
+    params = authorize_params(client_id, shared["mcpUrl"], challenge)
+    query = redirect_query(browser_for(charlie.email).get("/oauth/authorize", params))
+    assert query["error"] == "invalid_target"
+    assert not Authorization.objects.exists()
+
+
+def test_leaving_the_audience_stops_the_tokens(alice_client, bob, shared):
+    _, _, tokens = connect(bob.email, shared)
+    assert tools_list_status(shared["slug"], tokens["access_token"]) == 200
+    alice_client.patch(
+        f"/api/servers/{shared['id']}", {"audience": ["@partner.example"]}, format="json"
+    )
+    assert tools_list_status(shared["slug"], tokens["access_token"]) == 401
+    assert (
+        refresh(tokens["client_id"], tokens["refresh_token"], shared["mcpUrl"]).status_code == 400
+    )
+
+
+def test_the_owner_sees_who_connected(alice_client, bob, shared):
+    connect(bob.email, shared)
+    (grant,) = alice_client.get(f"/api/servers/{shared['id']}/grants").json()["data"]
+    assert grant["userEmail"] == "bob@example.com"
+
+
+def test_a_private_server_is_the_owners_alone_again(alice_client, bob, shared):
+    _, _, tokens = connect(bob.email, shared)
+    alice_client.patch(f"/api/servers/{shared['id']}", {"visibility": "private"}, format="json")
+    assert tools_list_status(shared["slug"], tokens["access_token"]) == 401
+
+
+def test_the_audience_is_validated(alice_client, shared):
+    response = alice_client.patch(
+        f"/api/servers/{shared['id']}",
+        {"audience": ["not an email", "ok@example.com"]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["audience.0"]
+
+
+def test_a_shared_server_with_a_static_credential_warns(alice_client, shared):
+    assert alice_client.get(f"/api/servers/{shared['id']}").json()["data"]["warnings"] == []
+    created = alice_client.post(
+        "/api/credentials",
+        {"serverId": shared["id"], "type": "bearer", "value": "upstream-secret"},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    (warning,) = alice_client.get(f"/api/servers/{shared['id']}").json()["data"]["warnings"]
+    assert "every caller" in warning
+
+
+def test_each_caller_has_a_rate_limit_of_its_own(settings, bob, shared):
+    settings.PLAN_ENFORCEMENT = True
+    settings.SHARED_CALLER_RPM = 2
+    reset_local_state()
+    _, _, tokens = connect(bob.email, shared)
+    statuses = [tools_list_status(shared["slug"], tokens["access_token"]) for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    reset_local_state()
