@@ -11,7 +11,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
-from billing.tasks import cancel_subscription
 from core.invalidation import server_changed
 from credentials.models import Credential
 from servers.models import AccessKey, Server
@@ -41,6 +40,9 @@ def user_deactivate(*, user: User) -> None:
         Credential.objects.filter(server__user=user).delete()
         server_changed(*names)
         user_id = str(user.pk)
+        # Imported here: the task module loads Stripe's SDK, which a web worker never needs.
+        from billing.tasks import cancel_subscription
+
         transaction.on_commit(lambda: cancel_subscription.delay(user_id))
     user.is_active = False
 
