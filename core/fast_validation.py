@@ -8,8 +8,8 @@ to the Python validator for its reasons.
 
 So that a pre-check can never let through what the Python validator would refuse, it is used
 only for schemas made of keywords on which the two agree: anything else (regular expressions,
-`multipleOf`, `uniqueItems`, other dialects and base URIs, references outside the document)
-gets no pre-check, and neither does a schema either library finds invalid or an instance
+`multipleOf`, `uniqueItems`, dialects other than 2020-12, base URIs, references outside the
+document) gets no pre-check, and neither does a schema either library finds invalid or an instance
 jsonschema-rs cannot convert. Formats are annotations for both (the Python validators run
 without a format checker). jsonschema-rs never fetches a reference here (`offline`).
 """
@@ -33,8 +33,7 @@ _UNSAFE_KEYWORDS: Final = frozenset(
         # Numeric equality and float division are done differently.
         "multipleOf",
         "uniqueItems",
-        # Another dialect, base URI or dynamic scope: resolution may differ.
-        "$schema",
+        # A base URI or dynamic scope: resolution may differ.
         "$id",
         "$anchor",
         "$dynamicRef",
@@ -47,6 +46,8 @@ _UNSAFE_KEYWORDS: Final = frozenset(
     }
 )
 _MAX_NODES: Final = 20_000
+DRAFT_2020_12: Final = "https://json-schema.org/draft/2020-12/schema"
+"""The one dialect both sides are sure to use alike (the spec engine writes it on every schema)."""
 
 
 def _safe(schema: Any) -> bool:
@@ -65,6 +66,8 @@ def _safe(schema: Any) -> bool:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key in _UNSAFE_KEYWORDS:
+                    return False
+                if key == "$schema" and value != DRAFT_2020_12:
                     return False
                 if key == "$ref" and not (isinstance(value, str) and value.startswith("#")):
                     return False

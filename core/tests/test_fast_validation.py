@@ -92,3 +92,12 @@ def test_a_value_passed_by_the_pre_check_is_valid_for_the_python_validator(insta
 )
 def test_schemas_the_libraries_may_judge_differently_get_no_pre_check(schema: Any) -> None:
     assert compile_check(schema) is None
+
+
+def test_the_spec_engines_schemas_get_the_pre_check() -> None:
+    # Every schema the engine writes names the 2020-12 dialect.
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **OBJECT}
+    check = compile_check(schema)
+    assert check is not None
+    assert check({"id": 1})
+    assert not check({"id": "1"})
