@@ -12,9 +12,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -25,6 +24,9 @@ from core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from .models import BillingAccount
 from .selectors import ACTIVE_STATUSES
 from .stripe_client import stripe_client, stripe_errors_as_upstream
+
+if TYPE_CHECKING:
+    import stripe
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +301,8 @@ def subscription_cancel(*, user_id: Any) -> None:
         return
     client = stripe_client()
     fetched_at = timezone.now()
+    import stripe  # loaded by stripe_client()
+
     try:
         subscription = client.v1.subscriptions.cancel(
             account.stripe_subscription_id,

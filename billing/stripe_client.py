@@ -1,7 +1,9 @@
 """The one way this project talks to Stripe: a configured StripeClient and its error mapping.
 
 Stripe's SDK has its own HTTP stack (timeouts, retries with the same idempotency key);
-it is the one outbound path that does not go through core.outbound.
+it is the one outbound path that does not go through core.outbound. The SDK (12 MB, with
+httpx behind it) is imported on first use, not when a web worker starts: the gateway never
+talks to Stripe.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import stripe
 from django.conf import settings
 
 from core.errors import ServiceUnavailable, UpstreamFailed
+
+if TYPE_CHECKING:
+    import stripe
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +33,8 @@ def stripe_client() -> stripe.StripeClient:
     """A client for the configured account; 503 when Stripe is not configured."""
     if not billing_configured():
         raise ServiceUnavailable(NOT_CONFIGURED, reason="billing_not_configured")
+    import stripe
+
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,
@@ -42,6 +49,8 @@ def stripe_errors_as_upstream(action: str) -> Iterator[None]:
     Stripe's messages can quote request parameters; the type, code and request id are
     enough to find the failure in Stripe's dashboard.
     """
+    import stripe
+
     try:
         yield
     except stripe.StripeError as exc:

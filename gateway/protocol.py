@@ -53,6 +53,7 @@ from mcp_types.version import (
 )
 from referencing.exceptions import Unresolvable
 
+from core.fast_validation import compile_check
 from gateway import dynamic
 from gateway.runtime import CallContext, Grant, Registry, ServerRuntime, ToolRuntime
 
@@ -490,7 +491,11 @@ def argument_problems(tool: ToolRuntime, arguments: dict[str, Any]) -> list[str]
     validator = tool.derived.get("validator", _NOT_COMPILED)
     if validator is _NOT_COMPILED:
         validator = tool.derived["validator"] = _compile_validator(tool)
+        tool.derived["valid"] = None if validator is None else compile_check(tool.input_schema)
     if validator is None:
+        return []
+    valid = tool.derived.get("valid")
+    if valid is not None and valid(arguments):
         return []
     try:
         errors = sorted(validator.iter_errors(arguments), key=lambda error: error.json_path)

@@ -33,8 +33,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import tantivy
-
 from gateway.runtime import SearchHit, ToolRuntime
 
 MAX_QUERY_WORDS: Final = 32
@@ -174,6 +172,10 @@ class ToolIndex:
     """A BM25 index of a server's tools, queried with `search`."""
 
     def __init__(self, documents: Sequence[ToolDocument]) -> None:
+        # Imported with the first index: a worker whose servers all list their tools never
+        # searches and does not hold tantivy (3.5 MB).
+        import tantivy
+
         builder = tantivy.SchemaBuilder()
         for name in FIELD_BOOSTS:
             builder.add_text_field(name, tokenizer_name="en_stem", index_option="freq")

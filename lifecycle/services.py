@@ -13,7 +13,6 @@ from django.utils import timezone
 from accounts.models import ApiToken, User
 from authz.selectors import user_grant_list
 from authz.services import authorizations_revoke
-from billing.tasks import cancel_subscription
 from core.invalidation import server_changed
 from credentials.models import Credential
 from servers.models import AccessKey, Server
@@ -46,6 +45,9 @@ def user_deactivate(*, user: User) -> None:
         authorizations_revoke(authorizations=list(user_grant_list(user=user)))
         server_changed(*names)
         user_id = str(user.pk)
+        # Imported here: the task module loads Stripe's SDK, which a web worker never needs.
+        from billing.tasks import cancel_subscription
+
         transaction.on_commit(lambda: cancel_subscription.delay(user_id))
     user.is_active = False
 

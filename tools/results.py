@@ -36,6 +36,7 @@ from jmespath.exceptions import JMESPathError
 from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
+from core.fast_validation import Check, compile_check
 from core.scrub import Scrubber, scrubber_for
 from tools.projection import (
     SELECT,
@@ -465,20 +466,23 @@ class OutputSchema:
 
     schema: dict[str, Any]
     validator: Any
+    valid: Check | None = None
+    """jsonschema-rs's pre-check (core.fast_validation): True only for a certainly valid value."""
 
     @classmethod
     def compile(cls, schema: dict[str, Any]) -> OutputSchema:
-        return cls(schema, _validator(json.dumps(schema, sort_keys=True)))
+        return cls(schema, _validator(json.dumps(schema, sort_keys=True)), compile_check(schema))
 
 
 def _schema_problem(
     structured: dict[str, Any], output_schema: dict[str, Any] | OutputSchema
 ) -> str | None:
-    validator = (
-        output_schema.validator
-        if isinstance(output_schema, OutputSchema)
-        else _validator(json.dumps(output_schema, sort_keys=True))
-    )
+    if isinstance(output_schema, OutputSchema):
+        if output_schema.valid is not None and output_schema.valid(structured):
+            return None
+        validator = output_schema.validator
+    else:
+        validator = _validator(json.dumps(output_schema, sort_keys=True))
     try:
         error = jsonschema.exceptions.best_match(validator.iter_errors(structured))
     except (jsonschema.exceptions.SchemaError, Unresolvable):

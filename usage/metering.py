@@ -14,7 +14,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet, Sum
@@ -42,6 +41,8 @@ def metered_accounts() -> QuerySet[BillingAccount]:
 
 def overage_report_all(*, now: datetime | None = None) -> int:
     """Report every paid user's new overage; returns how many meter events were sent."""
+    import stripe  # on first use: a web worker never reports overage
+
     sent = 0
     for user_id in metered_accounts().values_list("user_id", flat=True):
         try:

@@ -6,29 +6,27 @@ The validator checks the document against the OpenAPI metaschema and then semant
 documents up to ``FULL_VALIDATION_CONTAINERS``; bigger ones are checked by the conversion
 itself, which reports anything it cannot use as warnings. ``validate_document`` can be run
 separately (e.g. in a background job) with a cap on the number of problems.
+
+openapi-spec-validator (with pydantic, jsonschema-path and requests behind it) is imported on
+the first validation, not with the engine: the gateway imports the engine to build requests
+and never validates a document, and a web worker that never converts a spec saves the memory.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema.exceptions import ValidationError
-from jsonschema_path import SchemaPath
-from jsonschema_path.accessors import SchemaAccessor
-from lazy_object_proxy import Proxy
-from openapi_spec_validator import (
-    OpenAPIV2SpecValidator,
-    OpenAPIV30SpecValidator,
-    OpenAPIV31SpecValidator,
-)
-from openapi_spec_validator.schemas import schema_v2, schema_v30, schema_v31
-from openapi_spec_validator.schemas.backend.jsonschema import create_validator
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT202012
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema_path import SchemaPath
 
 from .refs import join_pointer, without_external_refs
 
@@ -40,25 +38,33 @@ VALIDATION_STOPPED = (
 )
 
 
-def _python_backend(schema: Any) -> Any:
-    # openapi-spec-validator switches to jsonschema-rs whenever that package is installed (a
-    # dev tool brings it in), and its messages read differently: always the same backend.
-    return Proxy(partial(create_validator, schema))
+@functools.cache
+def _validators() -> dict[str, Any]:
+    """The validator class per format, built (and openapi-spec-validator imported) once."""
+    from lazy_object_proxy import Proxy
+    from openapi_spec_validator import (
+        OpenAPIV2SpecValidator,
+        OpenAPIV30SpecValidator,
+        OpenAPIV31SpecValidator,
+    )
+    from openapi_spec_validator.schemas import schema_v2, schema_v30, schema_v31
+    from openapi_spec_validator.schemas.backend.jsonschema import create_validator
 
+    def python_backend(schema: Any) -> Any:
+        # openapi-spec-validator switches to jsonschema-rs whenever that package is installed
+        # (a dev tool brings it in), and its messages read differently: always the same backend.
+        return Proxy(partial(create_validator, schema))
 
-class _V2(OpenAPIV2SpecValidator):
-    schema_validator = _python_backend(schema_v2)
+    class _V2(OpenAPIV2SpecValidator):
+        schema_validator = python_backend(schema_v2)
 
+    class _V30(OpenAPIV30SpecValidator):
+        schema_validator = python_backend(schema_v30)
 
-class _V30(OpenAPIV30SpecValidator):
-    schema_validator = _python_backend(schema_v30)
+    class _V31(OpenAPIV31SpecValidator):
+        schema_validator = python_backend(schema_v31)
 
-
-class _V31(OpenAPIV31SpecValidator):
-    schema_validator = _python_backend(schema_v31)
-
-
-_VALIDATORS = {"swagger-2.0": _V2, "openapi-3.0": _V30, "openapi-3.1": _V31}
+    return {"swagger-2.0": _V2, "openapi-3.0": _V30, "openapi-3.1": _V31}
 
 
 def validate_document(
@@ -80,7 +86,7 @@ def validate_document(
         with warnings.catch_warnings():
             # The validator compiles spec patterns with Python's re and warns about ECMA-isms.
             warnings.simplefilter("ignore")
-            for error in _iter_errors(_VALIDATORS[fmt](offline_schema_path(document))):
+            for error in _iter_errors(_validators()[fmt](offline_schema_path(document))):
                 report(_pointer(error), _message(error))
                 if len(problems) >= max_problems:
                     break
@@ -101,6 +107,9 @@ def _refuse_retrieval(uri: str) -> Resource[Any]:
 
 def offline_schema_path(document: dict[str, Any]) -> SchemaPath:
     """The document as the validator walks it, with a resolver that can never retrieve."""
+    from jsonschema_path import SchemaPath
+    from jsonschema_path.accessors import SchemaAccessor
+
     registry: Registry[Any] = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
     registry = registry.with_resource("", DRAFT202012.create_resource(document))
     return SchemaPath(SchemaAccessor(document, registry.resolver(base_uri="")))
