@@ -395,20 +395,33 @@ def possible_types(
 
 
 def _ref_names(node: Any) -> Iterator[str]:
-    stack = [node]
+    """Def names a schema refers to, wherever it does.
+
+    The values of ``enum``, ``const``, ``default`` and ``examples`` are instance data, so a
+    ``$ref`` inside them is not a reference; but the same words as keys of ``properties``
+    (a property named ``default``) name subschemas, which are searched like any other.
+    """
+    stack: list[tuple[Any, bool]] = [(node, True)]
     while stack:
-        current = stack.pop()
+        current, is_schema = stack.pop()
         if isinstance(current, dict):
+            if not is_schema:  # a map of names to subschemas
+                stack.extend((value, True) for value in current.values())
+                continue
             ref = current.get("$ref")
             if isinstance(ref, str) and ref.startswith(_DEFS_PREFIX):
                 yield ref[len(_DEFS_PREFIX) :]
-            stack.extend(value for key, value in current.items() if key not in _DATA_KEYWORDS)
+            for key, value in current.items():
+                if key not in _DATA_KEYWORDS:
+                    stack.append((value, key not in _SCHEMA_MAPS))
         elif isinstance(current, list):
-            stack.extend(current)
+            stack.extend((item, True) for item in current)
 
 
 # Keywords whose values are instance data, not schemas: a "$ref" inside them is not a reference.
 _DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+# Keywords whose values map arbitrary names (which may be the words above) to subschemas.
+_SCHEMA_MAPS = frozenset({*_INPLACE_MAP, *_DESCEND_MAP, "$defs"})
 
 
 def _inline_depth(node: Any, depth: int = 0) -> int:

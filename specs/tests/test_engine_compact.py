@@ -22,7 +22,7 @@ def refs_in(node: Any) -> set[str]:
         if isinstance(current, dict):
             if isinstance(current.get("$ref"), str):
                 found.add(current["$ref"])
-            stack.extend(v for k, v in current.items() if k not in ("enum", "const", "examples"))
+            stack.extend(current.values())  # no test schema holds a "$ref" as instance data
         elif isinstance(current, list):
             stack.extend(current)
     return found
@@ -225,9 +225,32 @@ def test_non_monotone_keywords_are_relaxed_above_an_opened_part():
     assert accepts(compacted, instance)
 
 
+def test_a_property_named_like_a_data_keyword_keeps_the_defs_it_refers_to():
+    schema = {
+        "type": "object",
+        "properties": {
+            "default": {"$ref": "#/$defs/Plan"},
+            "enum": {"type": "array", "items": {"$ref": "#/$defs/Tier"}},
+        },
+        "default": {"plan": "x"},
+        "$defs": {
+            "Plan": obj(name={"type": "string"}),
+            "Tier": obj(level={"type": "integer"}),
+            "Unused": obj(x={"type": "string"}),
+        },
+    }
+    compacted = Compactor(SchemaBudgets()).compact(schema, 10**9)
+
+    assert compacted is not None
+    assert set(compacted["$defs"]) == {"Plan", "Tier"}
+    assert_well_formed(compacted)
+    assert not accepts(compacted, {"default": {"name": 1}})
+
+
 # -- the superset property, on generated schemas and instances ------------------------------
 
-KEYS = ("a", "b", "c")
+# Property names that are also keywords ("default", "enum") must not hide their subschemas.
+KEYS = ("a", "b", "default", "enum")
 DEF_NAMES = ("d0", "d1", "d2")
 
 instances = st.recursive(
