@@ -7,10 +7,11 @@ schema::
 
     {"type": "object", "description": "A customer object; see the API's documentation ..."}
 
-The level starts at the depth budget and drops one at a time until the schema fits; if it
-still does not fit with every reference cut, the largest top-level properties are opened one
-by one (an input schema keeps every argument's name; an output schema that cannot fit is
-dropped, since ``outputSchema`` is optional in MCP).
+The deepest level up to the depth budget at which the schema fits is found by bisection; if
+it still does not fit with every reference cut, the fewest of the largest top-level
+properties that make it fit are opened, found by bisection too (an input schema keeps every
+argument's name; an output schema that cannot fit is dropped, since ``outputSchema`` is
+optional in MCP).
 
 Why a compacted schema accepts every instance the original accepts (a superset), so no
 argument the upstream would take is refused and no result that conformed stops conforming:
@@ -116,13 +117,24 @@ class Compactor:
         level = self.budgets.max_depth
         deepest = max(distances.values(), default=0)
         level = min(level, max(deepest, _inline_depth(root)))
-        while True:
-            candidate, size = self._assemble(root, defs, distances, level, ())
-            if size <= max_bytes or level == 0:
-                break
-            level -= 1
-        if size > max_bytes:
-            candidate, size = self._open_largest_properties(root, defs, distances, max_bytes)
+        candidate, size = self._assemble(root, defs, distances, level, ())
+        if size <= max_bytes:
+            return candidate
+        if level > 0:
+            floor, floor_size = self._assemble(root, defs, distances, 0, ())
+            if floor_size <= max_bytes:
+                # The deepest level that fits, by bisection: a deeper level keeps more.
+                fits, too_big = 0, level
+                candidate = floor
+                while too_big - fits > 1:
+                    middle = (fits + too_big) // 2
+                    attempt, size = self._assemble(root, defs, distances, middle, ())
+                    if size <= max_bytes:
+                        fits, candidate = middle, attempt
+                    else:
+                        too_big = middle
+                return candidate
+        candidate, size = self._open_largest_properties(root, defs, distances, max_bytes)
         return candidate
 
     # -- levels ------------------------------------------------------------------------------
@@ -170,13 +182,19 @@ class Compactor:
         properties = root.get("properties")
         names = list(properties) if isinstance(properties, dict) else []
         names.sort(key=lambda name: -json_size(properties[name]) if properties else 0)
-        opened: list[str] = []
-        candidate, size = self._assemble(root, defs, distances, 0, ())
-        for name in names:
-            opened.append(name)
-            candidate, size = self._assemble(root, defs, distances, 0, tuple(opened))
-            if size <= max_bytes:
-                break
+        # Level 0 with nothing opened is known not to fit. The fewest of the largest
+        # arguments to open, by bisection: opening more leaves less.
+        candidate, size = self._assemble(root, defs, distances, 0, tuple(names))
+        if size > max_bytes or not names:
+            return candidate, size
+        too_big, fits = 0, len(names)
+        while fits - too_big > 1:
+            middle = (too_big + fits) // 2
+            attempt, attempt_size = self._assemble(root, defs, distances, 0, tuple(names[:middle]))
+            if attempt_size <= max_bytes:
+                fits, candidate, size = middle, attempt, attempt_size
+            else:
+                too_big = middle
         return candidate, size
 
     # -- widening ------------------------------------------------------------------------------
