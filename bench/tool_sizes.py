@@ -246,6 +246,13 @@ def main() -> None:
         ),
         reverse=True,
     )[:10]
+    report["slowest"] = sorted(
+        (
+            (record["seconds_compacted"], record["seconds_whole"], record["tools"], record["file"])
+            for record in corpus
+        ),
+        reverse=True,
+    )[:10]
     report["checks"] = validity(corpus, failed, len(files))
     report["conversion_seconds"] = {
         "whole": spread([record["seconds_whole"] for record in corpus]),
