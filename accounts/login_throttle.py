@@ -60,7 +60,24 @@ def _in_words(seconds: int) -> str:
 
 
 class ThrottledAdminLoginForm(AdminAuthenticationForm):
-    """Django's admin login form, counting failures and refusing once there were too many."""
+    """Django's admin login form, counting failures and refusing once there were too many.
+
+    Operators sign in with their email address (accounts.backends.OperatorEmailBackend).
+    """
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": "Please enter the correct email address and password for an operator "
+        "account. Both fields may be case-sensitive.",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        assert isinstance(field, forms.CharField)
+        field.label = "Email address"
+        field.max_length = 254
+        field.widget.attrs.update({"maxlength": 254, "autocomplete": "email"})
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username") or ""

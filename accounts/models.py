@@ -5,9 +5,20 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.models import TimestampedModel
+
+
+def operator_clerk_id() -> str:
+    """The identity of an operator made in Specgate rather than by Clerk."""
+    return f"operator_{uuid.uuid4().hex}"
+
+
+def staff_with_email(email: str) -> QuerySet[User]:
+    """The operator accounts that sign in to the admin with EMAIL (case-insensitive)."""
+    return User.objects.filter(email__iexact=email.strip(), is_staff=True)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -18,10 +29,18 @@ class UserManager(BaseUserManager["User"]):
         return user
 
     def create_superuser(
-        self, clerk_id: str, email: str = "", password: str | None = None, **extra: Any
+        self,
+        clerk_id: str | None = None,
+        email: str = "",
+        password: str | None = None,
+        **extra: Any,
     ) -> User:
+        """An operator: signs in to the admin with EMAIL; the Clerk id is made up when not given
+        (operators need no Clerk account)."""
+        if not email:
+            raise ValueError("An operator needs an email address to sign in with.")
         user = self.model(
-            clerk_id=clerk_id,
+            clerk_id=clerk_id or operator_clerk_id(),
             email=self.normalize_email(email),
             is_staff=True,
             is_superuser=True,
@@ -58,6 +77,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email or self.clerk_id
 
+    def get_short_name(self) -> str:
+        """How the admin greets an operator: never by the Clerk id."""
+        return self.first_name or self.email or self.clerk_id
+
 
 class ApiToken(TimestampedModel):
     """A personal API token (sgp_...) for scripts; stored as a hash only."""
@@ -72,6 +95,7 @@ class ApiToken(TimestampedModel):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

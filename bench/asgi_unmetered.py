@@ -29,7 +29,7 @@ class UnmeteredRegistry(DjangoRegistry):
         )
         return outcome.result
 
-    def record_rejected_call(self, *args: Any) -> None:
+    def record_rejected_call(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 

@@ -1,7 +1,7 @@
-"""tools/call throughput and latency: Specgate vs FastMCP's OpenAPI proxy vs the upstream itself.
+"""tools/call throughput and latency: Specgate vs FastMCP and ContextForge vs the upstream itself.
 
     python bench/gateway_bench.py [--seconds 15] [--rounds 2] [--connections 16] [--workers 1]
-                                  [--baseline-tree PATH]
+                                  [--baseline-tree PATH] [--no-contextforge]
 
 Everything runs on this machine on loopback and stops by itself (--db and --redis-db name the
 throwaway PostgreSQL database and Redis db when the defaults are taken):
@@ -12,13 +12,23 @@ throwaway PostgreSQL database and Redis db when the defaults are taken):
 - Specgate with logging, metering and enforcement off (bench/asgi_unmetered.py), to price them;
 - FastMCP 4.x `from_openapi` (stateless HTTP, JSON responses) proxying the same spec, from the
   virtualenv in bench/.cache/fastmcp-venv (see requirements-bench.txt);
+- IBM's ContextForge gateway 1.1.0 (target "contextforge"; --no-contextforge leaves it out), set
+  up as its Docker Compose file runs it, by hand (bench/contextforge_peer.py: gunicorn with its
+  recommended 2 x cores + 1 workers, --contextforge-workers to change it, its own throwaway
+  PostgreSQL database --contextforge-db and Redis db --contextforge-redis-db, JWT bearer auth),
+  with the upstream's getItem registered as a REST tool in a virtual server; its virtualenv
+  (bench/.cache/contextforge-venv, Python >= 3.12, requirements-bench-contextforge.txt) is
+  created on first use;
 - the upstream called directly (the ceiling).
-wrk drives each in turn with 16 connections, alternating, for --rounds rounds. Reported per
-target: requests/s, p50/p99 latency, CPU time per call of the server processes, and peak RSS per
-worker. Needs wrk (apt-get install wrk), PostgreSQL on 127.0.0.1:5432 and Redis on 6379, and
-the peer's virtualenv (`bench/corpus.py --peer fastmcp` creates it, or by hand:
-`python3 -m venv bench/.cache/fastmcp-venv && bench/.cache/fastmcp-venv/bin/pip install
--r requirements-bench.txt uvicorn`).
+wrk drives each in turn with 16 connections, alternating, for --rounds rounds. Before the run one
+tools/call per MCP target must return the upstream's item; during it, non-2xx responses, socket
+errors and 2xx answers that are no tool result (isError, or a JSON-RPC error) are counted (wrk's
+timeout is 30 s). Reported per target: requests/s, p50/p99 latency, CPU time per call of the
+server processes, and peak RSS per worker. Needs wrk (apt-get install wrk),
+PostgreSQL on 127.0.0.1:5432 and Redis on 6379, and the FastMCP peer's virtualenv
+(`bench/corpus.py --peer fastmcp` creates it, or by hand: `python3 -m venv
+bench/.cache/fastmcp-venv && bench/.cache/fastmcp-venv/bin/pip install -r requirements-bench.txt
+uvicorn`).
 
 Before and after a change, in one run: `--baseline-tree PATH` adds a second Specgate checkout
 as the target "specgate-baseline", measured in the same rounds, alternating with the others:
@@ -34,6 +44,12 @@ runs from its directory with its config/gunicorn.py and config.asgi:application.
 PATH/.venv when it has one and this checkout's .venv otherwise. The bench spec, upstream and
 FastMCP peer are this checkout's. It is reported with the same figures as the others, next to
 "specgate". Without --baseline-tree the run and its output are as before.
+
+`--observability` measures "specgate" with observability on: tracing exported over OTLP/HTTP
+to a local receiver (bench/otlp_sink.py) at --trace-ratio sampling (default 1 %,
+parentbased_traceidratio) and Prometheus metrics on (METRICS_TOKEN set); the other targets,
+the baseline included, run as before. After the rounds it prints how many calls /metrics
+counted and how many spans the receiver got.
 """
 
 from __future__ import annotations
@@ -43,6 +59,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -52,6 +69,9 @@ import httpx2
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.contextforge_peer import ContextForge, ensure_venv, recommended_workers  # noqa: E402
+
 VENV = ROOT / ".venv" / "bin"
 PEER_PYTHON = ROOT / "bench" / ".cache" / "fastmcp-venv" / "bin" / "python"
 SPEC = ROOT / "bench" / "bench.openapi.yaml"
@@ -59,6 +79,26 @@ DB = "specgate_bench_gateway"
 REDIS_DB = 13
 BASELINE_DB = "specgate_bench_gateway_baseline"
 BASELINE_REDIS_DB = 14
+CONTEXTFORGE_DB = "specgate_bench_gateway_contextforge"
+CONTEXTFORGE_REDIS_DB = 15
+ITEM = {"id": "42", "name": "Item 42"}  # what bench/upstream.py answers for itemId 42
+# Appended to each MCP target's wrk script: counts 2xx responses that are not a tool result (a
+# result flagged isError, or a JSON-RPC error), which wrk's non-2xx count does not see.
+COUNT_TOOL_ERRORS = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) tool_errors = 0 end
+function response(status, headers, body)
+  if body:find('"isError"%s*:%s*true') or body:find('"error"%s*:%s*{') then
+    tool_errors = tool_errors + 1
+  end
+end
+function done(summary, latency, requests)
+  local n = 0
+  for _, thread in ipairs(threads) do n = n + thread:get("tool_errors") end
+  io.write(string.format("Tool errors: %d\\n", n))
+end
+"""
 CALL = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -164,6 +204,8 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
     if target.post:
         lines += ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(CALL))}"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in target.headers.items()]
+    if target.post:
+        lines.append(COUNT_TOOL_ERRORS)
     script.write_text("\n".join(lines) + "\n")
     pids = process_tree(target.pid) if target.pid else []
     services = pids_named("postgres", "redis-server")
@@ -176,6 +218,10 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
             f"-c{connections}",
             f"-d{seconds}s",
             "--latency",
+            # wrk's default (2 s) drops slower responses from the latency histogram; ContextForge
+            # on a loaded machine answers in 1-2 s, so every target gets 30 s.
+            "--timeout",
+            "30s",
             "-s",
             str(script),
             target.url,
@@ -189,6 +235,10 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    tool_errors = re.search(r"Tool errors: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
 
     def percentile(label: str) -> float:
         value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
@@ -199,6 +249,8 @@ def wrk(target: Target, seconds: int, connections: int, script_dir: Path) -> dic
         "p50_ms": percentile("50"),
         "p99_ms": percentile("99"),
         "errors": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+        "tool_errors": int(tool_errors.group(1)) if tool_errors else 0,
         "cpu_ms_per_call": (cpu_after - cpu_before) * 1000 / max(total, 1) if pids else 0.0,
         "services_cpu_ms_per_call": (services_after - services_before) * 1000 / max(total, 1),
         "peak_rss_mb": peak_rss_mb(pids[1:] or pids) if pids else 0.0,
@@ -250,10 +302,28 @@ def prepare(tree: Tree, env: dict[str, str], upstream: str) -> dict[str, str]:
     return server
 
 
+def holds_item(value: object) -> bool:
+    """Whether VALUE (a tool result, at any depth, JSON text parsed) carries the upstream's item."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return False
+    if isinstance(value, dict):
+        if all(value.get(key) == expected for key, expected in ITEM.items()):
+            return True
+        return any(holds_item(inner) for inner in value.values())
+    if isinstance(value, list):
+        return any(holds_item(inner) for inner in value)
+    return False
+
+
 def check_call(target: Target) -> None:
-    response = httpx2.post(target.url, json=CALL, headers=target.headers, timeout=10)
+    """One tools/call must succeed and return the upstream's item, not just any 200."""
+    response = httpx2.post(target.url, json=CALL, headers=target.headers, timeout=30)
     body = response.json()
-    if response.status_code != 200 or body.get("result", {}).get("isError"):
+    result = body.get("result", {}) if isinstance(body, dict) else {}
+    if response.status_code != 200 or result.get("isError") or not holds_item(result):
         raise SystemExit(f"{target.name}: tools/call failed: {response.status_code} {body}")
 
 
@@ -274,11 +344,32 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="Redis db (flushed)")
     parser.add_argument("--baseline-db", default=BASELINE_DB)
     parser.add_argument("--baseline-redis-db", type=int, default=BASELINE_REDIS_DB)
+    parser.add_argument(
+        "--no-contextforge", action="store_true", help="leave the ContextForge peer out"
+    )
+    parser.add_argument("--contextforge-db", default=CONTEXTFORGE_DB, help="dropped after")
+    parser.add_argument("--contextforge-redis-db", type=int, default=CONTEXTFORGE_REDIS_DB)
+    parser.add_argument(
+        "--contextforge-workers",
+        type=int,
+        default=recommended_workers(),
+        help="its gunicorn workers (default: its docs' 2 x cores + 1, at most 16)",
+    )
+    parser.add_argument("--observability", action="store_true", help="tracing + metrics on")
+    parser.add_argument("--trace-ratio", type=float, default=0.01)
     args = parser.parse_args()
     if args.baseline_tree and (
         args.db == args.baseline_db or args.redis_db == args.baseline_redis_db
     ):
         raise SystemExit("the baseline needs a database and a Redis db of its own")
+    taken = [(args.db, args.redis_db)]
+    if args.baseline_tree:
+        taken.append((args.baseline_db, args.baseline_redis_db))
+    if not args.no_contextforge and any(
+        args.contextforge_db == db or args.contextforge_redis_db == redis_db
+        for db, redis_db in taken
+    ):
+        raise SystemExit("ContextForge needs a database and a Redis db of its own")
 
     main_tree = Tree(ROOT, VENV, args.db, args.redis_db)
     baseline = (
@@ -286,7 +377,21 @@ def main() -> None:
         if args.baseline_tree
         else None
     )
-    ports = {name: free_port() for name in ("upstream", "ours", "bare", "peer", "baseline")}
+    ports = {
+        name: free_port()
+        for name in ("upstream", "ours", "bare", "peer", "baseline", "contextforge", "sink")
+    }
+    contextforge = (
+        None
+        if args.no_contextforge
+        else ContextForge(
+            ensure_venv(),
+            args.contextforge_db,
+            args.contextforge_redis_db,
+            ports["contextforge"],
+            args.contextforge_workers,
+        )
+    )
     upstream = f"http://127.0.0.1:{ports['upstream']}"
     common = dict(os.environ) | {
         "OUTBOUND_ALLOW_PRIVATE": "true",
@@ -297,6 +402,17 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     env = main_tree.env(common)
+    metrics_token = Fernet.generate_key().decode()
+    ours_env = env | (
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['sink']}",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(args.trace_ratio),
+            "METRICS_TOKEN": metrics_token,
+        }
+        if args.observability
+        else {}
+    )
     baseline_env = baseline.env(common) if baseline else {}
     processes: list[subprocess.Popen[bytes]] = []
 
@@ -316,13 +432,22 @@ def main() -> None:
         server = prepare(main_tree, env, upstream)
         baseline_server = prepare(baseline, baseline_env, upstream) if baseline else {}
         start([str(VENV / "python"), "bench/upstream.py", str(ports["upstream"])], "upstream")
-        ours = start(gunicorn(main_tree, "ours", "config.asgi:application"), "ours")
+        ours = start(
+            gunicorn(main_tree, "ours", "config.asgi:application"), "ours", tree_env=ours_env
+        )
         bare = start(gunicorn(main_tree, "bare", "bench.asgi_unmetered:application"), "bare")
         peer = start(
             [str(PEER_PYTHON), "bench/fastmcp_peer.py", str(SPEC), upstream, str(ports["peer"])],
             "peer",
         )
         started = ["upstream", "ours", "bare", "peer"]
+        if contextforge:
+            contextforge.prepare()
+            forge_process = contextforge.start()
+            processes.append(forge_process)
+        if args.observability:
+            start([str(VENV / "python"), "bench/otlp_sink.py", str(ports["sink"])], "sink")
+            started.append("sink")
         if baseline:
             before = start(
                 gunicorn(baseline, "baseline", "config.asgi:application"),
@@ -333,6 +458,11 @@ def main() -> None:
             started.append("baseline")
         for name in started:
             wait_for(f"http://127.0.0.1:{ports[name]}/")
+        if contextforge:
+            # Every worker imports the whole gateway; a loaded machine needs a while.
+            wait_for(f"{contextforge.base_url}/health", seconds=180)
+            forge_token = contextforge.token()
+            forge_url = contextforge.register(upstream, forge_token)
         mcp_headers = {
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
@@ -361,6 +491,17 @@ def main() -> None:
                 keyed,
             ),
             Target("fastmcp", f"http://127.0.0.1:{ports['peer']}/mcp", peer, mcp_headers),
+        ]
+        if contextforge:
+            targets.append(
+                Target(
+                    "contextforge",
+                    forge_url,
+                    forge_process.pid,
+                    mcp_headers | {"Authorization": f"Bearer {forge_token}"},
+                )
+            )
+        targets += [
             Target("direct-upstream", f"{upstream}/items/42", None, {}, post=False),
         ]
         for target in targets:
@@ -372,35 +513,63 @@ def main() -> None:
                     target.results.append(
                         wrk(target, args.seconds, args.connections, Path(scripts))
                     )
+        if args.observability:
+            report_observability(ports, metrics_token)
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # then the databases can still be dropped
+                process.kill()
+                process.wait()
         for tree in (main_tree, baseline):
             if tree:
                 subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists",
                                 tree.db])  # fmt: skip
+        if contextforge:
+            contextforge.drop()
 
     report = {t.name: t.results for t in targets}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(
-        "| target | requests/s | p50 ms | p99 ms | non-2xx | CPU ms/call "
+        "| target | requests/s | p50 ms | p99 ms | non-2xx | socket errors | tool errors "
+        "| CPU ms/call "
         "| PostgreSQL + Redis CPU ms/call | peak RSS/worker MB |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for target in targets:
         cells = [
             span(target.results, "rps", "{:.0f}"),
             span(target.results, "p50_ms", "{:.2f}"),
             span(target.results, "p99_ms", "{:.2f}"),
             span(target.results, "errors", "{:.0f}"),
+            span(target.results, "socket_errors", "{:.0f}"),
+            span(target.results, "tool_errors", "{:.0f}"),
             span(target.results, "cpu_ms_per_call", "{:.2f}"),
             span(target.results, "services_cpu_ms_per_call", "{:.3f}"),
             span(target.results, "peak_rss_mb", "{:.0f}"),
         ]
         print(f"| {target.name} | " + " | ".join(cells) + " |")
+
+
+def report_observability(ports: dict[str, int], token: str) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    time.sleep(6)  # the batch exporters send every 5 s
+    scraped = httpx2.get(
+        f"http://127.0.0.1:{ports['ours']}/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    calls = sum(
+        sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.name == "specgate_tool_calls_total"
+    )
+    spans = httpx2.get(f"http://127.0.0.1:{ports['sink']}/count").text
+    print(f"observability: /metrics counted {calls:.0f} tools/call; the receiver got {spans} spans")
 
 
 def span(results: list[dict[str, float]], key: str, fmt: str) -> str:

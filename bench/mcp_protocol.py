@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.app import McpApp  # noqa: E402
-from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime  # noqa: E402
+from gateway.runtime import CallContext, Caller, Refusal, ServerRuntime, ToolRuntime  # noqa: E402
 
 SCHEMA = {
     "type": "object",
@@ -64,7 +64,7 @@ class BenchRegistry:
         return self.server if slug == "weather" else None
 
     async def authenticate(self, server: ServerRuntime, bearer: str | None) -> Any:
-        return "sk_bench" if bearer == "sk_bench_secret" else False
+        return Caller("sk_bench") if bearer == "sk_bench_secret" else False
 
     async def admit(self, server: ServerRuntime, ctx: CallContext, method: str) -> Refusal | None:
         return None
@@ -78,9 +78,7 @@ class BenchRegistry:
             "isError": False,
         }
 
-    def record_rejected_call(
-        self, server: ServerRuntime, ctx: CallContext, tool_name: str, message: str
-    ) -> None:
+    def record_rejected_call(self, *args: Any, **kwargs: Any) -> None:
         pass
 
 

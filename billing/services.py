@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from core.errors import Conflict, NotFound, ServiceUnavailable
+from core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 
 from .models import BillingAccount
 from .selectors import ACTIVE_STATUSES
@@ -171,7 +171,24 @@ def portal_session_create(*, user: User) -> str:
     return str(session.url)
 
 
+def budget_cap_check(budget_cap: Decimal | None) -> None:
+    """Raise ValidationFailed unless BUDGET_CAP is None or 0 to BUDGET_CAP_MAX EUR, in cents."""
+    if budget_cap is None:
+        return
+    if not budget_cap.is_finite() or not 0 <= budget_cap <= settings.BUDGET_CAP_MAX:
+        raise ValidationFailed(
+            "Invalid request",
+            details={"budgetCap": [f"Must be between 0 and {settings.BUDGET_CAP_MAX} inclusive."]},
+        )
+    if budget_cap != budget_cap.quantize(Decimal("0.01")):
+        raise ValidationFailed(
+            "Invalid request", details={"budgetCap": ["Must have at most 2 decimal places."]}
+        )
+
+
 def budget_cap_set(*, user: User, budget_cap: Decimal | None) -> BillingAccount:
+    """The API's and the admin's one way to set a cap (checked again here for both)."""
+    budget_cap_check(budget_cap)
     account = billing_account_for(user=user)
     account.budget_cap = budget_cap
     account.save(update_fields=["budget_cap", "updated_at"])

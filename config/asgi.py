@@ -15,15 +15,22 @@ import logging
 import os
 from typing import Any
 
+import django
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup(set_prefix=False)
+from core.observability.instrumentation import start_tracing  # noqa: E402
+
+# Before Django builds its middleware chain: the REST request spans come from a middleware.
+start_tracing(service_name="specgate-web", web=True)
 django_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from core import outbound  # noqa: E402
 from core.errors import error_body_for_status  # noqa: E402
+from core.observability import tracing  # noqa: E402
 from gateway.app import McpApp  # noqa: E402
 from gateway.registry import DjangoRegistry, allowed_origins, credential_provider  # noqa: E402
 from usage.recorder import recorder  # noqa: E402
@@ -48,6 +55,7 @@ async def _lifespan(receive: Any, send: Any) -> None:
             try:
                 await asyncio.to_thread(recorder.stop)
                 await outbound.aclose_pools()
+                await asyncio.to_thread(tracing.stop)
             except Exception:
                 logger.exception("shutdown did not complete cleanly")
             await send({"type": "lifespan.shutdown.complete"})

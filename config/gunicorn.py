@@ -5,7 +5,11 @@
 Every setting here can still be overridden on the command line or with GUNICORN_CMD_ARGS.
 """
 
+import atexit
+import glob
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 # One worker per core: each worker is one event loop, busy with CPU only between waits.
@@ -34,3 +38,28 @@ def post_worker_init(worker: object) -> None:
     import gc
 
     gc.freeze()
+
+
+def on_starting(server: object) -> None:
+    """Give the workers one directory for their Prometheus metrics (multiprocess mode).
+
+    prometheus-client reads PROMETHEUS_MULTIPROC_DIR when it is imported, so it is set here,
+    in the arbiter, before any worker is forked. A directory the operator names is emptied
+    first (files of a previous run would be summed in); without one, a private temporary
+    directory is made and removed at exit.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for stale in glob.glob(os.path.join(directory, "*.db")):
+            os.remove(stale)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="specgate-metrics-")
+        atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], True)
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A dead worker's live gauges (recorder buffer depth, flush lag) no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core.env import (
     env_bool,
+    env_choice,
     env_decimal,
     env_float,
     env_int,
@@ -30,6 +31,7 @@ from core.env import (
     env_url,
     secret_in_file,
 )
+from core.observability.logs import logging_config
 from specs.engine.compact import DEFAULT_BUDGETS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,6 +69,8 @@ for _origin in MCP_ALLOWED_ORIGINS:
 
 INSTALLED_APPS = [
     "django.contrib.admin",
+    # Before django.contrib.auth: its `createsuperuser` (asks for an email) replaces auth's.
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -76,7 +80,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "core",
-    "accounts",
     "specs",
     "servers",
     "tools",
@@ -90,6 +93,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
     "core.middleware.ApiEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -161,6 +165,8 @@ if (
     _private_file(Path(_sqlite_name))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# Operators sign in to the admin with their email address (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.OperatorEmailBackend"]
 
 # --- Cache, broker ----------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
@@ -187,6 +193,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker logs through LOGGING (LOG_FORMAT, the request id filter) like the web process,
+# instead of replacing the root logger's handlers with its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "billing-report-overage": {"task": "billing.tasks.report_overage", "schedule": 300.0},
     "usage-delete-expired-logs": {"task": "usage.delete_expired_logs", "schedule": 3600.0},
@@ -284,6 +293,8 @@ TOOL_INPUT_SCHEMA_MAX_BYTES = env_int(
 TOOL_OUTPUT_SCHEMA_MAX_BYTES = env_int(
     "TOOL_OUTPUT_SCHEMA_MAX_BYTES", DEFAULT_BUDGETS.max_output_bytes, minimum=0
 )
+# A JSON tool result larger than this is shortened structurally (arrays cut, counted).
+TOOL_RESULT_JSON_MAX_BYTES = env_int("TOOL_RESULT_JSON_MAX_BYTES", 100_000, minimum=1024)
 LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 90, minimum=1)
 PUBLIC_IP_RPM = env_int("PUBLIC_IP_RPM", 120, minimum=1)
 RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "sg:rl:")
@@ -293,6 +304,9 @@ USAGE_BUFFER_MAX = env_int("USAGE_BUFFER_MAX", 100_000, minimum=100)
 USAGE_STATE_CACHE_SECONDS = env_float("USAGE_STATE_CACHE_SECONDS", 2.0, minimum=0.0)
 # A gateway worker reloads a server it has held this long even if no service said it changed.
 GATEWAY_SNAPSHOT_MAX_AGE_SECONDS = env_float("GATEWAY_SNAPSHOT_MAX_AGE_SECONDS", 60.0, minimum=1.0)
+# A server in toolMode "auto" serves the dynamic mode's three meta-tools when the full
+# tools/list of its enabled tools is estimated (bytes / 4) above this many tokens.
+TOOLS_DYNAMIC_TOKEN_BUDGET = env_int("TOOLS_DYNAMIC_TOKEN_BUDGET", 30_000, minimum=0)
 # Failed admin logins per (client address, username) before the login refuses to check more.
 ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1)
 ADMIN_LOGIN_LOCKOUT_SECONDS = env_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
@@ -354,17 +368,16 @@ TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None
 USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        "httpx2": {"level": "WARNING"},
-        "httpcore2": {"level": "WARNING"},
-    },
-}
+# --- Observability (README: "Observability") --------------------------------------
+# One JSON object per line for a log collector wherever the product runs on PostgreSQL (a
+# deployment); plain text on the embedded default, which is a developer's terminal.
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if DATABASE_URL else "text", ("json", "text"))
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+# /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset, it is a 404 and
+# no metric is kept.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters")
 
 TESTING = "pytest" in sys.modules

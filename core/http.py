@@ -9,8 +9,9 @@ from core.outbound import OutboundOptions
 USER_AGENT = "Specgate/1.0 (+https://specgate.dev)"
 
 
-def upstream_options() -> OutboundOptions:
-    """Options for calls to users' upstream APIs (MCP tool calls and tool tests)."""
+def upstream_options(*, propagate_trace: bool = True) -> OutboundOptions:
+    """Options for calls to users' upstream APIs (MCP tool calls and tool tests);
+    PROPAGATE_TRACE is the server's `trace_propagation`."""
     return OutboundOptions(
         connect_timeout=settings.OUTBOUND_CONNECT_TIMEOUT,
         total_timeout=settings.OUTBOUND_TIMEOUT,
@@ -19,6 +20,7 @@ def upstream_options() -> OutboundOptions:
         allowed_networks=tuple(settings.OUTBOUND_ALLOWED_NETWORKS),
         max_redirects=5,
         user_agent=USER_AGENT,
+        propagate_trace=propagate_trace,
     )
 
 

@@ -1,4 +1,4 @@
-"""Middleware that keeps every /api response in the envelope."""
+"""Middleware of every Django response: the request id, the /api envelope, the body cap."""
 
 from __future__ import annotations
 
@@ -9,12 +9,31 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core.errors import error_body_for_status
+from core.observability.logs import request_id_for, request_id_var
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
 def _is_api(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
+
+
+class RequestIdMiddleware:
+    """Give the request an id (the client's sane `X-Request-ID`, else a new one) that every
+    log line of the request carries and the response returns in `X-Request-ID`."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_for(request.META.get("HTTP_X_REQUEST_ID"))
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
 
 
 class ApiEnvelopeMiddleware:

@@ -191,3 +191,124 @@ def manual_clock() -> Iterator[ManualClock]:
         yield manual
     finally:
         clock.monotonic, clock.time = saved
+
+
+class ReceivedSpan:
+    """One span as an OTLP collector received it."""
+
+    def __init__(self, span: Any, service: str) -> None:
+        self.name: str = span.name
+        self.service = service
+        self.trace_id = span.trace_id.hex()
+        self.span_id = span.span_id.hex()
+        self.parent_id = span.parent_span_id.hex()
+        self.kind: int = span.kind
+        self.attributes = {item.key: _any_value(item.value) for item in span.attributes}
+
+    def __repr__(self) -> str:
+        return f"<span {self.service}:{self.name} {self.span_id} parent={self.parent_id}>"
+
+
+def _any_value(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+class OtlpReceiver:
+    """An OTLP/HTTP trace collector on loopback: what exporters POST to `{url}/v1/traces` is
+    parsed (protobuf `ExportTraceServiceRequest`) into `spans`."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReceivedSpan] = []
+        self._lock = threading.Lock()
+        self._server = LoopbackServer(self._handle)
+        self.url = self._server.url
+
+    def __enter__(self) -> OtlpReceiver:
+        self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.__exit__(*exc)
+
+    def _handle(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        import gzip
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
+        if request.method != "POST" or request.path != "/v1/traces":
+            return 404, {}, b""
+        body = request.body
+        if request.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        export = ExportTraceServiceRequest.FromString(body)
+        received = []
+        for resource_spans in export.resource_spans:
+            resource = {a.key: _any_value(a.value) for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    received.append(ReceivedSpan(span, str(resource.get("service.name", ""))))
+        with self._lock:
+            self.spans.extend(received)
+        reply = ExportTraceServiceResponse().SerializeToString()
+        return 200, {"Content-Type": "application/x-protobuf"}, reply
+
+    def wait_for(
+        self, found: Callable[[list[ReceivedSpan]], bool], timeout: float = 20.0
+    ) -> list[ReceivedSpan]:
+        """The spans received once FOUND holds for them (fails the test after TIMEOUT)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                spans = list(self.spans)
+            if found(spans):
+                return spans
+            if time.monotonic() > deadline:
+                pytest.fail(f"the expected spans did not arrive; received: {spans}")
+            time.sleep(0.1)
+
+
+# --- A real browser ---------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@contextmanager
+def chromium_page(screenshots: Any) -> Iterator[Any]:
+    """A page in Debian's chromium (scripts/install-browser.sh), driven by Playwright.
+
+    Skips when chromium or Playwright is missing, and fails instead under CI. Playwright's
+    own browser downloads are never used. SCREENSHOTS is a directory for `shot`.
+    """
+    require(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: run scripts/install-browser.sh")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - requirements-dev.txt pins it
+        require(False, "playwright is not installed: scripts/setup.sh dev")
+        raise
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.set_default_timeout(15_000)
+                yield page
+            finally:
+                browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def shot(page: Any, directory: Any, name: str) -> None:
+    """Save a full-page screenshot of PAGE as DIRECTORY/NAME.png."""
+    page.screenshot(path=str(directory / f"{name}.png"), full_page=True)

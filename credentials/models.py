@@ -28,7 +28,7 @@ class Credential(TimestampedModel):
     param_name = models.CharField(max_length=200, blank=True)
     token_url = models.URLField(max_length=2000, blank=True)
     scopes = models.JSONField(default=list, blank=True)
-    key_id = models.CharField(max_length=16)
+    key_id = models.CharField("encryption key", max_length=16)
     ciphertext = models.TextField()
     # Bumped whenever the secret changes: caches of derived values (OAuth2 tokens) key on it.
     version = models.PositiveIntegerField(default=1)
@@ -43,3 +43,19 @@ class Credential(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.name or self.get_type_display()} ({self.scheme or self.location})"
+
+    @property
+    def injected_at(self) -> str:
+        """Where the gateway puts this credential in an upstream request, in words."""
+        schemes = self.server.spec.security_schemes or {} if self.scheme else {}
+        definition = schemes.get(self.scheme) or {}
+        if self.type == "apiKey":
+            where = definition.get("in") or self.location
+            name = definition.get("name") or self.param_name
+            origin = f"spec scheme “{self.scheme}”" if definition else "set with the credential"
+            return f"{where} “{name}” ({origin})"
+        if self.type == "basic":
+            return "header “Authorization: Basic …”"
+        if self.type == "oauth2ClientCredentials":
+            return f"header “Authorization: Bearer …” (token from {self.token_url})"
+        return "header “Authorization: Bearer …”"

@@ -1,12 +1,16 @@
-"""Writes for upstream credentials: create (bound to a security scheme) and delete."""
+"""Writes for upstream credentials: create (bound to a security scheme), replace the secret,
+re-encrypt under the newest key, and delete."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils.timezone import now
 
 from accounts.models import User
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -93,6 +97,72 @@ def credential_delete(*, user: User, credential_id: Any) -> None:
         raise NotFound("Credential not found")
     credential.delete()
     _changed(credential.server)
+
+
+SECRET_MAX_LENGTH = 8192
+
+
+def credential_check_secret(*, kind: CredentialType, secret: dict[str, str]) -> None:
+    """Raise ValidationFailed unless SECRET holds every secret field KIND takes, as the API
+    checks it on create (present, non-empty unless it may be blank, not too long)."""
+    errors: dict[str, list[str]] = {}
+    for field in kind.secret_fields:
+        value = secret.get(field.name)
+        if value is None or (not value and not field.allow_blank):
+            errors[field.name] = [f"Required for type {kind.type}."]
+        elif len(value) > SECRET_MAX_LENGTH:
+            errors[field.name] = [f"At most {SECRET_MAX_LENGTH} characters."]
+    errors.update(kind.validate(secret))
+    if errors:
+        raise ValidationFailed("Invalid request", details=errors)
+
+
+def credential_replace_secret(*, credential: Credential, secret: dict[str, str]) -> Credential:
+    """Seal a new secret for CREDENTIAL under the newest key; the next calls use it.
+
+    Its version moves on, so values derived from the old secret (OAuth2 tokens) are dropped.
+    """
+    kind = registry.get(credential.type)
+    credential_check_secret(kind=kind, secret=secret)
+    values = {field.name: secret[field.name] for field in kind.secret_fields}
+    key_id, ciphertext = crypto.encrypt(json.dumps(values).encode())
+    with transaction.atomic():
+        Credential.objects.filter(pk=credential.pk).update(
+            key_id=key_id, ciphertext=ciphertext, version=F("version") + 1, updated_at=now()
+        )
+        credential.refresh_from_db()
+    _changed(credential.server)
+    return credential
+
+
+@dataclass(frozen=True)
+class Reencrypted:
+    rotated: int
+    current: int
+    failed: list[str]
+
+
+def credentials_reencrypt(*, credentials: Iterable[Credential]) -> Reencrypted:
+    """Seal each credential's secret under the newest key (the plaintext stays the same)."""
+    newest = crypto.keyring().newest_id
+    rotated = current = 0
+    failed: list[str] = []
+    for credential in credentials:
+        with transaction.atomic():
+            row = Credential.objects.select_for_update().filter(pk=credential.pk).first()
+            if row is None:
+                continue
+            if row.key_id == newest:
+                current += 1
+                continue
+            try:
+                row.key_id, row.ciphertext = crypto.reencrypt(row.key_id, row.ciphertext)
+            except crypto.DecryptionFailed as exc:
+                failed.append(f"{credential}: {exc}")
+                continue
+            row.save(update_fields=["key_id", "ciphertext", "updated_at"])
+        rotated += 1
+    return Reencrypted(rotated=rotated, current=current, failed=failed)
 
 
 def _changed(server: Server) -> None:

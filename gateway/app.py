@@ -16,14 +16,19 @@ from typing import Any, Final
 
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 
+from core.observability import tracing
+from core.observability.logs import REQUEST_ID_HEADER, request_id_for, request_id_var
 from gateway.hosts import RequestSourcePolicy
 from gateway.protocol import (
     DEFAULT_PAGE_SIZE,
+    HANDSHAKE_METHODS,
+    MODERN_METHODS,
     REFUSED,
     McpProtocol,
     Message,
     Route,
     RpcError,
+    ScopeRequired,
     encode_error,
     encode_result,
     http_status,
@@ -31,7 +36,7 @@ from gateway.protocol import (
     route_message,
     transport_status,
 )
-from gateway.runtime import CallContext, Registry, ServerRuntime, Unavailable
+from gateway.runtime import FULL_ACCESS, CallContext, Caller, Registry, ServerRuntime, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +51,11 @@ _JSON: Final = (b"content-type", b"application/json")
 _ALLOW: Final = (b"allow", b"POST, OPTIONS")
 _CORS_EXPOSE: Final = (
     b"access-control-expose-headers",
-    b"www-authenticate, retry-after, mcp-session-id",
+    b"www-authenticate, retry-after, mcp-session-id, x-request-id",
 )
 _PREFLIGHT_HEADERS: Final = (
     b"authorization, content-type, accept, mcp-protocol-version, mcp-session-id, "
-    b"mcp-method, mcp-name, last-event-id"
+    b"mcp-method, mcp-name, last-event-id, x-request-id, traceparent, tracestate"
 )
 
 
@@ -83,6 +88,11 @@ class McpApp:
         self.path_prefix = path_prefix
         self.missing_key_challenge = f'Bearer realm="{realm}"'.encode()
         self.wrong_key_challenge = f'Bearer realm="{realm}", error="invalid_token"'.encode()
+        self.realm = realm
+
+    def insufficient_scope_challenge(self, scope: str) -> bytes:
+        """`WWW-Authenticate` for a credential short of SCOPE (RFC 6750 §3.1)."""
+        return f'Bearer realm="{self.realm}", error="insufficient_scope", scope="{scope}"'.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -100,13 +110,42 @@ class McpApp:
             return
         raw_headers = scope["headers"]
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
-        refusal = self.sources.refusal(headers, raw_headers)
-        if refusal is not None:
-            body = encode_error(None, INVALID_REQUEST, refusal.message)
-            await _respond(send, refusal.status, body, _JSON)
-            return
-        origin = headers.get("origin")
-        exchange = Exchange(self, scope, receive, send, headers, origin)
+        request_id = request_id_for(headers.get(REQUEST_ID_HEADER))
+        token = request_id_var.set(request_id)
+        try:
+            refusal = self.sources.refusal(headers, raw_headers)
+            id_header = (b"x-request-id", request_id.encode())
+            if refusal is not None:
+                body = encode_error(None, INVALID_REQUEST, refusal.message)
+                await _respond(send, refusal.status, body, _JSON, id_header)
+                return
+            exchange = Exchange(self, scope, receive, send, headers, id_header)
+            if tracing.ENABLED:
+                await self._serve_traced(exchange, slug)
+            else:
+                await self._serve_exchange(exchange, slug)
+        finally:
+            request_id_var.reset(token)
+
+    async def _serve_traced(self, exchange: Exchange, slug: str) -> None:
+        """The exchange inside a server span, child of the client's `traceparent` if any."""
+        token = tracing.attach_incoming(exchange.headers)
+        try:
+            with tracing.tracer().start_as_current_span(
+                "mcp",
+                kind=tracing.SpanKind.SERVER,
+                attributes={
+                    "http.request.method": exchange.scope["method"],
+                    "url.path": exchange.scope["path"],
+                    "specgate.server.slug": slug,
+                },
+            ) as span:
+                exchange.span = span
+                await self._serve_exchange(exchange, slug)
+        finally:
+            tracing.detach(token)
+
+    async def _serve_exchange(self, exchange: Exchange, slug: str) -> None:
         try:
             await exchange.run(slug)
         except Unavailable as exc:
@@ -133,7 +172,17 @@ class McpApp:
 class Exchange:
     """One HTTP request to the endpoint and its single response."""
 
-    __slots__ = ("app", "headers", "origin", "receive", "scope", "send", "started")
+    __slots__ = (
+        "app",
+        "headers",
+        "id_header",
+        "origin",
+        "receive",
+        "scope",
+        "send",
+        "span",
+        "started",
+    )
 
     def __init__(
         self,
@@ -142,15 +191,17 @@ class Exchange:
         receive: Receive,
         send: Send,
         headers: dict[str, str],
-        origin: str | None,
+        id_header: tuple[bytes, bytes],
     ) -> None:
         self.app = app
         self.scope = scope
         self.receive = receive
         self.send = send
         self.headers = headers
-        self.origin = origin
+        self.origin = headers.get("origin")
+        self.id_header = id_header
         self.started = False
+        self.span: tracing.Span | None = None
 
     async def run(self, slug: str) -> None:
         method = self.scope["method"]
@@ -178,17 +229,17 @@ class Exchange:
         if server is None:
             await self.reply_error(404, None, INVALID_REQUEST, "Unknown MCP server")
             return
-        key_prefix = await app.registry.authenticate(server, _bearer(self.headers))
-        if key_prefix is False:
+        caller = await app.registry.authenticate(server, _bearer(self.headers))
+        if caller is False:
             await self._reply_unauthorized()
             return
         body = await self._read_body()
         if body is None:
             return
-        await self._serve_message(server, key_prefix, body)
+        await self._serve_message(server, caller, body)
 
     async def _serve_message(
-        self, server: ServerRuntime, key_prefix: str | None, body: bytes
+        self, server: ServerRuntime, caller: Caller | None, body: bytes
     ) -> None:
         try:
             message = parse_message(body)
@@ -200,15 +251,23 @@ class Exchange:
                 status, error.request_id, error.code, error.message, data=error.data
             )
             return
+        if self.span is not None:
+            # Span names stay few: a method the client made up is "other".
+            method = message.method
+            if method not in HANDSHAKE_METHODS and method not in MODERN_METHODS:
+                method = "other"
+            self.span.update_name(f"mcp {method}")
+            self.span.set_attribute("mcp.method.name", method)
         if message.is_notification:
             await self.reply(202, b"")
             return
         ctx = CallContext(
             server=server,
-            key_prefix=key_prefix,
+            key_prefix=caller.key_prefix if caller else None,
             client_name=route.client_name or self._user_agent(),
             client_ip=_client_ip(self.scope),
             protocol_version=route.protocol_version,
+            grant=caller.grant if caller else FULL_ACCESS,
         )
         app = self.app
         refusal = await app.registry.admit(server, ctx, message.method)
@@ -229,6 +288,17 @@ class Exchange:
     ) -> None:
         try:
             result = await self.app.protocol.handle(server, message, route, ctx)
+        except ScopeRequired as error:
+            challenge = self.app.insufficient_scope_challenge(error.scope)
+            await self.reply_error(
+                403,
+                message.id,
+                error.code,
+                error.message,
+                (b"www-authenticate", challenge),
+                data=error.data,
+            )
+            return
         except RpcError as error:
             status = http_status(error.code, modern=route.modern)
             await self.reply_error(status, message.id, error.code, error.message, data=error.data)
@@ -236,7 +306,11 @@ class Exchange:
         await self.reply(200, encode_result(message.id, result), _JSON)
 
     async def reply(self, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
-        response_headers = [(b"content-length", str(len(body)).encode()), *headers]
+        response_headers = [(b"content-length", str(len(body)).encode()), self.id_header, *headers]
+        if self.span is not None:
+            self.span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                self.span.set_status(tracing.Status(tracing.StatusCode.ERROR))
         if self.origin is not None:
             response_headers += [
                 (b"access-control-allow-origin", self.origin.encode("latin-1")),

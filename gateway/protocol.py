@@ -53,7 +53,8 @@ from mcp_types.version import (
 )
 from referencing.exceptions import Unresolvable
 
-from gateway.runtime import CallContext, Registry, ServerRuntime, ToolRuntime
+from gateway import dynamic
+from gateway.runtime import CallContext, Grant, Registry, ServerRuntime, ToolRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,19 @@ class RpcError(Exception):
         self.message = message
         self.data = data
         self.request_id = request_id
+
+
+class ScopeRequired(RpcError):
+    """A tool call the credential's scope does not cover: HTTP 403 with an `insufficient_scope`
+    challenge naming `scope`, the scope that would suffice (a client may step up to it)."""
+
+    def __init__(self, scope: str, tool_name: str) -> None:
+        super().__init__(
+            INVALID_REQUEST,
+            f"Calling tool {tool_name} needs the scope {scope}, which this credential lacks",
+            {"tool": tool_name, "requiredScope": scope},
+        )
+        self.scope = scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,24 +270,45 @@ class McpProtocol:
         return await handler(MethodCall(self, server, message.params, route, ctx))
 
     def list_tools(
-        self, server: ServerRuntime, params: dict[str, Any] | None, *, modern: bool
+        self,
+        server: ServerRuntime,
+        params: dict[str, Any] | None,
+        ctx: CallContext,
+        *,
+        modern: bool,
     ) -> bytes:
-        """One page of the server's tools, encoded once per snapshot and page."""
+        """One page of the tools the caller's grant may see, encoded once per snapshot, page
+        and grant.
+
+        In dynamic mode the listing is the three meta-tools, whatever the server's tools.
+        """
         cursor = params.get("cursor") if params else None
         offset = _decode_cursor(cursor) if cursor is not None else 0
-        if offset % self.page_size or offset >= len(server.tools) > 0:
+        tools = dynamic.META_TOOLS if server.dynamic else visible_tools(server, ctx.grant)
+        if offset % self.page_size or offset >= len(tools) > 0:
             # Not a cursor this server handed out (or the list shrank): serve, don't cache.
-            return self._encode_page(server, offset, modern=modern)
-        key = ("tools/list", modern, offset)
+            return self._encode_page(server, tools, offset, modern=modern)
+        key = (
+            ("tools/list", modern, offset)
+            if tools is server.tools or server.dynamic
+            else ("tools/list", modern, offset, ctx.grant)
+        )
         page = server.derived.get(key)
         if page is None:
-            page = server.derived[key] = self._encode_page(server, offset, modern=modern)
+            page = server.derived[key] = self._encode_page(server, tools, offset, modern=modern)
         return page
 
-    def _encode_page(self, server: ServerRuntime, offset: int, *, modern: bool) -> bytes:
+    def _encode_page(
+        self,
+        server: ServerRuntime,
+        tools: tuple[ToolRuntime, ...],
+        offset: int,
+        *,
+        modern: bool,
+    ) -> bytes:
         end = offset + self.page_size
-        result: dict[str, Any] = {"tools": [_tool_wire(tool) for tool in server.tools[offset:end]]}
-        if end < len(server.tools):
+        result: dict[str, Any] = {"tools": [dynamic.definition(tool) for tool in tools[offset:end]]}
+        if end < len(tools):
             result["nextCursor"] = _encode_cursor(end)
         if modern:
             result["ttlMs"] = 0
@@ -293,24 +328,98 @@ class McpProtocol:
             arguments = {}
         elif not isinstance(arguments, dict):
             raise RpcError(INVALID_PARAMS, "tools/call arguments must be an object")
+        if server.dynamic and name in dynamic.META_NAMES:
+            return await self._call_meta(server, dynamic.META_BY_NAME[name], arguments, ctx)
         tool = server.tools_by_name.get(name)
         if tool is None:
             self.registry.record_rejected_call(server, ctx, name, "unknown tool")
             raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+        self.check_grant(server, ctx, tool)
         if route.modern and _declares_param_headers(tool):
             rejection = validate_mcp_param_headers(tool.input_schema, arguments, route.headers)
             if rejection is not None:
                 raise _rejection_error(rejection)
+        return await self._call(server, tool, arguments, ctx)
+
+    async def _call(
+        self, server: ServerRuntime, tool: ToolRuntime, arguments: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        """Validate ARGUMENTS and call TOOL: every call of a server's tool, direct or not."""
         problems = argument_problems(tool, arguments)
         if problems:
-            text = f"Invalid arguments for tool {name}:\n" + "\n".join(f"- {p}" for p in problems)
-            self.registry.record_rejected_call(server, ctx, name, text)
-            return {"content": [{"type": "text", "text": text}], "isError": True}
+            self.registry.record_rejected_call(server, ctx, tool.name, _invalid(tool, problems))
+            return _error_result(_invalid(tool, problems))
         try:
             return await self.registry.call_tool(server, tool, arguments, ctx)
         except Exception:
-            logger.exception("tools/call of %r on server %s failed", name, server.server_id)
+            logger.exception("tools/call of %r on server %s failed", tool.name, server.server_id)
             raise RpcError(INTERNAL_ERROR, "Internal error") from None
+
+    async def _call_meta(
+        self,
+        server: ServerRuntime,
+        meta: ToolRuntime,
+        arguments: dict[str, Any],
+        ctx: CallContext,
+    ) -> dict[str, Any]:
+        """Serve a dynamic-mode meta-tool; `execute_tool` becomes the named tool's own call."""
+        problems = argument_problems(meta, arguments)
+        if problems:
+            # Answered like any tool's bad arguments, but not logged: no tool was called.
+            return _error_result(_invalid(meta, problems))
+        if meta.name != dynamic.EXECUTE:
+            answer = (
+                dynamic.search_result if meta.name == dynamic.SEARCH else dynamic.describe_result
+            )
+            try:
+                return answer(server, arguments, ctx)
+            except Exception:
+                logger.exception("%s on server %s failed", meta.name, server.server_id)
+                raise RpcError(INTERNAL_ERROR, "Internal error") from None
+        name = arguments["name"]
+        tool = server.tools_by_name.get(name)
+        if tool is None or not ctx.grant.may_list(tool):
+            # Not found, as search and describe would not find it; a tool the caller sees but
+            # may not call is refused as a direct call of it is (check_grant).
+            self.registry.record_rejected_call(server, ctx, name, "unknown tool")
+            return _error_result(f"Unknown tool: {name}. Use {dynamic.SEARCH} to find tools.")
+        self.check_grant(server, ctx, tool)
+        return await self._call(server, tool, arguments.get("arguments", {}), ctx)
+
+    def check_grant(self, server: ServerRuntime, ctx: CallContext, tool: ToolRuntime) -> None:
+        """Refuse (and record) a call of TOOL that the credential's grant does not cover.
+
+        Outside the allowlist: a JSON-RPC error naming the tool (no scope would help). A scope
+        short: `ScopeRequired` (HTTP 403 naming the scope that suffices). Like an unknown tool,
+        the call was admitted, so it is logged and counted.
+        """
+        grant = ctx.grant
+        if not grant.allows(tool):
+            self.registry.record_rejected_call(
+                server, ctx, tool.name, "not available", error_code="tool_not_allowed"
+            )
+            raise RpcError(
+                INVALID_PARAMS,
+                f"Tool {tool.name} is not available to this credential",
+                {"tool": tool.name},
+            )
+        scope = grant.needed_scope(tool)
+        if scope is not None:
+            self.registry.record_rejected_call(
+                server, ctx, tool.name, f"needs {scope}", error_code="insufficient_scope"
+            )
+            raise ScopeRequired(scope, tool.name)
+
+
+def visible_tools(server: ServerRuntime, grant: Grant) -> tuple[ToolRuntime, ...]:
+    """The tools of SERVER that GRANT may see, in listing order (once per snapshot and grant)."""
+    if grant.lists_every_tool:
+        return server.tools
+    key = ("visible_tools", grant)
+    tools = server.derived.get(key)
+    if tools is None:
+        tools = server.derived[key] = tuple(tool for tool in server.tools if grant.may_list(tool))
+    return tools
 
 
 @dataclass(slots=True)
@@ -340,11 +449,11 @@ async def _discover(call: MethodCall) -> bytes:
 
 
 async def _handshake_tools_list(call: MethodCall) -> bytes:
-    return call.protocol.list_tools(call.server, call.params, modern=False)
+    return call.protocol.list_tools(call.server, call.params, call.ctx, modern=False)
 
 
 async def _modern_tools_list(call: MethodCall) -> bytes:
-    return call.protocol.list_tools(call.server, call.params, modern=True)
+    return call.protocol.list_tools(call.server, call.params, call.ctx, modern=True)
 
 
 async def _handshake_tools_call(call: MethodCall) -> dict[str, Any]:
@@ -420,18 +529,12 @@ def _declares_param_headers(tool: ToolRuntime) -> bool:
     return declared
 
 
-def _tool_wire(tool: ToolRuntime) -> dict[str, Any]:
-    wire: dict[str, Any] = {"name": tool.name}
-    if tool.title:
-        wire["title"] = tool.title
-    if tool.description:
-        wire["description"] = tool.description
-    wire["inputSchema"] = tool.input_schema
-    if tool.output_schema is not None:
-        wire["outputSchema"] = tool.output_schema
-    if tool.annotations:
-        wire["annotations"] = tool.annotations
-    return wire
+def _invalid(tool: ToolRuntime, problems: list[str]) -> str:
+    return f"Invalid arguments for tool {tool.name}:\n" + "\n".join(f"- {p}" for p in problems)
+
+
+def _error_result(text: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}], "isError": True}
 
 
 def _encode_cursor(offset: int) -> str:

@@ -39,12 +39,25 @@ from core.invalidation import (
     GENERATION_CHECK_SECONDS,
     generation_key,
 )
+from core.observability import metrics, tracing
 from core.outbound import OutboundOptions
 from core.secrets import hash_secret
-from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime, Unavailable
+from gateway import observe
+from gateway.runtime import (
+    CallContext,
+    Caller,
+    Grant,
+    Refusal,
+    ServerRuntime,
+    ToolRuntime,
+    Unavailable,
+)
+from gateway.search import ToolDocument, ToolIndex
 from servers.models import AccessKey, Server
+from servers.selectors import tools_list_size
 from servers.services import SLUG_PATTERN
 from tools.calling import CallTarget, CredentialProvider, execute_call
+from tools.definitions import tool_definition, tool_fields
 from tools.models import Tool
 from usage import limits
 from usage.recorder import CallRecord, recorder
@@ -59,11 +72,14 @@ _UNKNOWN = object()
 
 @dataclass(frozen=True)
 class ServerRef:
-    """What the registry keeps beside a snapshot: key hashes → (key id, prefix), and the
-    outbound options of its calls (from settings, built once per snapshot, not per call)."""
+    """What the registry keeps beside a snapshot: key hashes → (key id, caller: the key's prefix
+    and grant), and the outbound options and result size limit of its calls (from settings,
+    read once per snapshot,
+    not per call)."""
 
-    keys: dict[str, tuple[str, str]]
+    keys: dict[str, tuple[str, Caller]]
     options: OutboundOptions
+    max_json_bytes: int
 
 
 @dataclass(slots=True)
@@ -83,32 +99,31 @@ def _load(slug: str) -> ServerRuntime | None:
     )
     if server is None:
         return None
-    tools = (
+    tools = list(
         Tool.objects.filter(server=server, enabled=True)
         .select_related("operation")
         .order_by("operation__position")
     )
-    runtimes = []
-    for tool in tools:
-        op = tool.operation
-        target = CallTarget.for_tool(tool, server=server)
-        runtimes.append(
-            ToolRuntime(
-                name=tool.name,
-                title=op.annotations.get("title") or None,
-                description=tool.description or None,
-                input_schema=op.input_schema,
-                output_schema=op.output_schema,
-                annotations=op.annotations,
-                ref=target,
-            )
+    runtimes = [
+        ToolRuntime(**tool_fields(tool), ref=CallTarget.for_tool(tool, server=server))
+        for tool in tools
+    ]
+    catalog = None
+    if _is_dynamic(server, tools):
+        # Built here, once per snapshot, and only for servers that serve search.
+        catalog = ToolIndex(
+            [
+                ToolDocument(
+                    tool=runtime,
+                    method=tool.operation.method,
+                    path=tool.operation.path,
+                    summary=tool.operation.summary,
+                    tags=tool.operation.tags,
+                )
+                for tool, runtime in zip(tools, runtimes, strict=True)
+            ]
         )
-    keys = {
-        key_hash: (str(key_id), prefix)
-        for key_id, prefix, key_hash in AccessKey.objects.filter(
-            server=server, revoked_at__isnull=True
-        ).values_list("id", "prefix", "key_hash")
-    }
+    names = {tool.pk: tool.name for tool in tools}
     return ServerRuntime(
         server_id=str(server.id),
         slug=server.slug,
@@ -119,8 +134,41 @@ def _load(slug: str) -> ServerRuntime | None:
         tools=tuple(runtimes),
         tools_by_name=MappingProxyType({t.name: t for t in runtimes}),
         instructions=server.description or None,
-        ref=ServerRef(keys=keys, options=upstream_options()),
+        catalog=catalog,
+        ref=ServerRef(
+            keys=_keys(server, names),
+            options=upstream_options(propagate_trace=server.trace_propagation),
+            max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
+        ),
     )
+
+
+def _is_dynamic(server: Server, tools: list[Tool]) -> bool:
+    """Whether SERVER lists the meta-tools; "auto" is measured only for "auto" servers."""
+    if server.tool_mode != "auto":
+        return server.tool_mode == "dynamic"
+    definitions = (tool_definition(**tool_fields(tool)) for tool in tools)
+    return tools_list_size(server=server, definitions=definitions).mode == "dynamic"
+
+
+def _keys(server: Server, tool_names: dict[Any, str]) -> dict[str, tuple[str, Caller]]:
+    """The server's keys in use by hash, each with its grant; TOOL_NAMES maps the ids of the
+    enabled tools to their names (an allowlisted tool that is disabled is simply absent)."""
+    in_use = AccessKey.objects.filter(server=server, revoked_at__isnull=True)
+    allowlists: dict[Any, set[str]] = {}
+    for key_id, tool_id in AccessKey.tools.through.objects.filter(
+        accesskey__in=in_use.filter(restricts_tools=True)
+    ).values_list("accesskey_id", "tool_id"):
+        allowlist = allowlists.setdefault(key_id, set())
+        if tool_id in tool_names:
+            allowlist.add(tool_names[tool_id])
+    keys = {}
+    for key_id, prefix, key_hash, scope, restricts_tools in in_use.values_list(
+        "id", "prefix", "key_hash", "scope", "restricts_tools"
+    ):
+        grant = Grant(scope, frozenset(allowlists.get(key_id, ())) if restricts_tools else None)
+        keys[key_hash] = (str(key_id), Caller(prefix, grant))
+    return keys
 
 
 @usable_connection
@@ -185,6 +233,8 @@ class DjangoRegistry:
         try:
             runtime = await sync_to_async(_load, thread_sensitive=False)(slug)
         except DatabaseError:
+            if metrics.ENABLED:
+                metrics.snapshot_reloads.labels("failed").inc()
             if entry is None:
                 raise Unavailable() from None
             # The database is out: keep serving what this worker knew a moment ago, and look
@@ -192,6 +242,8 @@ class DjangoRegistry:
             logger.warning("Cannot reload server %s; serving the cached copy", slug)
             entry.checked_at = now
             return entry.runtime
+        if metrics.ENABLED:
+            metrics.snapshot_reloads.labels("loaded" if runtime else "missing").inc()
         self._store(slug, _Entry(runtime, generation, checked_at=now, loaded_at=now))
         return runtime
 
@@ -223,7 +275,7 @@ class DjangoRegistry:
 
     async def authenticate(
         self, server: ServerRuntime, bearer: str | None
-    ) -> str | Literal[False] | None:
+    ) -> Caller | Literal[False] | None:
         if server.visibility == "public":
             return None
         if not bearer:
@@ -231,9 +283,9 @@ class DjangoRegistry:
         found = server.ref.keys.get(hash_secret(bearer))
         if found is None:
             return False
-        key_id, prefix = found
+        key_id, caller = found
         await self._note_key_use(key_id)
-        return str(prefix)
+        return caller
 
     async def _note_key_use(self, key_id: str) -> None:
         now = time.monotonic()
@@ -254,6 +306,8 @@ class DjangoRegistry:
             )
         except DatabaseError:
             raise Unavailable() from None
+        if refusal is not None and metrics.ENABLED:
+            metrics.observe_refusal(refusal.reason)
         return refusal
 
     async def call_tool(
@@ -262,17 +316,46 @@ class DjangoRegistry:
         target: CallTarget = tool.ref
         ref: ServerRef = server.ref
         try:
-            outcome = await execute_call(
-                target, arguments, provider=self._provider, options=ref.options
-            )
+            if tracing.ENABLED and not tracing.in_unsampled_trace():
+                with observe.call_span(server, tool.name) as span:
+                    outcome = await execute_call(
+                        target,
+                        arguments,
+                        provider=self._provider,
+                        options=ref.options,
+                        max_json_bytes=ref.max_json_bytes,
+                    )
+                    observe.end_call(span, outcome)
+            else:
+                outcome = await execute_call(
+                    target,
+                    arguments,
+                    provider=self._provider,
+                    options=ref.options,
+                    max_json_bytes=ref.max_json_bytes,
+                )
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None
         recorder.record_call(target, outcome, ctx.key_prefix or "", ctx.client_name or "")
+        if metrics.ENABLED:
+            metrics.observe_call(
+                server.server_id, outcome.error_code, outcome.duration_ms, outcome.upstream_ms
+            )
         return outcome.result
 
     def record_rejected_call(
-        self, server: ServerRuntime, ctx: CallContext, tool_name: str, message: str
+        self,
+        server: ServerRuntime,
+        ctx: CallContext,
+        tool_name: str,
+        message: str,
+        *,
+        error_code: str | None = None,
     ) -> None:
+        if metrics.ENABLED:
+            metrics.observe_rejected(server.server_id)
+        if tracing.ENABLED:
+            observe.note_rejected(tool_name)
         tool = server.tools_by_name.get(tool_name)
         target: CallTarget | None = tool.ref if tool is not None else None
         recorder.record(
@@ -284,6 +367,7 @@ class DjangoRegistry:
                 target=target,
                 key_prefix=ctx.key_prefix or "",
                 client_name=ctx.client_name or "",
+                error_code=error_code,
             )
         )
 

@@ -12,7 +12,15 @@ from typing import Any, Literal
 
 import uvicorn
 
-from gateway.runtime import CallContext, Refusal, ServerRuntime, ToolRuntime
+from gateway.runtime import (
+    FULL_ACCESS,
+    CallContext,
+    Caller,
+    Grant,
+    Refusal,
+    ServerRuntime,
+    ToolRuntime,
+)
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 
@@ -139,9 +147,13 @@ class InMemoryRegistry:
 
     servers: dict[str, ServerRuntime] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    """Access key → the slug of the server it opens."""
+    grants: dict[str, Grant] = field(default_factory=dict)
+    """Access key → what it may do (absent: everything)."""
     refusals: dict[str, Refusal] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    """(tool name, error code when one was given, else the message) of each refused call."""
     admitted: list[str] = field(default_factory=list)
 
     async def get_server(self, slug: str) -> ServerRuntime | None:
@@ -153,7 +165,7 @@ class InMemoryRegistry:
         if server.visibility == "public":
             return None
         if bearer is not None and self.keys.get(bearer) == server.slug:
-            return bearer[:8]
+            return Caller(bearer[:8], self.grants.get(bearer, FULL_ACCESS))
         return False
 
     async def admit(self, server: ServerRuntime, ctx: CallContext, method: str) -> Refusal | None:
@@ -182,6 +194,12 @@ class InMemoryRegistry:
         return {"content": [{"type": "text", "text": f"echo: {text}"}], "isError": False}
 
     def record_rejected_call(
-        self, server: ServerRuntime, ctx: CallContext, tool_name: str, message: str
+        self,
+        server: ServerRuntime,
+        ctx: CallContext,
+        tool_name: str,
+        message: str,
+        *,
+        error_code: str | None = None,
     ) -> None:
-        self.rejected.append((tool_name, message))
+        self.rejected.append((tool_name, error_code or message))

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from core.models import TimestampedModel
+from core.scopes import DEFAULT_SCOPE, SCOPES
 
 
 class Server(TimestampedModel):
@@ -11,6 +12,7 @@ class Server(TimestampedModel):
 
     STATUSES = [("active", "Active"), ("disabled", "Disabled")]
     VISIBILITIES = [("private", "Private"), ("public", "Public")]
+    TOOL_MODES = [("all", "All tools"), ("dynamic", "Dynamic"), ("auto", "Auto")]
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="servers"
@@ -22,6 +24,11 @@ class Server(TimestampedModel):
     base_url = models.URLField(max_length=2000)
     status = models.CharField(max_length=16, choices=STATUSES, default="active")
     visibility = models.CharField(max_length=16, choices=VISIBILITIES, default="private")
+    # "all": every enabled tool is listed; "dynamic": three meta-tools search, describe and
+    # execute them; "auto": dynamic when the full listing exceeds TOOLS_DYNAMIC_TOKEN_BUDGET.
+    tool_mode = models.CharField(max_length=16, choices=TOOL_MODES, default="auto")
+    # With tracing on, upstream requests carry a W3C `traceparent` header naming their span.
+    trace_propagation = models.BooleanField(default=True)
     # Bumped on every change the gateway must see; workers compare it to their cached copy.
     config_version = models.PositiveBigIntegerField(default=1)
 
@@ -34,12 +41,23 @@ class Server(TimestampedModel):
 
 
 class AccessKey(TimestampedModel):
-    """A key an MCP client presents for a private server; stored as a hash only."""
+    """A key an MCP client presents for a private server; stored as a hash only.
+
+    What it may do: its strongest `scope` (which implies the weaker ones), and, when
+    `restricts_tools`, only the `tools` listed. The allowlist holds tools, not names: a tool
+    renamed later stays granted under its new name, and another tool taking the old name is
+    not granted; a tool deleted leaves the list (an allowlist left empty grants no tool).
+    """
 
     server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="access_keys")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16)
     key_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(
+        max_length=32, choices=[(scope, scope) for scope in SCOPES], default=DEFAULT_SCOPE
+    )
+    restricts_tools = models.BooleanField(default=False)
+    tools = models.ManyToManyField("tools.Tool", blank=True, related_name="+")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
@@ -8,8 +8,10 @@ from rest_framework import serializers
 
 from core.fields import BlankAsNull
 from core.schema import HTTP_URL_PATTERN
+from core.scopes import SCOPES, implied_scopes
 
 from .models import AccessKey, Server
+from .selectors import ToolsListSize, tools_list_size
 from .services import SLUG_PATTERN
 
 SLUG_HELP = "Lowercase letters, digits and hyphens, at most 64; part of the MCP URL."
@@ -36,6 +38,18 @@ class BaseUrlField(serializers.CharField):
     """Kept exactly as sent (never trimmed): the service refuses whitespace, not hides it."""
 
 
+TOOL_MODE_HELP = (
+    '"all": tools/list lists every enabled tool. "dynamic": tools/list lists three meta-tools '
+    "(search_tools, describe_tools, execute_tool) that find, describe and call the enabled "
+    'tools; each tool can still be called by name. "auto": dynamic when the full tools/list '
+    "would exceed the instance's token budget (TOOLS_DYNAMIC_TOKEN_BUDGET), else all."
+)
+
+
+def _tool_mode_field(**kwargs: Any) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=Server.TOOL_MODES, help_text=TOOL_MODE_HELP, **kwargs)
+
+
 def _base_url_field(**kwargs: Any) -> BaseUrlField:
     return BaseUrlField(required=False, max_length=2000, trim_whitespace=False, **kwargs)
 
@@ -53,6 +67,7 @@ class ServerCreateSerializer(serializers.Serializer):
         max_length=100_000,
         help_text="Only these become enabled tools: operationIds, 'METHOD /path' or 'tag:NAME'.",
     )
+    toolMode = _tool_mode_field(required=False, default="auto")
 
 
 class ServerUpdateSerializer(serializers.Serializer):
@@ -62,13 +77,20 @@ class ServerUpdateSerializer(serializers.Serializer):
     baseUrl = _base_url_field(help_text=BASE_URL_HELP)
     status = serializers.ChoiceField(choices=Server.STATUSES, required=False)
     visibility = serializers.ChoiceField(choices=Server.VISIBILITIES, required=False)
+    toolMode = _tool_mode_field(required=False)
+    tracePropagation = serializers.BooleanField(
+        required=False,
+        help_text="With tracing on, send each upstream request's span as a `traceparent` header.",
+    )
 
 
 class ServerSerializer(serializers.ModelSerializer):
     specId = serializers.UUIDField(source="spec_id", read_only=True)
     description = BlankAsNull()
     baseUrl = serializers.CharField(source="base_url", read_only=True)
+    tracePropagation = serializers.BooleanField(source="trace_propagation", read_only=True)
     mcpUrl = serializers.SerializerMethodField()
+    toolMode = _tool_mode_field(source="tool_mode", read_only=True)
     toolCount = serializers.IntegerField(source="tool_count", read_only=True)
     enabledToolCount = serializers.IntegerField(source="enabled_tool_count", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
@@ -85,6 +107,8 @@ class ServerSerializer(serializers.ModelSerializer):
             "baseUrl",
             "status",
             "visibility",
+            "toolMode",
+            "tracePropagation",
             "mcpUrl",
             "toolCount",
             "enabledToolCount",
@@ -96,17 +120,126 @@ class ServerSerializer(serializers.ModelSerializer):
         return f"{settings.PUBLIC_BASE_URL}/mcp/{server.slug}"
 
 
+class ServerDetailSerializer(ServerSerializer):
+    """One server, with the size of its full tools/list (measured once per change)."""
+
+    effectiveToolMode = serializers.SerializerMethodField(
+        help_text='"all" or "dynamic": what toolMode means for this server now ("auto" resolved).'
+    )
+    toolsListBytes = serializers.SerializerMethodField(
+        help_text="Bytes of the JSON of a tools/list holding every enabled tool's definition."
+    )
+    toolsListTokens = serializers.SerializerMethodField(
+        help_text="Estimated tokens of that tools/list: its bytes divided by 4."
+    )
+
+    class Meta(ServerSerializer.Meta):
+        fields = [
+            *ServerSerializer.Meta.fields,
+            "effectiveToolMode",
+            "toolsListBytes",
+            "toolsListTokens",
+        ]
+
+    def get_effectiveToolMode(self, server: Server) -> Literal["all", "dynamic"]:
+        return self._size(server).mode
+
+    def get_toolsListBytes(self, server: Server) -> int:
+        return self._size(server).bytes
+
+    def get_toolsListTokens(self, server: Server) -> int:
+        return self._size(server).tokens
+
+    def _size(self, server: Server) -> ToolsListSize:
+        # Three fields, one measurement per server.
+        sizes: dict[Any, ToolsListSize] = self.__dict__.setdefault("_sizes", {})
+        if server.pk not in sizes:
+            sizes[server.pk] = tools_list_size(server=server)
+        return sizes[server.pk]
+
+
+SCOPES_HELP = (
+    "What the key may do: tools:read (list tools), tools:call:readonly (also call the tools "
+    "whose readOnlyHint is true), tools:call (also call every other enabled tool). Each "
+    "implies the ones before it."
+)
+MAX_ALLOWLIST = 10_000
+
+
+@extend_schema_field({"type": "string", "enum": list(SCOPES)})
+class ScopeField(serializers.CharField):
+    """Any text: the service names every unknown scope in its 400."""
+
+
 class AccessKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(
+        child=ScopeField(max_length=100),
+        required=False,
+        allow_empty=False,
+        min_length=1,
+        max_length=len(SCOPES) * 4,
+        help_text=f"{SCOPES_HELP} Default: ['tools:call'].",
+    )
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        allow_null=True,
+        allow_empty=False,
+        min_length=1,
+        max_length=MAX_ALLOWLIST,
+        help_text=(
+            "Only these tools of the server (by name) may be listed and called; null or absent: "
+            "every enabled tool. A name that is no tool of the server is a 400."
+        ),
+    )
+
+
+class AccessKeyUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    scopes = serializers.ListField(
+        child=ScopeField(max_length=100),
+        required=False,
+        allow_empty=False,
+        min_length=1,
+        max_length=len(SCOPES) * 4,
+        help_text=f"{SCOPES_HELP} Replaces the key's scopes.",
+    )
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        allow_null=True,
+        allow_empty=False,
+        min_length=1,
+        max_length=MAX_ALLOWLIST,
+        help_text="Replaces the key's allowlist (tool names of the server); null removes it.",
+    )
 
 
 class AccessKeySerializer(serializers.ModelSerializer):
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True, allow_null=True)
+    scopes = serializers.SerializerMethodField(help_text=SCOPES_HELP)
+    tools = serializers.SerializerMethodField(
+        help_text=(
+            "The tools the key is limited to, by their current names (a renamed tool keeps its "
+            "place; a deleted one leaves); null: not limited."
+        )
+    )
 
     class Meta:
         model = AccessKey
-        fields = ["id", "name", "prefix", "createdAt", "lastUsedAt"]
+        fields = ["id", "name", "prefix", "scopes", "tools", "createdAt", "lastUsedAt"]
+
+    @extend_schema_field({"type": "array", "items": {"type": "string", "enum": list(SCOPES)}})
+    def get_scopes(self, key: AccessKey) -> list[str]:
+        return implied_scopes(key.scope)
+
+    @extend_schema_field({"type": "array", "items": {"type": "string"}, "nullable": True})
+    def get_tools(self, key: AccessKey) -> list[str] | None:
+        if not key.restricts_tools:
+            return None
+        return sorted(tool.name for tool in key.tools.all())
 
 
 class AccessKeyCreatedSerializer(AccessKeySerializer):

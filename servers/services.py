@@ -17,8 +17,10 @@ from accounts.models import User
 from billing.selectors import plan_for_user
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.invalidation import server_rows_delete, server_touch
+from core.scopes import DEFAULT_SCOPE, SCOPES, strongest_scope, unknown_scopes
 from core.secrets import display_prefix, hash_secret, new_secret
 from specs.models import Spec, SpecOperation
+from tools.models import Tool
 from tools.services import tools_create
 
 from .models import AccessKey, Server
@@ -28,7 +30,16 @@ SLUG_MAX = 64
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 TAG_SELECTOR = "tag:"
 _METHOD_PATH = re.compile(r"^([A-Za-z]+)\s+(/.*)$")
-_UPDATABLE = ("name", "description", "slug", "base_url", "status", "visibility")
+_UPDATABLE = (
+    "name",
+    "description",
+    "slug",
+    "base_url",
+    "status",
+    "visibility",
+    "tool_mode",
+    "trace_propagation",
+)
 
 
 def ensure_can_create_server(*, user: User) -> None:
@@ -55,6 +66,7 @@ def server_create(
     description: str = "",
     base_url: str | None = None,
     operations: list[str] | None = None,
+    tool_mode: str = "auto",
 ) -> Server:
     """A server with one tool per spec operation, all in one transaction."""
     ensure_can_create_server(user=user)
@@ -73,6 +85,7 @@ def server_create(
         slug=slug or "",
         description=description,
         base_url=resolved_base_url,
+        tool_mode=tool_mode,
     )
     try:
         with transaction.atomic():
@@ -89,7 +102,8 @@ def server_create(
 
 
 def server_update(*, server: Server, **changes: Any) -> Server:
-    """Change any of name, description, slug, base_url, status, visibility."""
+    """Change any of name, description, slug, base_url, status, visibility, tool_mode,
+    trace_propagation."""
     old_slug = server.slug
     fields = [name for name in _UPDATABLE if name in changes]
     if "base_url" in changes:
@@ -228,14 +242,104 @@ def _slug_taken(slug: str) -> Conflict:
 # --- Access keys -------------------------------------------------------------------------------
 
 
-def access_key_create(*, server: Server, name: str) -> tuple[AccessKey, str]:
+def access_key_create(
+    *,
+    server: Server,
+    name: str,
+    scopes: Iterable[str] | None = None,
+    tools: Iterable[str] | None = None,
+) -> tuple[AccessKey, str]:
+    """A new key (and its secret, to show once) granting SCOPES (default: `tools:call`) and,
+    when TOOLS names any, only those tools of the server (by name; any name that is no tool of
+    the server is a 400 that lists them)."""
+    scope = _scope_of(scopes)
+    allowed = _tools_named(server=server, names=tools) if tools is not None else None
     secret = new_secret(ACCESS_KEY_PREFIX)
     with transaction.atomic():
         key = AccessKey.objects.create(
-            server=server, name=name, prefix=display_prefix(secret), key_hash=hash_secret(secret)
+            server=server,
+            name=name,
+            prefix=display_prefix(secret),
+            key_hash=hash_secret(secret),
+            scope=scope,
+            restricts_tools=allowed is not None,
         )
+        if allowed:
+            key.tools.set(allowed)
         server_touch(server=server)
     return key, secret
+
+
+_UNCHANGED: Any = object()
+
+
+def access_key_update(
+    *,
+    server: Server,
+    key_id: Any,
+    name: str | None = None,
+    scopes: Iterable[str] | None = None,
+    tools: Iterable[str] | None = _UNCHANGED,
+) -> AccessKey:
+    """Rename a key in use, or change what it may do: SCOPES replace its scopes, TOOLS its
+    allowlist (None: no allowlist any more); what is not given stays. The secret stays too."""
+    key = AccessKey.objects.filter(server=server, pk=key_id, revoked_at__isnull=True).first()
+    if key is None:
+        raise NotFound("Access key not found")
+    fields = []
+    if name is not None:
+        key.name = name
+        fields.append("name")
+    if scopes is not None:
+        key.scope = _scope_of(scopes)
+        fields.append("scope")
+    allowed = None
+    if tools is not _UNCHANGED:
+        allowed = _tools_named(server=server, names=tools) if tools is not None else None
+        key.restricts_tools = allowed is not None
+        fields.append("restricts_tools")
+    with transaction.atomic():
+        key.save(update_fields=[*fields, "updated_at"])
+        if tools is not _UNCHANGED:
+            key.tools.set(allowed or [])
+        server_touch(server=server)
+    return key
+
+
+def _scope_of(scopes: Iterable[str] | None) -> str:
+    if scopes is None:
+        return DEFAULT_SCOPE
+    scopes = list(scopes)
+    unknown = unknown_scopes(scopes)
+    if unknown or not scopes:
+        known = ", ".join(SCOPES)
+        problems = [f"Unknown scope {scope!r}; use {known}." for scope in unknown]
+        raise ValidationFailed(
+            "Unknown scopes" if unknown else "No scope given",
+            details={"scopes": problems or [f"Give at least one of {known}."]},
+        )
+    return strongest_scope(scopes)
+
+
+def _tools_named(*, server: Server, names: Iterable[str]) -> list[Tool]:
+    """The server's tools (enabled or not) with these NAMES; a 400 listing the unknown ones."""
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        raise ValidationFailed(
+            "No tool given",
+            details={"tools": ["Name at least one tool, or leave tools out to allow every tool."]},
+        )
+    found = list(Tool.objects.filter(server=server, name__in=wanted).only("id", "name"))
+    unknown = sorted(set(wanted) - {tool.name for tool in found})
+    if unknown:
+        raise ValidationFailed(
+            "Unknown tools",
+            details={
+                "tools": [f"The server has no tool named {name!r}." for name in unknown],
+                "unknown": unknown,
+            },
+        )
+    return found
 
 
 def access_key_revoke(*, server: Server, key_id: Any) -> None:

@@ -19,7 +19,9 @@ from .serializers import (
     AccessKeyCreatedSerializer,
     AccessKeyCreateSerializer,
     AccessKeySerializer,
+    AccessKeyUpdateSerializer,
     ServerCreateSerializer,
+    ServerDetailSerializer,
     ServerSerializer,
     ServerUpdateSerializer,
 )
@@ -32,6 +34,8 @@ UPDATE_FIELDS = {
     "baseUrl": "base_url",
     "status": "status",
     "visibility": "visibility",
+    "toolMode": "tool_mode",
+    "tracePropagation": "trace_propagation",
 }
 
 
@@ -52,7 +56,7 @@ class ServerListView(GenericAPIView):
         operation_id="servers_create",
         summary="Create a server (one tool per spec operation) from a spec",
         request=ServerCreateSerializer,
-        responses={201: ServerSerializer, **error_responses(403, 404, 409)},
+        responses={201: ServerDetailSerializer, **error_responses(403, 404, 409)},
     )
     def post(self, request: Request) -> Response:
         payload = ServerCreateSerializer(data=request.data)
@@ -67,24 +71,25 @@ class ServerListView(GenericAPIView):
             description=data.get("description", ""),
             base_url=data.get("baseUrl"),
             operations=data.get("operations"),
+            tool_mode=data["toolMode"],
         )
         server = selectors.server_get(user=user, server_id=server.pk)
-        return Response(ServerSerializer(server).data, status=status.HTTP_201_CREATED)
+        return Response(ServerDetailSerializer(server).data, status=status.HTTP_201_CREATED)
 
 
 class ServerDetailView(GenericAPIView):
-    serializer_class = ServerSerializer
+    serializer_class = ServerDetailSerializer
 
     @extend_schema(operation_id="servers_retrieve", summary="Get a server")
     def get(self, request: Request, server_id: UUID) -> Response:
         server = selectors.server_get(user=user_of(request), server_id=server_id)
-        return Response(ServerSerializer(server).data)
+        return Response(ServerDetailSerializer(server).data)
 
     @extend_schema(
         operation_id="servers_update",
         summary="Update a server",
         request=ServerUpdateSerializer,
-        responses={200: ServerSerializer, **error_responses(409)},
+        responses={200: ServerDetailSerializer, **error_responses(409)},
     )
     def patch(self, request: Request, server_id: UUID) -> Response:
         user = user_of(request)
@@ -94,7 +99,7 @@ class ServerDetailView(GenericAPIView):
         changes = {UPDATE_FIELDS[key]: value for key, value in payload.validated_data.items()}
         services.server_update(server=server, **changes)
         server = selectors.server_get(user=user, server_id=server_id)
-        return Response(ServerSerializer(server).data)
+        return Response(ServerDetailSerializer(server).data)
 
     @extend_schema(
         operation_id="servers_delete",
@@ -135,13 +140,37 @@ class AccessKeyListView(GenericAPIView):
         server = selectors.server_get(user=user_of(request), server_id=server_id)
         payload = AccessKeyCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        key, secret = services.access_key_create(server=server, name=payload.validated_data["name"])
+        data = payload.validated_data
+        key, secret = services.access_key_create(
+            server=server, name=data["name"], scopes=data.get("scopes"), tools=data.get("tools")
+        )
+        key = selectors.access_key_get(server=server, key_id=key.pk)
         body = AccessKeySerializer(key).data | {"key": secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class AccessKeyDetailView(GenericAPIView):
     serializer_class = AccessKeySerializer
+
+    @extend_schema(operation_id="server_keys_retrieve", summary="Get an access key (never its key)")
+    def get(self, request: Request, server_id: UUID, key_id: UUID) -> Response:
+        server = selectors.server_get(user=user_of(request), server_id=server_id)
+        return Response(
+            AccessKeySerializer(selectors.access_key_get(server=server, key_id=key_id)).data
+        )
+
+    @extend_schema(
+        operation_id="server_keys_update",
+        summary="Rename an access key or change its scopes and tool allowlist (same secret)",
+        request=AccessKeyUpdateSerializer,
+    )
+    def patch(self, request: Request, server_id: UUID, key_id: UUID) -> Response:
+        server = selectors.server_get(user=user_of(request), server_id=server_id)
+        payload = AccessKeyUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.access_key_update(server=server, key_id=key_id, **payload.validated_data)
+        key = selectors.access_key_get(server=server, key_id=key_id)
+        return Response(AccessKeySerializer(key).data)
 
     @extend_schema(
         operation_id="server_keys_delete", summary="Revoke an access key", responses={200: DELETED}

@@ -10,7 +10,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin import check_with_service
+from core.admin import (
+    ChosenObjectFilter,
+    ObjectActionsMixin,
+    admin_link,
+    check_with_service,
+    object_action,
+)
 
 from . import services
 from .models import Tool
@@ -47,18 +53,30 @@ class ToolAdminForm(forms.ModelForm):
 
 
 @admin.register(Tool)
-class ToolAdmin(admin.ModelAdmin):
+class ToolAdmin(ObjectActionsMixin, admin.ModelAdmin):
     form = ToolAdminForm
-    list_display = ["name", "server", "enabled", "custom_name", "created_at"]
-    list_filter = ["enabled"]
-    search_fields = ["name", "custom_name", "server__slug"]
-    list_select_related = ["server"]
-    readonly_fields = ["id", "server", "operation", "name", "created_at", "updated_at"]
+    list_display = ["name", "server", "method", "path", "enabled", "custom_name", "created_at"]
+    list_filter = [("server", ChosenObjectFilter), "enabled"]
+    search_fields = ["name", "custom_name", "=server__slug"]
+    list_select_related = ["server", "operation"]
+    show_full_result_count = False
+    readonly_fields = [
+        "id",
+        "server_link",
+        "method",
+        "path",
+        "name",
+        "generated_description",
+        "created_at",
+        "updated_at",
+    ]
     fields = [
         "id",
-        "server",
-        "operation",
+        "server_link",
+        "method",
+        "path",
         "name",
+        "generated_description",
         "custom_name",
         "custom_description",
         "enabled",
@@ -66,6 +84,34 @@ class ToolAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     actions = ["disable", "enable"]
+    object_actions = ["disable_one", "enable_one"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tool]:
+        return super().get_queryset(request).select_related("server", "operation")
+
+    @admin.display(description="Server")
+    def server_link(self, obj: Tool) -> str:
+        return admin_link(obj.server)
+
+    @admin.display(description="Method", ordering="operation__method")
+    def method(self, obj: Tool) -> str:
+        return obj.operation.method
+
+    @admin.display(description="Path", ordering="operation__path")
+    def path(self, obj: Tool) -> str:
+        return obj.operation.path
+
+    @admin.display(description="Generated description (used when the custom one is empty)")
+    def generated_description(self, obj: Tool) -> str:
+        return obj.operation.tool_description
+
+    @object_action(label="Disable", when=lambda tool: tool.enabled)
+    def disable_one(self, request: HttpRequest, obj: Tool) -> None:
+        self._set_enabled(request, Tool.objects.filter(pk=obj.pk), enabled=False)
+
+    @object_action(label="Enable", when=lambda tool: not tool.enabled)
+    def enable_one(self, request: HttpRequest, obj: Tool) -> None:
+        self._set_enabled(request, Tool.objects.filter(pk=obj.pk), enabled=True)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

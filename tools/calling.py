@@ -13,12 +13,13 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core import outbound
 from specs.engine import ArgumentError, RequestPlan, build_request
-from tools.results import OutputSchema, body_preview, error_result, scrub, to_call_result
+from tools.projection import Selection, SelectionError, parse_selection, select_argument
+from tools.results import OutputSchema, body_preview, call_result, error_result, scrub
 
 if TYPE_CHECKING:
     from servers.models import Server
@@ -56,6 +57,8 @@ class CallTarget:
     mapping: dict[str, Any]
     security: list[dict[str, list[str]]] | None
     output_schema: dict[str, Any] | None
+    select_arg: str
+    """The name of this tool's reserved selection argument (tools.projection)."""
 
     @classmethod
     def for_tool(cls, tool: Tool, *, server: Server | None = None) -> CallTarget:
@@ -74,6 +77,7 @@ class CallTarget:
             mapping=operation.mapping,
             security=operation.security,
             output_schema=operation.output_schema,
+            select_arg=select_argument(operation.input_schema),
         )
 
     @functools.cached_property
@@ -175,6 +179,15 @@ class CallOutcome:
         return not self.result.get("isError", False)
 
 
+class Shaping(NamedTuple):
+    """How one call's result is narrowed and bounded (tools.projection)."""
+
+    selection: Selection | None
+    max_json_bytes: int | None
+    max_text_chars: int
+    argument: str
+
+
 def _redact_url(url: str, names: frozenset[str], secrets: tuple[str, ...]) -> str:
     parts = urlsplit(url)
     if parts.query and names:
@@ -210,15 +223,29 @@ async def execute_call(
     provider: CredentialProvider | None,
     options: outbound.OutboundOptions,
     max_text_chars: int = 100_000,
+    max_json_bytes: int | None = None,
     caller_id: str | None = None,
 ) -> CallOutcome:
-    """`caller_id`: the user the call is made for, when known (per-user upstream tokens)."""
+    """`caller_id`: the user the call is made for, when known (per-user upstream tokens).
+
+    The tool's selection argument (`target.select_arg`) is taken out of ARGUMENTS here, before
+    the request is built, and applied to the result; `max_json_bytes` bounds a JSON result.
+    """
     started = time.perf_counter()
 
     def done(outcome: CallOutcome) -> CallOutcome:
         outcome.duration_ms = int((time.perf_counter() - started) * 1000)
         return outcome
 
+    shaping = Shaping(None, max_json_bytes, max_text_chars, target.select_arg)
+    if target.select_arg in arguments:
+        arguments = dict(arguments)
+        raw = arguments.pop(target.select_arg)
+        try:
+            shaping = shaping._replace(selection=parse_selection(raw, target.select_arg))
+        except SelectionError as exc:
+            message = f"Invalid `{target.select_arg}` expression: {exc}"
+            return done(CallOutcome(result=error_result(message), error_code="invalid_arguments"))
     try:
         plan = build_request(target.mapping, target.method, target.path, arguments)
     except ArgumentError as exc:
@@ -229,10 +256,10 @@ async def execute_call(
     context = CallContext(target=target, caller_id=caller_id)
     try:
         auth = await provider.auth_for(request, context) if provider else NO_AUTH
-        outcome = await _send(target, request, auth, options, max_text_chars)
+        outcome = await _send(target, request, auth, options, shaping)
         if outcome.status_code == 401 and auth.refreshable and provider is not None:
             auth = await provider.auth_for(request, replace(context, refresh=True))
-            outcome = await _send(target, request, auth, options, max_text_chars)
+            outcome = await _send(target, request, auth, options, shaping)
     except CredentialUnavailable as exc:
         outcome = CallOutcome(result=error_result(exc.message), error_code=exc.code)
     return done(outcome)
@@ -258,7 +285,7 @@ async def _send(
     request: OutgoingRequest,
     auth: AuthParts,
     options: outbound.OutboundOptions,
-    max_text_chars: int,
+    shaping: Shaping,
 ) -> CallOutcome:
     url = _with_query(request.url, auth.query)
     headers = [*request.headers, *auth.headers]
@@ -291,25 +318,30 @@ async def _send(
             request_bytes=len(body),
             request=request_preview,
         )
-    result = to_call_result(
+    shaped = call_result(
         status_code=response.status_code,
         headers=response.headers,
         body=response.content,
         truncated=response.truncated,
         output_schema=target.compiled_output_schema,
-        max_text_chars=max_text_chars,
+        max_text_chars=shaping.max_text_chars,
         secrets=auth.secrets,
+        selection=shaping.selection,
+        max_json_bytes=shaping.max_json_bytes,
+        select_argument=shaping.argument,
     )
     preview = body_preview(
         response.content, auth.secrets, limit=PREVIEW_BYTES, truncated=response.truncated
     )
+    returned = shaped.returned_bytes
     return CallOutcome(
-        result=result,
+        result=shaped.result,
         status_code=response.status_code,
         error_code="" if response.status_code < 400 else f"http_{response.status_code}",
         upstream_ms=int(response.elapsed_ms),
         request_bytes=len(body),
-        response_bytes=len(response.content),
+        # What the client got: the selected or shortened JSON when the result was narrowed.
+        response_bytes=len(response.content) if returned is None else returned,
         request=request_preview,
         response={
             "statusCode": response.status_code,

@@ -11,6 +11,10 @@ Results are plain JSON dicts with MCP's camelCase keys (`content`, `structuredCo
 - Upstream 4xx/5xx become `isError: true` results with the status and a readable excerpt.
 - A tool that declares an output schema gets structured content that conforms to it, or an
   `isError` result saying why not: MCP clients reject a successful result without it.
+- A selection (the reserved `_select` argument, tools.projection) narrows a JSON result to
+  `{"result": <selected value>}`; a JSON result over `max_json_bytes` is shortened by cutting
+  arrays, with notes saying what was left out. Both happen after scrubbing. A selection on a
+  result that is not JSON is not applied, and a note says so.
 - Known secret values are scrubbed from everything before it is returned, in every spelling
   (core.scrub): the raw text before it is parsed or shown, then each parsed string, keys too.
   A secret inside structured content becomes the string "[REDACTED]", so the content keeps
@@ -25,20 +29,40 @@ import http
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 import jsonschema
+from jmespath.exceptions import JMESPathError
 from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
 from core.scrub import Scrubber, scrubber_for
+from tools.projection import (
+    SELECT,
+    Selection,
+    Shortened,
+    dumps,
+    fits,
+    shorten,
+    shortening_meta,
+    shortening_note,
+)
 
-__all__ = ["RESPONSE_URI", "body_preview", "error_result", "scrub", "to_call_result"]
+__all__ = [
+    "RESPONSE_URI",
+    "CallResult",
+    "body_preview",
+    "call_result",
+    "error_result",
+    "scrub",
+    "to_call_result",
+]
 
 RESPONSE_URI = "specgate://response"
 ERROR_EXCERPT_CHARS = 2_000
 ERROR_MESSAGE_CHARS = 500
 SCHEMA_ERROR_CHARS = 300
+SHORTENED_META = "specgate/shortened"
 
 _JSON_TYPES = frozenset({"application/json", "text/json", "application/x-json"})
 _TEXTUAL_TYPES = frozenset(
@@ -82,6 +106,9 @@ def to_call_result(
     output_schema: dict[str, Any] | OutputSchema | None,
     max_text_chars: int = 100_000,
     secrets: Iterable[str] = (),
+    selection: Selection | None = None,
+    max_json_bytes: int | None = None,
+    select_argument: str = SELECT,
 ) -> dict[str, Any]:
     """The CallToolResult for one upstream response.
 
@@ -89,14 +116,70 @@ def to_call_result(
     (the answer is incomplete) that still shows the part that arrived. `secrets` are credential
     values that must not reach the client even when the upstream echoes them back; a basic-auth
     credential should be passed as "user:password" too, so its base64 form is caught.
+    `selection` narrows a JSON result and `max_json_bytes` bounds it (tools.projection);
+    `select_argument` is the tool's name for the selection argument, which notes mention.
     """
-    result = _result_for(
-        status_code, headers, body, truncated, output_schema, max_text_chars, secrets
+    return call_result(
+        status_code=status_code,
+        headers=headers,
+        body=body,
+        truncated=truncated,
+        output_schema=output_schema,
+        max_text_chars=max_text_chars,
+        secrets=secrets,
+        selection=selection,
+        max_json_bytes=max_json_bytes,
+        select_argument=select_argument,
+    ).result
+
+
+class CallResult(NamedTuple):
+    """A CallToolResult, and the byte size of the JSON it returns when that is not the
+    upstream body's (a selected or shortened result); None when it is the body."""
+
+    result: dict[str, Any]
+    returned_bytes: int | None = None
+    selected: bool = False
+
+
+def call_result(
+    *,
+    status_code: int | None,
+    headers: Headers,
+    body: bytes,
+    truncated: bool,
+    output_schema: dict[str, Any] | OutputSchema | None,
+    max_text_chars: int = 100_000,
+    secrets: Iterable[str] = (),
+    selection: Selection | None = None,
+    max_json_bytes: int | None = None,
+    select_argument: str = SELECT,
+) -> CallResult:
+    """`to_call_result` with the size of what it returns (the request log's responseBytes)."""
+    shaping = _Shaping(selection, max_json_bytes, len(body), select_argument)
+    built = _plain(
+        _result_for(
+            status_code, headers, body, truncated, output_schema, max_text_chars, secrets, shaping
+        )
     )
     if truncated:
-        result.pop("structuredContent", None)
-        result["isError"] = True
-    return result
+        built.result.pop("structuredContent", None)
+        built.result["isError"] = True
+    elif selection is not None and not built.selected and not built.result.get("isError"):
+        note = f"[`{selection.argument}` was not applied: the result is not JSON.]"
+        built.result["content"].append({"type": "text", "text": note})
+    return built
+
+
+class _Shaping(NamedTuple):
+    selection: Selection | None
+    max_json_bytes: int | None
+    body_size: int
+    argument: str
+
+
+def _plain(built: CallResult | dict[str, Any]) -> CallResult:
+    return built if isinstance(built, CallResult) else CallResult(built)
 
 
 def _result_for(
@@ -107,7 +190,8 @@ def _result_for(
     output_schema: dict[str, Any] | OutputSchema | None,
     max_text_chars: int,
     secrets: Iterable[str],
-) -> dict[str, Any]:
+    shaping: _Shaping,
+) -> CallResult | dict[str, Any]:
     if status_code is None:
         return error_result("The upstream API sent no response.")
     scrubber = scrubber_for(secrets)
@@ -119,12 +203,17 @@ def _result_for(
         return _finish([_text_block(empty, truncated, max_text_chars)], None, output_schema)
     if _is_json(media_type):
         text = _scrubbed_text(body, charset, truncated, scrubber)
-        return _json_result(text, media_type, truncated, output_schema, max_text_chars, scrubber)
+        return _json_result(
+            text, media_type, truncated, output_schema, max_text_chars, scrubber, shaping
+        )
     if _is_textual(media_type, body):
         text = _scrubbed_text(body, charset, truncated, scrubber)
-        if output_schema is not None and _looks_like_json(text):
-            # A mislabelled JSON body still satisfies a tool that promised structured output.
-            return _json_result(text, None, truncated, output_schema, max_text_chars, scrubber)
+        if (output_schema is not None or shaping.selection) and _looks_like_json(text):
+            # A mislabelled JSON body still satisfies a tool that promised structured output,
+            # and can be selected from.
+            return _json_result(
+                text, None, truncated, output_schema, max_text_chars, scrubber, shaping
+            )
         return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
     body = scrubber.scrub_bytes(body)
     return _binary_result(media_type or "application/octet-stream", body, truncated, output_schema)
@@ -236,7 +325,8 @@ def _json_result(
     output_schema: dict[str, Any] | OutputSchema | None,
     max_text_chars: int,
     scrubber: Scrubber,
-) -> dict[str, Any]:
+    shaping: _Shaping,
+) -> CallResult | dict[str, Any]:
     if truncated:
         # A cut-off document cannot parse; the truncation note says why there is no structure.
         return _finish([_text_block(text, truncated, max_text_chars)], None, output_schema)
@@ -250,8 +340,88 @@ def _json_result(
     # The text was scrubbed in every spelling already; each parsed string is checked again,
     # so no escape the text scrub does not know can carry a secret into structured content.
     value = scrubber.scrub_json(value)
+    notes: list[str] = []
+    if shaping.selection is not None:
+        try:
+            selected = shaping.selection.search(value)
+        except (JMESPathError, RecursionError) as exc:
+            notes.append(f"[`{shaping.selection.argument}` was not applied: {exc}]")
+        else:
+            return _selected_result(selected, shaping, max_text_chars)
     structured = value if isinstance(value, dict) else {"result": value}
-    return _finish([_text_block(text, truncated, max_text_chars)], structured, output_schema)
+    limit = shaping.max_json_bytes
+    # JSON within the limit is shown whole (never cut mid-string); over it, it is shortened.
+    shown = max_text_chars if limit is None else max(max_text_chars, limit)
+    result = _finish([_text_block(text, truncated, shown)], structured, output_schema)
+    # The body's length is at hand: only a body over the limit costs anything more.
+    if limit is None or shaping.body_size <= limit or result["isError"]:
+        shortened = None
+    else:
+        shortened = shorten(value, limit)
+    if shortened is None:
+        if notes:
+            result["content"].extend(_note_blocks(notes))
+        return result
+    structured = (
+        shortened.value if isinstance(shortened.value, dict) else {"result": shortened.value}
+    )
+    if output_schema is not None and _schema_problem(structured, output_schema) is not None:
+        # Cutting broke the spec's schema (minItems...): the advertised schema's other branch.
+        structured = {"result": shortened.value}
+    return _shortened_result(shortened, structured, shaping, notes, shaping.body_size)
+
+
+def _selected_result(selected: Any, shaping: _Shaping, max_text_chars: int) -> CallResult:
+    """A selected value: `{"result": value}` whatever its shape (see tools.projection)."""
+    assert shaping.selection is not None
+    limit = shaping.max_json_bytes
+    notes = []
+    if selected is None:
+        notes.append(
+            f"[`{shaping.selection.argument}` selected nothing: the expression "
+            f"{shaping.selection.expression!r} gives null on this result.]"
+        )
+    if limit is not None and not fits(selected, limit):
+        # Certainly too large: cut it without encoding it whole first (it may repeat shared
+        # parts of the result many times over).
+        shortened = shorten(selected, limit)
+        if shortened is not None:
+            built = _shortened_result(shortened, {"result": shortened.value}, shaping, notes, None)
+            return CallResult(built.result, built.returned_bytes, selected=True)
+    text = dumps(selected)
+    size = len(text.encode())
+    if limit is not None and size > limit:
+        shortened = shorten(selected, limit)
+        if shortened is not None:
+            built = _shortened_result(shortened, {"result": shortened.value}, shaping, notes, size)
+            return CallResult(built.result, built.returned_bytes, selected=True)
+    shown = max_text_chars if limit is None else max(max_text_chars, limit)
+    content = [_text_block(text, False, shown), *_note_blocks(notes)]
+    result = {"content": content, "structuredContent": {"result": selected}, "isError": False}
+    return CallResult(result, size, selected=True)
+
+
+def _note_blocks(notes: Iterable[str]) -> list[dict[str, str]]:
+    return [{"type": "text", "text": note} for note in notes]
+
+
+def _shortened_result(
+    shortened: Shortened,
+    structured: dict[str, Any],
+    shaping: _Shaping,
+    notes: list[str],
+    size: int | None,
+) -> CallResult:
+    assert shaping.max_json_bytes is not None
+    note = shortening_note(shortened, size, shaping.max_json_bytes, shaping.argument)
+    content = [{"type": "text", "text": shortened.text}, *_note_blocks([*notes, note])]
+    result = {
+        "content": content,
+        "structuredContent": structured,
+        "isError": False,
+        "_meta": {SHORTENED_META: shortening_meta(shortened, size, shaping.max_json_bytes)},
+    }
+    return CallResult(result, shortened.size)
 
 
 def _binary_result(

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
@@ -29,6 +30,7 @@ from credentials.injection import known_secrets, provider
 from servers.models import Server
 from tools.calling import CallOutcome, CallTarget, execute_call
 from tools.models import Tool
+from tools.projection import advertised_input_schema, select_argument
 from tools.results import error_result
 from tooltests.models import ToolTest
 from usage.limits import ensure_tool_call_allowed
@@ -48,7 +50,9 @@ def tool_test_start(
 ) -> ToolTest:
     """Validate the arguments, store a pending test and queue it once that is committed."""
     tool = _tool_of(user=user, server_id=server_id, tool_id=tool_id)
-    _validate_arguments(tool.operation.input_schema, arguments)
+    # The arguments an MCP client may send, the reserved selection argument included.
+    schema = tool.operation.input_schema
+    _validate_arguments(advertised_input_schema(schema, select_argument(schema)), arguments)
     # A tool test is a tool call (docs/api.md, limits): quota and budget cap apply to it too.
     ensure_tool_call_allowed(user_id=user.pk)
     test = ToolTest.objects.create(
@@ -99,7 +103,11 @@ def tool_test_run(*, test_id: Any) -> None:
     target = CallTarget.for_tool(test.tool)
     try:
         outcome = async_to_sync(execute_call)(
-            target, test.arguments, provider=provider, options=upstream_options()
+            target,
+            test.arguments,
+            provider=provider,
+            options=upstream_options(propagate_trace=test.server.trace_propagation),
+            max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
         )
     except Exception:
         logger.exception("Tool test %s crashed", test_id)
@@ -107,6 +115,14 @@ def tool_test_run(*, test_id: Any) -> None:
             result=error_result("The test could not be run."), error_code="internal_error"
         )
     _store(test, outcome, secrets=known_secrets(target.server_id))
+    logger.info(
+        "Tool test %s of tool %s ran: %s, upstream status %s, %d ms",
+        test_id,
+        target.tool_id,
+        outcome.error_code or "ok",
+        outcome.status_code,
+        outcome.duration_ms,
+    )
     record_now(CallRecord.for_call(target, outcome, source="test", client_name=CLIENT_NAME))
 
 

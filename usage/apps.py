@@ -3,6 +3,7 @@ from django.apps import AppConfig
 
 class UsageConfig(AppConfig):
     name = "usage"
+    verbose_name = "Usage and request logs"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

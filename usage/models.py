@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 
 from core.models import TimestampedModel
 
 from .histogram import BUCKET_FIELDS
 from .ids import uuid7
+
+# The hundreds digit of a log's HTTP status (NULL without a response), as indexed.
+STATUS_CLASS = F("status_code") / 100
 
 
 class RequestLog(models.Model):
@@ -86,6 +90,21 @@ class RequestLog(models.Model):
             models.Index(fields=["server", "-created_at", "-id"], name="log_server_newest"),
             models.Index(fields=["tool", "-created_at", "-id"], name="log_tool_newest"),
             models.Index(fields=["created_at"], name="log_created"),
+            # The admin's filters across all users: failures and tool tests are a few per
+            # cent of calls, so these partial indexes stay small and cheap to write.
+            models.Index(
+                fields=["-created_at"], condition=Q(succeeded=False), name="log_failed_newest"
+            ),
+            models.Index(
+                fields=["-created_at"], condition=Q(source="test"), name="log_test_newest"
+            ),
+            # Failed calls by status class (4 and 5: 4xx and 5xx; NULL: no response).
+            models.Index(
+                STATUS_CLASS,
+                F("created_at").desc(),
+                condition=Q(succeeded=False),
+                name="log_failed_class_newest",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -133,7 +152,8 @@ class UsageDaily(models.Model):
 
     class Meta:
         ordering = ["-day", "server_name"]
-        verbose_name_plural = "usage (daily)"
+        verbose_name = "daily usage"
+        verbose_name_plural = "daily usage"
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "server_uuid", "day", "source"], name="usage_daily_key"

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from core.observability import metrics
 from tools.calling import CallOutcome, CallTarget
 
 from .writer import CallRecord, RawCall, raw_call, write_records
@@ -154,15 +155,19 @@ class Recorder:
 
     def _run(self) -> None:
         backoff = self.interval
+        written_at = time.monotonic()
         try:
             while not self._stopping.is_set():
                 self._wake.wait(backoff)
                 self._wake.clear()
                 if self._stopping.is_set():
                     break
+                if metrics.ENABLED:
+                    self._report(written_at)
                 try:
                     self._flush(until_empty=False)
                     backoff = self.interval
+                    written_at = time.monotonic()
                 except Exception:
                     logger.exception(
                         "Usage flush failed; %d records kept for retry", self.pending()
@@ -172,6 +177,13 @@ class Recorder:
             self._final_flush()
         finally:
             connection.close()
+
+    def _report(self, written_at: float) -> None:
+        """The buffer's depth and, while records wait, how long since the last write: set by
+        this thread before each flush, so the call path pays nothing for them."""
+        depth = self.pending()
+        metrics.recorder_buffer_depth.set(depth)
+        metrics.recorder_flush_lag.set(time.monotonic() - written_at if depth else 0.0)
 
     def _final_flush(self) -> None:
         try:

@@ -114,10 +114,12 @@ class CallRecord:
         target: CallTarget | None,
         key_prefix: str,
         client_name: str,
+        error_code: str | None = None,
     ) -> CallRecord:
         """A tools/call answered without calling out: TARGET's arguments were invalid, or no
-        tool is named TOOL_NAME (TARGET None). It was admitted (rate limit, quota) like any
-        call, so it is logged and counts as a call in the usage that is billed."""
+        tool is named TOOL_NAME (TARGET None), or ERROR_CODE says why (the credential may not
+        call the tool). It was admitted (rate limit, quota) like any call, so it is logged and
+        counts as a call in the usage that is billed."""
         return cls(
             user_id=user_id,
             server_id=server_id,
@@ -132,7 +134,7 @@ class CallRecord:
             upstream_ms=None,
             request_bytes=0,
             response_bytes=0,
-            error_code="invalid_arguments" if target else "unknown_tool",
+            error_code=error_code or ("invalid_arguments" if target else "unknown_tool"),
             key_prefix=key_prefix,
             client_name=client_name[:200],
             created_at=datetime.now(UTC),

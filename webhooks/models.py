@@ -35,3 +35,25 @@ class WebhookEvent(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.type} {self.event_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One run of an event's handler: when, why (first delivery, automatic retry, operator),
+    and how it ended. An event's history; never edited."""
+
+    TRIGGERS = [("delivery", "Delivery"), ("retry", "Automatic retry"), ("operator", "Operator")]
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="history")
+    number = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=16, choices=TRIGGERS)
+    status = models.CharField(max_length=16, choices=WebhookEvent.STATUSES)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["event", "number"]
+        indexes = [models.Index(fields=["event", "number"], name="webhook_attempt_event")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status}"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -20,7 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import clerk_handlers, stripe_handlers
-from .models import WebhookEvent
+from .models import WebhookAttempt, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -56,27 +56,24 @@ def webhook_event_receive(
     return event, True
 
 
-def enqueue(event_pk: Any) -> None:
+def enqueue(event_pk: Any, trigger: str = "delivery") -> None:
     from .tasks import process_webhook_event
 
     try:
-        process_webhook_event.delay(str(event_pk))
+        process_webhook_event.delay(str(event_pk), trigger)
     except Exception:
         # Stored is enough to acknowledge: the requeue beat job picks it up later.
         logger.exception("Could not queue webhook event %s", event_pk)
 
 
-def _claim(event_pk: Any) -> bool:
+def _claim(event_pk: Any, *, statuses: tuple[str, ...], limited: bool = True) -> bool:
     """Take the event for processing unless it is done or another worker has it fresh."""
     now = timezone.now()
-    claimable = Q(status__in=["received", "failed"]) | Q(
-        status="processing", updated_at__lt=now - STALE_AFTER
-    )
-    claimed = (
-        WebhookEvent.objects.filter(claimable, pk=event_pk)
-        .filter(attempts__lt=MAX_ATTEMPTS)
-        .update(status="processing", attempts=F("attempts") + 1, updated_at=now)
-    )
+    claimable = Q(status__in=statuses) | Q(status="processing", updated_at__lt=now - STALE_AFTER)
+    events = WebhookEvent.objects.filter(claimable, pk=event_pk)
+    if limited:
+        events = events.filter(attempts__lt=MAX_ATTEMPTS)
+    claimed = events.update(status="processing", attempts=F("attempts") + 1, updated_at=now)
     return claimed == 1
 
 
@@ -87,23 +84,38 @@ def _finish(event_pk: Any, *, status: str, error: str = "") -> None:
     )
 
 
-def webhook_event_process(*, event_pk: Any) -> str | None:
+def webhook_event_process(*, event_pk: Any, trigger: str = "delivery") -> str | None:
     """Run the event's handler once; returns the final status, None when not claimed."""
-    if not _claim(event_pk):
+    if not _claim(event_pk, statuses=("received", "failed")):
         return None
+    return _run(event_pk, trigger)
+
+
+def _run(event_pk: Any, trigger: str) -> str:
+    """Run a claimed event's handler, finish it and record the attempt in its history."""
+    started = timezone.now()
     event = WebhookEvent.objects.get(pk=event_pk)
     handler = HANDLERS.get(event.provider, {}).get(event.type)
+    status, error = "processed", ""
     if handler is None:
-        _finish(event.pk, status="ignored")
-        return "ignored"
-    try:
-        handler(event.payload)
-    except Exception as exc:
-        logger.exception("Webhook %s %s failed", event.provider, event.event_id)
-        _finish(event.pk, status="failed", error=f"{type(exc).__name__}: {exc}")
-        return "failed"
-    _finish(event.pk, status="processed")
-    return "processed"
+        status = "ignored"
+    else:
+        try:
+            handler(event.payload)
+        except Exception as exc:
+            logger.exception("Webhook %s %s failed", event.provider, event.event_id)
+            status, error = "failed", f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+    _finish(event.pk, status=status, error=error)
+    WebhookAttempt.objects.create(
+        event_id=event.pk,
+        number=event.attempts,
+        trigger=trigger,
+        status=status,
+        error=error,
+        started_at=started,
+        finished_at=timezone.now(),
+    )
+    return status
 
 
 def webhook_events_requeue_stale() -> int:
@@ -116,16 +128,46 @@ def webhook_events_requeue_stale() -> int:
     ).values_list("pk", flat=True)
     pks = list(stale[:1000])
     for pk in pks:
-        enqueue(pk)
+        enqueue(pk, "retry")
     return len(pks)
 
 
-def webhook_events_reprocess(*, event_pks: list[Any]) -> int:
-    """Operator action: run the selected events' handlers again."""
-    with transaction.atomic():
-        count = WebhookEvent.objects.filter(pk__in=event_pks).update(
-            status="received", attempts=0, error="", processed_at=None, updated_at=timezone.now()
-        )
-        for pk in event_pks:
-            transaction.on_commit(partial(enqueue, pk))
-    return count
+# What an operator may run again: not a processed event (its handler already did its work),
+# nor one a worker is running now. An ignored one had no handler; one may exist since.
+RERUNNABLE = ("received", "failed", "ignored")
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """How an operator's re-run of one event went."""
+
+    event: WebhookEvent
+    ran: bool
+    status: str
+    error: str = ""
+
+    @property
+    def message(self) -> str:
+        name = f"{self.event.provider} {self.event.type} {self.event.event_id}"
+        if not self.ran:
+            return (
+                f"{name}: not re-run: it is {self.status} "
+                "(only failed, received or ignored events are)."
+            )
+        if self.status == "failed":
+            return f"{name}: ran again and failed: {self.error}"
+        return f"{name}: ran again: {self.status}."
+
+
+def webhook_event_rerun(*, event_pk: Any) -> Rerun:
+    """Operator: run the event's handler again now, in this process, and say how it went.
+
+    The attempt counts on from the event's history (nothing is reset), and the automatic
+    retry limit does not apply. Refused for processed events and ones being processed.
+    """
+    if not _claim(event_pk, statuses=RERUNNABLE, limited=False):
+        event = WebhookEvent.objects.get(pk=event_pk)
+        return Rerun(event=event, ran=False, status=event.get_status_display().lower())
+    status = _run(event_pk, "operator")
+    event = WebhookEvent.objects.get(pk=event_pk)
+    return Rerun(event=event, ran=True, status=status, error=event.error)

@@ -6,8 +6,8 @@ from . import services
 
 
 @shared_task(ignore_result=True)
-def process_webhook_event(event_pk: str) -> str | None:
-    return services.webhook_event_process(event_pk=event_pk)
+def process_webhook_event(event_pk: str, trigger: str = "delivery") -> str | None:
+    return services.webhook_event_process(event_pk=event_pk, trigger=trigger)
 
 
 @shared_task(ignore_result=True)

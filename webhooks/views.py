@@ -165,7 +165,9 @@ class ClerkWebhookView(WebhookView):
         body = request.body
         try:
             Webhook(secret).verify(body, dict(request.headers))
-        except WebhookVerificationError:
+        except (WebhookVerificationError, ValueError):
+            # ValueError: svix decodes the body as UTF-8 and splits and base64-decodes the
+            # signature itself; a body or signature it cannot read is not a verified delivery.
             return refuse("Invalid or expired signature")
         event = parse_event(body)
         if (

@@ -28,7 +28,7 @@ def small_limits(settings) -> None:
     cache.clear()
 
 
-def login(password: str, username: str = "ops", address: str = "203.0.113.7"):
+def login(password: str, username: str = "ops@example.com", address: str = "203.0.113.7"):
     return Client(REMOTE_ADDR=address).post(
         "/admin/login/?next=/admin/", {"username": username, "password": password}
     )

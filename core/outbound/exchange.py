@@ -19,11 +19,13 @@ import zlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
 
+from core.observability import tracing
 from core.outbound.guard import AddressBlocked, guard_for, literal_ip
 from core.outbound.transport import (
     GuardedSyncTransport,
@@ -38,6 +40,18 @@ ErrorKind = Literal[
 ]
 OnTooLarge = Literal["truncate", "error"]
 HeadersInput = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class RequestExtras(TypedDict, total=False):
+    """What a request may carry beyond its method, URL and options (`request`, `arequest`)."""
+
+    params: Any
+    headers: HeadersInput | None
+    cookies: Mapping[str, str] | None
+    content: bytes | str | None
+    on_too_large: OnTooLarge
+    sensitive_headers: Collection[str]
+
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
@@ -69,6 +83,8 @@ class OutboundOptions:
     # Finer than allow_private: CIDRs exempt from the guard (e.g. "127.0.0.1/32" for a local
     # upstream while the metadata address stays blocked).
     allowed_networks: tuple[str, ...] = ()
+    # With tracing on, send the request's span as a W3C `traceparent` header.
+    propagate_trace: bool = True
 
     def __post_init__(self) -> None:
         # A mistyped exemption must fail when settings load, not on the first upstream call.
@@ -163,13 +179,13 @@ class _Exchange:
         method: str,
         url: str,
         *,
-        params: Any,
-        headers: HeadersInput | None,
-        cookies: Mapping[str, str] | None,
-        content: bytes | str | None,
         options: OutboundOptions,
-        on_too_large: OnTooLarge,
-        sensitive_headers: Collection[str],
+        params: Any = None,
+        headers: HeadersInput | None = None,
+        cookies: Mapping[str, str] | None = None,
+        content: bytes | str | None = None,
+        on_too_large: OnTooLarge = "error",
+        sensitive_headers: Collection[str] = (),
     ) -> None:
         self.started = time.monotonic()
         self.deadline = self.started + options.total_timeout
@@ -359,32 +375,25 @@ async def arequest(
     method: str,
     url: str,
     *,
-    params: Any = None,
-    headers: HeadersInput | None = None,
-    cookies: Mapping[str, str] | None = None,
-    content: bytes | str | None = None,
     options: OutboundOptions,
-    on_too_large: OnTooLarge = "error",
-    sensitive_headers: Collection[str] = (),
+    **extra: Unpack[RequestExtras],
 ) -> OutboundResponse:
     """Make one guarded HTTP request (following redirects) and read its body within the caps.
 
     `sensitive_headers` names extra headers that carry credentials (an API key header); like
     Authorization and Cookie they are dropped when a redirect leaves the original origin.
     """
-    exchange = _Exchange(
-        method,
-        url,
-        params=params,
-        headers=headers,
-        cookies=cookies,
-        content=content,
-        options=options,
-        on_too_large=on_too_large,
-        sensitive_headers=sensitive_headers,
-    )
+    if tracing.ENABLED:
+        if not tracing.in_unsampled_trace():
+            return await _traced(method, url, options, extra)
+        if options.propagate_trace:  # the upstream still learns the trace and its decision
+            extra = _with_traceparent(extra)
+    return await _drive_async(_Exchange(method, url, options=options, **extra))
+
+
+async def _drive_async(exchange: _Exchange) -> OutboundResponse:
     transport = async_transport(exchange.guard)
-    with _translated_errors(exchange), anyio.fail_after(options.total_timeout):
+    with _translated_errors(exchange), anyio.fail_after(exchange.options.total_timeout):
         while True:
             response = await transport.handle_async_request(exchange.build_request())
             try:
@@ -401,30 +410,50 @@ async def arequest(
                     await response.aclose()
 
 
+def _with_traceparent(extra: RequestExtras) -> RequestExtras:
+    given = extra.get("headers") or ()
+    headers = list(given.items() if isinstance(given, Mapping) else given)
+    tracing.inject_into(headers)
+    return {**extra, "headers": headers}
+
+
+async def _traced(
+    method: str, url: str, options: OutboundOptions, extra: RequestExtras
+) -> OutboundResponse:
+    """`arequest` inside a client span; the span's attributes name the origin only (a path or
+    query string may carry secrets), and `traceparent` goes out when the options say so."""
+    parts = urlsplit(url)
+    attributes: dict[str, Any] = {
+        "http.request.method": method.upper(),
+        "server.address": parts.hostname or "",
+        "url.scheme": parts.scheme,
+    }
+    with tracing.tracer().start_as_current_span(
+        method.upper(), kind=tracing.SpanKind.CLIENT, attributes=attributes
+    ) as span:
+        if options.propagate_trace:
+            extra = _with_traceparent(extra)
+        try:
+            response = await _drive_async(_Exchange(method, url, options=options, **extra))
+        except OutboundError as exc:
+            span.set_attribute("error.type", exc.kind)
+            span.set_status(tracing.Status(tracing.StatusCode.ERROR, exc.kind))
+            raise
+        span.set_attribute("http.response.status_code", response.status_code)
+        if response.status_code >= 500:
+            span.set_status(tracing.Status(tracing.StatusCode.ERROR))
+        return response
+
+
 def request(
     method: str,
     url: str,
     *,
-    params: Any = None,
-    headers: HeadersInput | None = None,
-    cookies: Mapping[str, str] | None = None,
-    content: bytes | str | None = None,
     options: OutboundOptions,
-    on_too_large: OnTooLarge = "error",
-    sensitive_headers: Collection[str] = (),
+    **extra: Unpack[RequestExtras],
 ) -> OutboundResponse:
     """The blocking twin of `arequest`, for Celery tasks and management commands."""
-    exchange = _Exchange(
-        method,
-        url,
-        params=params,
-        headers=headers,
-        cookies=cookies,
-        content=content,
-        options=options,
-        on_too_large=on_too_large,
-        sensitive_headers=sensitive_headers,
-    )
+    exchange = _Exchange(method, url, options=options, **extra)
     transport = sync_transport(exchange.guard)
     deadline_token = sync_deadline.set(exchange.deadline)
     try:

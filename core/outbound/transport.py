@@ -20,7 +20,6 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -87,13 +86,12 @@ class GuardedAsyncBackend(httpcore2.AsyncNetworkBackend):
         host: str,
         port: int,
         timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> httpcore2.AsyncNetworkStream:
+        # args/kwargs: httpcore2's local_address and socket_options, passed through as given.
         if self._guard.allow_private:
-            return _pooled(
-                await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-            )
+            return _pooled(await self._inner.connect_tcp(host, port, timeout, *args, **kwargs))
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             with anyio.fail_after(timeout):
@@ -107,7 +105,7 @@ class GuardedAsyncBackend(httpcore2.AsyncNetworkBackend):
             try:
                 return _pooled(
                     await self._inner.connect_tcp(
-                        address, port, _remaining(deadline), local_address, socket_options
+                        address, port, _remaining(deadline), *args, **kwargs
                     )
                 )
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
@@ -174,12 +172,13 @@ class GuardedSyncBackend(httpcore2.NetworkBackend):
         host: str,
         port: int,
         timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> httpcore2.NetworkStream:
+        # args/kwargs: httpcore2's local_address and socket_options, passed through as given.
         timeout = _until_sync_deadline(timeout)
         if self._guard.allow_private:
-            stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            stream = self._inner.connect_tcp(host, port, timeout, *args, **kwargs)
             return DeadlineStream(stream)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -190,7 +189,7 @@ class GuardedSyncBackend(httpcore2.NetworkBackend):
         for address in self._guard.vetted_addresses(resolved):
             try:
                 stream = self._inner.connect_tcp(
-                    address, port, _remaining(deadline), local_address, socket_options
+                    address, port, _remaining(deadline), *args, **kwargs
                 )
                 return DeadlineStream(stream)
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:

@@ -430,6 +430,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("DELETE", "/api/servers/{server}", None),
     ("GET", "/api/servers/{server}/keys", None),
     ("POST", "/api/servers/{server}/keys", {"name": "backdoor"}),
+    ("GET", "/api/servers/{server}/keys/{key}", None),
+    ("PATCH", "/api/servers/{server}/keys/{key}", {"scopes": ["tools:call"], "tools": None}),
     ("DELETE", "/api/servers/{server}/keys/{key}", None),
     ("GET", "/api/servers/{server}/tools", None),
     ("PATCH", "/api/servers/{server}/tools/{tool}", {"enabled": False}),
@@ -441,6 +443,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("DELETE", "/api/tokens/{token}", None),
     ("POST", "/api/servers", {"specId": "{spec}", "name": "from a stolen spec"}),
     # Mixed: the attacker's own server with the victim's child ids.
+    ("GET", "/api/servers/{own_server}/keys/{key}", None),
+    ("PATCH", "/api/servers/{own_server}/keys/{key}", {"name": "mine now"}),
     ("DELETE", "/api/servers/{own_server}/keys/{key}", None),
     ("PATCH", "/api/servers/{own_server}/tools/{tool}", {"enabled": False}),
     ("POST", "/api/servers/{own_server}/tools/{tool}/test", {"arguments": {"itemId": "1"}}),

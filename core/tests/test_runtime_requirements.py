@@ -56,8 +56,10 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 
 
 # Imported when present, never needed: httpx's command line (httpx/__init__.py tries to load
-# it and does without); setuptools' .pth hook, loaded by site before anything of ours.
-OPTIONAL = {"rich", "pygments", "_distutils_hack"}
+# it and does without); setuptools' .pth hook, loaded by site before anything of ours; greenlet
+# (celery/bootsteps.py tries `from greenlet import GreenletExit` and does without; Playwright,
+# a dev package for the browser tests, brings it).
+OPTIONAL = {"rich", "pygments", "_distutils_hack", "greenlet"}
 
 
 def runtime_requirements() -> list[Requirement]:

@@ -15,28 +15,18 @@ from rest_framework import serializers
 from core.errors import ValidationFailed
 from tools.calling import AuthParts, CallContext, OutgoingRequest
 
-from .base import (
-    CredentialType,
-    PublicFields,
-    PublicSettings,
-    RequestShape,
-    SchemeBinding,
-    Secret,
-    SecretField,
-    register,
-    text_schema,
-)
+from . import base
 
 LOCATIONS = ("header", "query", "cookie")
 
 
-@register
-class ApiKey(CredentialType):
+@base.register
+class ApiKey(base.CredentialType):
     type = "apiKey"
     label = "API key"
-    secret_fields = (SecretField("value", describes="API key"),)
+    secret_fields = (base.SecretField("value", describes="API key"),)
     public_fields = (
-        PublicFields(
+        base.PublicFields(
             {
                 "in": lambda: serializers.ChoiceField(
                     choices=list(LOCATIONS), required=False, help_text="Only without a scheme."
@@ -49,19 +39,21 @@ class ApiKey(CredentialType):
     def serves(self, definition: Mapping[str, Any]) -> bool:
         return definition.get("type") == "apiKey"
 
-    def request_shapes(self) -> list[RequestShape]:
+    def request_shapes(self) -> list[base.RequestShape]:
         (named,) = super().request_shapes()
         placement = {
             "in": {"type": "string", "enum": list(LOCATIONS)},
-            "paramName": text_schema(200, "The header, query parameter or cookie name."),
+            "paramName": base.text_schema(200, "The header, query parameter or cookie name."),
         }
         # With a scheme the spec says where the key goes; without one the request says it.
-        unnamed = RequestShape(
+        unnamed = base.RequestShape(
             {**named.properties, **placement}, required=tuple(placement), with_scheme=False
         )
         return [named, unnamed]
 
-    def settings_for(self, binding: SchemeBinding, given: PublicSettings) -> PublicSettings:
+    def settings_for(
+        self, binding: base.SchemeBinding, given: base.PublicSettings
+    ) -> base.PublicSettings:
         if not binding.name and not given.location:
             raise ValidationFailed(
                 "Invalid request",
@@ -74,7 +66,7 @@ class ApiKey(CredentialType):
         return given
 
     async def apply(
-        self, request: OutgoingRequest, credential: Secret, context: CallContext
+        self, request: OutgoingRequest, credential: base.Secret, context: CallContext
     ) -> AuthParts:
         location = credential.definition.get("in") or credential.location
         name = credential.definition.get("name") or credential.param_name

@@ -19,27 +19,19 @@ from core.errors import ValidationFailed
 from credentials.injection import oauth_token
 from tools.calling import AuthParts, CallContext, OutgoingRequest
 
-from .base import (
-    CredentialType,
-    PublicFields,
-    PublicSettings,
-    RequestShape,
-    SchemeBinding,
-    Secret,
-    SecretField,
-    register,
-    text_schema,
-)
+from . import base
 
 
-@register
-class OAuth2ClientCredentials(CredentialType):
+@base.register
+class OAuth2ClientCredentials(base.CredentialType):
     type = "oauth2ClientCredentials"
     label = "OAuth2 client credentials"
-    secret_fields = (SecretField("clientId"), SecretField("clientSecret"))
+    secret_fields = (base.SecretField("clientId"), base.SecretField("clientSecret"))
     public_fields = (
-        PublicFields({"tokenUrl": lambda: serializers.URLField(max_length=2000, required=False)}),
-        PublicFields(
+        base.PublicFields(
+            {"tokenUrl": lambda: serializers.URLField(max_length=2000, required=False)}
+        ),
+        base.PublicFields(
             {
                 "scopes": lambda: serializers.ListField(
                     child=serializers.CharField(max_length=200), required=False, max_length=100
@@ -48,7 +40,7 @@ class OAuth2ClientCredentials(CredentialType):
         ),
     )
 
-    def request_shapes(self) -> list[RequestShape]:
+    def request_shapes(self) -> list[base.RequestShape]:
         (shape,) = super().request_shapes()
         token_url = {
             "type": "string",
@@ -57,14 +49,16 @@ class OAuth2ClientCredentials(CredentialType):
             "description": "An http(s) URL; defaults to the one of the spec's scheme, and is "
             "required when the spec names none.",
         }
-        scopes = {"type": "array", "maxItems": 100, "items": text_schema(200)}
-        return [RequestShape({**shape.properties, "tokenUrl": token_url, "scopes": scopes})]
+        scopes = {"type": "array", "maxItems": 100, "items": base.text_schema(200)}
+        return [base.RequestShape({**shape.properties, "tokenUrl": token_url, "scopes": scopes})]
 
     def serves(self, definition: Mapping[str, Any]) -> bool:
         flows = definition.get("flows") or {}
         return definition.get("type") == "oauth2" and "clientCredentials" in flows
 
-    def settings_for(self, binding: SchemeBinding, given: PublicSettings) -> PublicSettings:
+    def settings_for(
+        self, binding: base.SchemeBinding, given: base.PublicSettings
+    ) -> base.PublicSettings:
         flow = (binding.definition.get("flows") or {}).get("clientCredentials") or {}
         # A relative tokenUrl in a spec is relative to the API's base URL.
         url = given.token_url
@@ -81,7 +75,7 @@ class OAuth2ClientCredentials(CredentialType):
         return replace(given, token_url=url)
 
     async def apply(
-        self, request: OutgoingRequest, credential: Secret, context: CallContext
+        self, request: OutgoingRequest, credential: base.Secret, context: CallContext
     ) -> AuthParts:
         token = await oauth_token(credential, refresh=context.refresh)
         return AuthParts(

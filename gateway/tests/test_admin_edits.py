@@ -172,14 +172,26 @@ def test_a_revoked_key_cannot_be_unrevoked_by_editing_it(live, shop, operator) -
     assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 401
 
 
-def test_deleting_a_key_in_the_admin_locks_it_out_of_the_gateway(live, shop, operator) -> None:
+def test_a_key_is_revoked_from_its_page_and_cannot_be_deleted(live, shop, operator) -> None:
     assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 200
     key = AccessKey.objects.get(server_id=shop["id"])
+    page = operator.get(f"/admin/servers/accesskey/{key.pk}/change/").content.decode()
+    assert f"/admin/servers/accesskey/{key.pk}/run/revoke_one/" in page
 
-    response = operator.post(f"/admin/servers/accesskey/{key.pk}/delete/", {"post": "yes"})
+    refused = operator.post(f"/admin/servers/accesskey/{key.pk}/delete/", {"post": "yes"})
+    assert refused.status_code == 403
+    assert AccessKey.objects.filter(pk=key.pk).exists()
+    assert operator.get(f"/admin/servers/accesskey/{key.pk}/run/revoke_one/").status_code == 405
+
+    response = operator.post(f"/admin/servers/accesskey/{key.pk}/run/revoke_one/")
 
     assert response.status_code == 302
+    assert response["Location"] == f"/admin/servers/accesskey/{key.pk}/change/"
+    assert AccessKey.objects.get(pk=key.pk).revoked_at is not None
     assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 401
+    page = operator.get(response["Location"]).content.decode()
+    assert "revoked." in page
+    assert "/run/revoke_one/" not in page
 
 
 # --- Servers -----------------------------------------------------------------------------------
@@ -211,6 +223,16 @@ def test_a_new_slug_set_in_the_admin_moves_the_server(live, shop, operator) -> N
 
     assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 404
     assert mcp(live, "moved-things", shop["key"], "ping").status_code == 200
+
+
+def test_a_tool_mode_set_in_the_admin_reaches_the_gateway(live, shop, operator) -> None:
+    listed = tool_names(live, shop)
+    assert "search_tools" not in listed
+
+    response = post_change_form(operator, "servers/server", shop["id"], tool_mode="dynamic")
+
+    assert response.status_code == 302
+    assert tool_names(live, shop) == ["search_tools", "describe_tools", "execute_tool"]
 
 
 @pytest.mark.parametrize(
@@ -305,9 +327,10 @@ def test_renaming_and_describing_a_tool_in_the_admin_reaches_the_gateway(
     )
 
     listed = mcp(live, shop["slug"], shop["key"], "tools/list").json()["result"]["tools"]
+    # The gateway adds its sentence about the reserved `_select` argument to every description.
     assert [(t["name"], t.get("description")) for t in listed][1] == (
         "other_things",
-        "Everything else",
+        "Everything else\n\n`_select`: JMESPath to narrow the JSON result.",
     )
 
 
@@ -399,3 +422,112 @@ def test_a_raw_update_is_picked_up_once_the_snapshot_is_too_old(live, shop, sett
     assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 200
     time.sleep(1.1)
     assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 404
+
+
+# --- Buttons on an object's page, and a credential's new secret ------------------------------
+
+
+def test_replacing_a_credential_secret_in_the_admin_sends_the_new_one(
+    live, shop, operator, upstream
+) -> None:
+    credential = Credential.objects.get(server_id=shop["id"])
+    url = f"/admin/credentials/credential/{credential.pk}/change/"
+    page = operator.get(url).content.decode()
+    assert "header “X-Api-Key” (spec scheme “headerKey”)" in page
+    assert "Encryption key" in page
+    assert UPSTREAM_KEY not in page
+
+    response = operator.post(url, {"secret_value": "the-new-upstream-secret"})
+
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    credential.refresh_from_db()
+    assert credential.version == 2
+    mcp(live, shop["slug"], shop["key"], "tools/call", {"name": "listThings", "arguments": {}})
+    assert upstream.requests[-1].headers.get("X-Api-Key") == "the-new-upstream-secret"
+    page = operator.get(url).content.decode()
+    assert "the-new-upstream-secret" not in page
+    history = operator.get(f"{url.removesuffix('change/')}history/").content.decode()
+    assert "the-new-upstream-secret" not in history
+    assert "Changed secret" in history
+
+
+def test_a_blank_secret_is_refused_and_an_untouched_form_changes_nothing(
+    live, shop, operator, upstream
+) -> None:
+    credential = Credential.objects.get(server_id=shop["id"])
+    url = f"/admin/credentials/credential/{credential.pk}/change/"
+
+    assert operator.post(url, {"secret_value": ""}).status_code == 302
+
+    credential.refresh_from_db()
+    assert credential.version == 1
+    mcp(live, shop["slug"], shop["key"], "tools/call", {"name": "listThings", "arguments": {}})
+    assert upstream.requests[-1].headers.get("X-Api-Key") == UPSTREAM_KEY
+
+
+def test_the_server_page_buttons_disable_and_enable_it_on_the_gateway(live, shop, operator) -> None:
+    url = f"/admin/servers/server/{shop['id']}/"
+    page = operator.get(f"{url}change/").content.decode()
+    assert f"/mcp/{shop['slug']}" in page
+    assert f"/admin/usage/requestlog/?server__id__exact={shop['id']}" in page
+    assert "listThings" in page and "/things" in page
+    assert "X-Api-Key" in page  # where its credential goes
+
+    operator.post(f"{url}run/disable_one/")
+    assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 404
+    assert "/run/disable_one/" not in operator.get(f"{url}change/").content.decode()
+
+    operator.post(f"{url}run/enable_one/")
+    assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 200
+
+
+def test_the_tool_page_button_disables_it_on_the_gateway(live, shop, operator) -> None:
+    tool = Tool.objects.get(server_id=shop["id"], name="listThings")
+
+    operator.post(f"/admin/tools/tool/{tool.pk}/run/disable_one/")
+
+    assert tool_names(live, shop) == ["listOther"]
+    listed = operator.get(f"/admin/tools/tool/?server__id__exact={shop['id']}").content.decode()
+    assert "/things" in listed and "GET" in listed
+
+
+def test_the_user_page_button_deactivates_them_like_clerk_user_deleted(
+    live, shop, operator, alice
+) -> None:
+    response = operator.post(f"/admin/accounts/user/{alice.pk}/run/deactivate_one/")
+
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.is_active is False and alice.deactivated_at is not None
+    assert mcp(live, shop["slug"], shop["key"], "ping").status_code == 404
+    assert not Credential.objects.filter(server_id=shop["id"]).exists()
+    assert AccessKey.objects.filter(server_id=shop["id"], revoked_at__isnull=True).count() == 0
+
+
+def test_an_api_token_is_revoked_from_its_page(operator, alice_client, alice) -> None:
+    created = alice_client.post("/api/tokens", {"name": "ci"}, format="json")
+    token = ApiToken.objects.get(user=alice)
+    secret = created.json()["data"]["token"]
+    assert Client().get("/api/servers", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+    assert operator.post(f"/admin/accounts/apitoken/{token.pk}/delete/").status_code == 403
+
+    operator.post(f"/admin/accounts/apitoken/{token.pk}/run/revoke_one/")
+
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert Client().get("/api/servers", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
+
+
+def test_a_blank_tool_description_means_the_generated_one(live, shop, operator) -> None:
+    tool = Tool.objects.get(server_id=shop["id"], name="listOther")
+    generated = tool.description
+    page = operator.get(f"/admin/tools/tool/{tool.pk}/change/").content.decode()
+    assert "Generated description" in page
+
+    post_change_form(operator, "tools/tool", tool.pk, custom_description="Custom words")
+    post_change_form(operator, "tools/tool", tool.pk, custom_description="")
+
+    tool.refresh_from_db()
+    assert tool.custom_description is None
+    listed = mcp(live, shop["slug"], shop["key"], "tools/list").json()["result"]["tools"]
+    assert {t["name"]: t.get("description") for t in listed}["listOther"] == (generated or None)

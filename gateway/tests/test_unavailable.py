@@ -32,7 +32,7 @@ class DatabaseDown:
     async def call_tool(self, *args: Any) -> dict[str, Any]:
         raise AssertionError("not reached")
 
-    def record_rejected_call(self, *args: Any) -> None:
+    def record_rejected_call(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 

@@ -18,12 +18,15 @@ SERVER_FIELDS = {
     "baseUrl",
     "status",
     "visibility",
+    "toolMode",
+    "tracePropagation",
     "mcpUrl",
     "toolCount",
     "enabledToolCount",
     "createdAt",
     "updatedAt",
 }
+DETAIL_FIELDS = SERVER_FIELDS | {"effectiveToolMode", "toolsListBytes", "toolsListTokens"}
 
 
 @pytest.mark.django_db
@@ -38,7 +41,7 @@ def test_it_creates_a_server_with_one_tool_per_operation(alice_client, alice, se
 
     assert response.status_code == 201, response.json()
     data = response.json()["data"]
-    assert set(data) == SERVER_FIELDS
+    assert set(data) == DETAIL_FIELDS
     assert data["specId"] == spec["id"]
     assert (data["name"], data["slug"], data["description"]) == (
         "Team Notes",
@@ -58,7 +61,7 @@ def test_it_creates_a_server_with_one_tool_per_operation(alice_client, alice, se
     ]
     assert alice_client.get(f"/api/servers/{data['id']}").json()["data"] == data
     listing = alice_client.get("/api/servers").json()
-    assert listing["data"] == [data]
+    assert listing["data"] == [{key: data[key] for key in SERVER_FIELDS}]
     assert listing["pagination"] == {"nextCursor": None, "hasMore": False}
 
 
@@ -129,11 +132,18 @@ def test_unknown_operation_selectors_are_named_in_a_400(alice_client):
 def test_it_validates_the_create_body(alice_client):
     response = alice_client.post(
         "/api/servers",
-        {"specId": "nope", "slug": "Bad Slug", "operations": [], "baseUrl": ""},
+        {
+            "specId": "nope",
+            "slug": "Bad Slug",
+            "operations": [],
+            "baseUrl": "",
+            "toolMode": "lazy",
+        },
         format="json",
     )
     assert response.status_code == 400
     assert response.json()["error"]["details"] == {
+        "toolMode": ['"lazy" is not a valid choice.'],
         "specId": ["Must be a valid UUID."],
         "name": ["This field is required."],
         "slug": ["Lowercase letters, digits and hyphens, at most 64; part of the MCP URL."],
@@ -212,11 +222,13 @@ def test_it_updates_a_server(alice_client):
             "baseUrl": "https://staging.notes.example/",
             "status": "disabled",
             "visibility": "public",
+            "toolMode": "dynamic",
         },
         format="json",
     )
     assert response.status_code == 200
     data = response.json()["data"]
+    assert (data["toolMode"], data["effectiveToolMode"]) == ("dynamic", "dynamic")
     assert {key: data[key] for key in ("name", "description", "slug", "baseUrl")} == {
         "name": "Renamed",
         "description": "d",
@@ -241,10 +253,13 @@ def test_update_validates_and_refuses_a_taken_slug(alice_client, bob_client):
     assert taken.json()["error"]["details"] == {"slug": ["The slug 'bob' is already in use."]}
 
     invalid = alice_client.patch(
-        url, {"status": "paused", "visibility": "secret", "name": ""}, format="json"
+        url,
+        {"status": "paused", "visibility": "secret", "name": "", "toolMode": None},
+        format="json",
     )
     assert invalid.status_code == 400
     assert invalid.json()["error"]["details"] == {
+        "toolMode": ["This field may not be null."],
         "name": ["This field may not be blank."],
         "status": ['"paused" is not a valid choice.'],
         "visibility": ['"secret" is not a valid choice.'],

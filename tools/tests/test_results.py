@@ -111,6 +111,7 @@ def test_a_call_target_compiles_its_output_schema_once():
         mapping={},
         security=None,
         output_schema=USER_SCHEMA,
+        select_arg="_select",
     )
 
     first = target.compiled_output_schema

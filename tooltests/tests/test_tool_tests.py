@@ -120,6 +120,23 @@ def test_arguments_are_validated_against_the_input_schema(alice_client, items, u
     assert ToolTest.objects.count() == 0
 
 
+def test_a_tool_test_takes_the_selection_argument_as_mcp_clients_do(alice_client, items, upstream):
+    response = alice_client.post(
+        run_url(items, "getItem"), {"arguments": {"id": 7, "_select": "path"}}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    data = response.json()["data"]
+    assert data["result"]["structuredContent"] == {"result": "/items/7"}
+    assert upstream.requests[-1].path == "/items/7"
+    assert RequestLog.objects.get().response_bytes == len(b'"/items/7"')
+    refused = alice_client.post(
+        run_url(items, "getItem"), {"arguments": {"id": 7, "_select": 1}}, format="json"
+    )
+    assert refused.status_code == 400
+    assert "arguments['_select']" in refused.json()["error"]["details"]
+
+
 def test_arguments_must_be_an_object(alice_client, items):
     response = alice_client.post(run_url(items, "getItem"), {"arguments": [1]}, format="json")
 

@@ -80,6 +80,21 @@ def test_it_refuses_a_tampered_body(deliver):
     assert not User.objects.exists()
 
 
+@pytest.mark.django_db
+def test_it_refuses_a_body_that_is_not_utf8(client):
+    response = client.post(
+        "/api/webhooks/clerk",
+        data=b'\xf2H"\xff',
+        content_type="application/json",
+        HTTP_SVIX_ID="msg_1",
+        HTTP_SVIX_TIMESTAMP=str(int(datetime.now(UTC).timestamp())),
+        HTTP_SVIX_SIGNATURE="v1,AAAA",
+    )
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
 def test_it_refuses_a_wrong_secret(deliver):
     body = clerk_event("user.created", clerk_user("user_x", "x@example.com"))
 

@@ -80,6 +80,46 @@ def test_an_unsigned_or_badly_signed_delivery_is_400_and_stores_nothing(db, url,
     assert WebhookEvent.objects.count() == 0
 
 
+@pytest.mark.parametrize("url", [STRIPE_URL, CLERK_URL])
+def test_a_body_that_is_not_utf8_is_400_and_stores_nothing(db, url):
+    response = APIClient().post(
+        url,
+        b'{"\xdc\xff": 1}',
+        content_type="application/json",
+        HTTP_SVIX_ID="msg_1",
+        HTTP_SVIX_TIMESTAMP=str(int(time.time())),
+        HTTP_SVIX_SIGNATURE="v1,AAAA",
+        HTTP_STRIPE_SIGNATURE="t=1,v1=deadbeef",
+    )
+
+    assert_refused(response)
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "signature"),
+    [
+        (b"\xff\xfe{not utf-8}", "v1,AAAA"),
+        (b'{"type": "user.created"}', "no-comma-in-this-signature"),
+        (b'{"type": "user.created"}', "v1,not*base64!"),
+    ],
+    ids=["non-utf8-body", "signature-without-version", "signature-not-base64"],
+)
+def test_a_clerk_delivery_that_cannot_be_verified_is_400_not_500(db, body, signature):
+    # Timestamp current, so verification reaches the body and the signature's own format.
+    response = APIClient().post(
+        CLERK_URL,
+        body,
+        content_type="application/json",
+        HTTP_SVIX_ID="msg_1",
+        HTTP_SVIX_TIMESTAMP=str(int(time.time())),
+        HTTP_SVIX_SIGNATURE=signature,
+    )
+
+    assert_refused(response)
+    assert WebhookEvent.objects.count() == 0
+
+
 def test_a_tampered_body_is_400_and_stores_nothing(db):
     signed = subscription_event("evt_signed")
     tampered = signed.replace("cus_1", "cus_attacker")

@@ -91,27 +91,6 @@ def test_an_event_being_processed_is_not_taken_twice(fake_stripe, alice):
     assert fake_stripe.requests == []
 
 
-def test_operators_can_reprocess_selected_events(
-    fake_stripe, alice, admin_client, django_capture_on_commit_callbacks
-):
-    BillingAccount.objects.create(user=alice, stripe_customer_id="cus_alice")
-    payload = subscription_updated()
-    fake_stripe.subscriptions["sub_a"] = payload["data"]["object"]
-    event = stored(payload, status="processed", attempts=1)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(
-            "/admin/webhooks/webhookevent/",
-            {"action": "reprocess", "_selected_action": [str(event.pk)]},
-        )
-
-    assert response.status_code == 302
-    event.refresh_from_db()
-    assert (event.status, event.attempts) == ("processed", 1)
-    assert len(fake_stripe.requests_to("GET", "/v1/subscriptions/sub_a")) == 1
-    assert BillingAccount.objects.get(user=alice).plan == "pro"
-
-
 def test_the_admin_lists_billing_and_webhook_records(admin_client, alice):
     stored(subscription_updated())
     BillingAccount.objects.create(user=alice, stripe_customer_id="cus_alice")
