@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/tool_sizes.py                 # the whole corpus bench/corpus.py reads
     .venv/bin/python bench/tool_sizes.py --limit 300     # a quicker look
+    .venv/bin/python bench/tool_sizes.py --records R.jsonl --resume   # go on where a run stopped
 
 Each document is converted with the schemas kept whole ("before") and again with the default
 budgets (specs.engine.compact.SchemaBudgets, the defaults of the TOOL_SCHEMA_* settings), as
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -63,17 +65,20 @@ def worker(budgets: dict[str, int]) -> None:
         print(json.dumps(record), flush=True)
 
 
-def definition(op: Any, input_schema: Any, output_schema: Any) -> dict[str, Any]:
-    wire: dict[str, Any] = {"name": op.tool_name}
-    if op.annotations.get("title"):
-        wire["title"] = op.annotations["title"]
-    if op.tool_description:
-        wire["description"] = op.tool_description
-    wire["inputSchema"] = input_schema
-    if output_schema is not None:
-        wire["outputSchema"] = output_schema
-    wire["annotations"] = op.annotations
-    return wire
+def definition(op: Any) -> dict[str, Any]:
+    """OP's definition exactly as `tools/list` serves it: the reserved `_select` argument in
+    its schema and description, the output schema as advertised (tools.definitions)."""
+    from tools.definitions import advertised_fields, tool_definition
+
+    return tool_definition(
+        **advertised_fields(
+            name=op.tool_name,
+            description=op.tool_description or None,
+            input_schema=op.input_schema,
+            output_schema=op.output_schema,
+            annotations=op.annotations,
+        )
+    )
 
 
 def measure(path: str, budgets: dict[str, int]) -> dict[str, Any]:
@@ -92,21 +97,19 @@ def measure(path: str, budgets: dict[str, int]) -> dict[str, Any]:
     names = [op.tool_name for op in whole.operations]
     if names != [op.tool_name for op in compacted.operations]:
         raise RuntimeError("the compacted conversion named its tools differently")
+    served = [definition(op) for op in compacted.operations]
     return {
         "file": path,
-        "before": [
-            json_size(definition(op, op.input_schema, op.output_schema)) for op in whole.operations
-        ],
-        "after": [
-            json_size(definition(op, op.input_schema, op.output_schema))
-            for op in compacted.operations
-        ],
+        "before": [json_size(definition(op)) for op in whole.operations],
+        "after": [json_size(wire) for wire in served],
         "seconds_whole": round(seconds_whole, 4),
         "seconds_compacted": round(seconds_compacted, 4),
         # The tools as served are checked: metaschema validity of both schemas, no dangling $ref.
         **check_tools(
-            [(op.tool_name, op.input_schema, op.output_schema) for op in compacted.operations]
+            [(wire["name"], wire["inputSchema"], wire.get("outputSchema")) for wire in served]
         ),
+        "output_schemas": sum(1 for op in compacted.operations if op.output_schema is not None),
+        "output_schemas_whole": sum(1 for op in whole.operations if op.output_schema is not None),
         "ok": True,
     }
 
@@ -164,6 +167,28 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per document")
     parser.add_argument("--output", type=Path, default=ROOT / "bench/.cache/tool-sizes.json")
+    parser.add_argument(
+        "--records",
+        type=Path,
+        help="append each document's record to this JSON-lines file as it arrives",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the documents --records already holds and count them in the report",
+    )
+    parser.add_argument(
+        "--shuffle",
+        type=int,
+        metavar="SEED",
+        help="measure the named APIs first, then the rest in a seeded random order (a run "
+        "stopped early is then a uniform sample of the corpus)",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="measure nothing: report on what --records holds",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     defaults = SchemaBudgets()
     for name, value in defaults.as_dict().items():
@@ -188,6 +213,20 @@ def main() -> None:
     wanted = sorted(set(files) | {path for path in named.values() if path})
     records: dict[str, dict[str, Any]] = {}
     failed: list[str] = []
+    if args.shuffle is not None:
+        first = [path for path in named.values() if path]
+        rest = [path for path in wanted if path not in first]
+        random.Random(args.shuffle).shuffle(rest)
+        wanted = list(dict.fromkeys(first)) + rest
+    if (args.resume or args.report_only) and args.records and args.records.exists():
+        for line in args.records.read_text().splitlines():
+            record = json.loads(line)
+            if record.get("ok"):
+                records[record["file"]] = record
+        wanted = [path for path in wanted if path not in records]
+    if args.report_only:
+        wanted = []
+    log = args.records.open("a") if args.records else None
     started = time.monotonic()
     engine = json.dumps(budgets)  # what the workers are started with (--worker ENGINE)
     queues = [[Path(p) for p in wanted[index :: args.jobs]] for index in range(args.jobs)]
@@ -195,18 +234,22 @@ def main() -> None:
     while any(not w.finished for w in workers):
         for w in workers:
             for record in w.poll():
+                if log is not None:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
                 if record.get("ok"):
                     records[record["file"]] = record
                 else:
                     failed.append(f"{record['file']}: {record.get('error')}")
                 if (len(records) + len(failed)) % 200 == 0:  # once per arriving record
-                    print(f"  {len(records) + len(failed)}/{len(wanted)}", file=sys.stderr)
+                    print(f"  {len(records) + len(failed)} measured", file=sys.stderr)
     corpus = [records[f] for f in files if f in records]
     report: dict[str, Any] = {
         "command": " ".join(sys.argv),
         "budgets": budgets,
         "documents": len(files),
         "measured": len(corpus),
+        "not_measured": len(files) - len(corpus) - len(failed),
         "failed": failed,
         "wall_seconds": round(time.monotonic() - started),
         "apis": {},
@@ -222,6 +265,8 @@ def main() -> None:
                 "after_bytes": list_bytes(measured["after"]),
                 "after_p99": percentiles(measured["after"]).get("p99"),
                 "after_max": max(measured["after"], default=0),
+                "output_schemas_before": measured["output_schemas_whole"],
+                "output_schemas_after": measured["output_schemas"],
                 "invalid": measured["invalid_inputs"] + measured["invalid_outputs"],
                 "dangling": measured["dangling"],
                 "seconds_whole": measured["seconds_whole"],
@@ -238,6 +283,10 @@ def main() -> None:
                 1 for record in corpus if list_bytes(record[phase]) / 4 > 100_000
             ),
         }
+    report["output_schemas"] = {
+        "before": sum(record["output_schemas_whole"] for record in corpus),
+        "after": sum(record["output_schemas"] for record in corpus),
+    }
     report["largest_after"] = sorted(
         (
             (size, f"{Path(record['file']).relative_to(MODULES)} #{index}")

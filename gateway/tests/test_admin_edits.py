@@ -24,6 +24,7 @@ from gateway import registry as registry_module
 from gateway.testing import serve_on_loopback
 from servers.models import AccessKey, Server
 from tools.models import Tool
+from tools.projection import advertised_description
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -530,4 +531,6 @@ def test_a_blank_tool_description_means_the_generated_one(live, shop, operator) 
     tool.refresh_from_db()
     assert tool.custom_description is None
     listed = mcp(live, shop["slug"], shop["key"], "tools/list").json()["result"]["tools"]
-    assert {t["name"]: t.get("description") for t in listed}["listOther"] == (generated or None)
+    # The generated description, with the sentence every listed tool gets about `_select`.
+    expected = advertised_description(generated or None, "_select")
+    assert {t["name"]: t.get("description") for t in listed}["listOther"] == expected

@@ -72,7 +72,7 @@ class SchemaBudgets:
 
     max_depth: int = 6
     max_input_bytes: int = 12_000
-    max_output_bytes: int = 2_000
+    max_output_bytes: int = 1_600
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -6,7 +6,8 @@ GitHub's rulesets (many shared defs), Kubernetes' recursive ``JSONSchemaProps``,
 DigitalOcean's ``allOf`` objects, input and output schemas. Each is compacted under several
 budgets, from the shipped defaults down to budgets that open nearly everything, and values
 generated from the FULL schema (bench/fidelity.py's seeded generator, the one the fidelity
-benchmark uses) that the full schema accepts must be accepted by the compacted schema too.
+benchmark uses) that the full schema accepts must be accepted by the compacted schema too,
+and by the schema as `tools/list` serves it (with `_select` and the advertised output branch).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from specs.engine.compact import Compactor, SchemaBudgets, json_size
+from tools.projection import advertised_input_schema, advertised_output_schema, select_argument
 
 ROOT = Path(__file__).resolve().parents[2]
 EXCERPTS = json.loads(
@@ -87,10 +89,21 @@ def test_compaction_refuses_nothing_the_full_schema_accepts(excerpt, budgets):
     checker = Draft202012Validator.FORMAT_CHECKER
     original = Draft202012Validator(full, format_checker=checker)
     shortened = Draft202012Validator(compacted, format_checker=checker)
+    # As tools/list serves it: the reserved `_select` argument, the advertised output branch.
+    served_schema: dict[str, Any] | None
+    if excerpt["schema"] == "input":
+        served_schema = advertised_input_schema(compacted, select_argument(compacted))
+    else:
+        served_schema = advertised_output_schema(compacted)
+    assert served_schema is not None
+    Draft202012Validator.check_schema(served_schema)
+    served = Draft202012Validator(served_schema, format_checker=checker)
 
     values = values_the_full_schema_accepts(full, original, excerpt_id(excerpt))
 
     assert len(values) >= VALUES_PER_CASE // 2, "too few values to judge"
     for value in values:
         errors = [error.message[:200] for error in shortened.iter_errors(value)]
+        assert not errors, (value, errors)
+        errors = [error.message[:200] for error in served.iter_errors(value)]
         assert not errors, (value, errors)
