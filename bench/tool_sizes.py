@@ -164,6 +164,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, help="only the first N documents")
     parser.add_argument("--only", help="only documents whose path contains this text")
+    parser.add_argument(
+        "--files", type=Path, help="only the documents listed in this file, one path a line"
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per document")
     parser.add_argument("--output", type=Path, default=ROOT / "bench/.cache/tool-sizes.json")
@@ -203,6 +206,9 @@ def main() -> None:
     files = [str(f) for f in corpus_files()]
     if args.only:
         files = [f for f in files if args.only in f]
+    if args.files:
+        listed = set(args.files.read_text().split())
+        files = [f for f in files if f in listed]
     files = files[: args.limit] if args.limit else files
     named = {
         label: str(MODULES / f"{prefix}.json")

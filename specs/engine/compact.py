@@ -11,7 +11,10 @@ The deepest level up to the depth budget at which the schema fits is found by bi
 it still does not fit with every reference cut, the fewest of the largest top-level
 properties that make it fit are opened, found by bisection too (an input schema keeps every
 argument's name; an output schema that cannot fit is dropped, since ``outputSchema`` is
-optional in MCP).
+optional in MCP). When even every argument opened does not fit (hundreds of described
+arguments), they are opened tersely: each keeps its type and the start of its own
+description, without the note saying it was left open, or if that is still too big, its type
+alone.
 
 Why a compacted schema accepts every instance the original accepts (a superset), so no
 argument the upstream would take is refused and no result that conformed stops conforming:
@@ -57,6 +60,7 @@ _DESCEND_LIST = ("prefixItems",)
 _INPLACE_MAP = ("dependentSchemas",)
 _DESCEND_MAP = ("properties", "patternProperties")
 _DESCRIPTION_MAX = 160
+_TERSE_DESCRIPTION_MAX = 60
 
 _encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
@@ -96,7 +100,7 @@ class Compactor:
         self._placeholders: dict[int, tuple[Any, dict[str, Any]]] = {}
 
     def input_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
-        compacted = self.compact(schema, self.budgets.max_input_bytes)
+        compacted = self.compact(schema, self.budgets.max_input_bytes, terse=True)
         return compacted if compacted is not None else schema
 
     def output_schema(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -107,9 +111,15 @@ class Compactor:
             return None
         return compacted
 
-    def compact(self, schema: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
+    def compact(
+        self, schema: dict[str, Any], max_bytes: int, *, terse: bool = False
+    ) -> dict[str, Any] | None:
         """The schema within ``max_bytes`` if cutting can get it there, else its smallest
-        form keeping every top-level property name (None if cutting changed nothing)."""
+        form keeping every top-level property name (None if cutting changed nothing).
+
+        ``terse``: when opening every property is not enough, open them tersely (input
+        schemas, whose argument names are always kept; an output schema is dropped instead).
+        """
         declared = schema.get("$defs")
         defs: dict[str, Any] = declared if isinstance(declared, dict) else {}
         root = {key: value for key, value in schema.items() if key != "$defs"}
@@ -134,7 +144,7 @@ class Compactor:
                     else:
                         too_big = middle
                 return candidate
-        candidate, size = self._open_largest_properties(root, defs, distances, max_bytes)
+        candidate, size = self._open_largest_properties(root, defs, distances, max_bytes, terse)
         return candidate
 
     # -- levels ------------------------------------------------------------------------------
@@ -146,12 +156,14 @@ class Compactor:
         distances: dict[str, int],
         level: int,
         opened: tuple[str, ...],
+        *,
+        terse: tuple[str, ...] | None = None,
     ) -> tuple[dict[str, Any], int]:
         cut = {name for name, distance in distances.items() if distance > level}
         widened = self._widened(defs, distances, cut)
         new_root, _ = self._rebuild(root, defs, widened, depth=0, limit=max(level, 1), label="")
         if opened:
-            new_root = _with_open_properties(new_root, opened, defs)
+            new_root = _with_open_properties(new_root, opened, defs, terse=terse)
         kept: dict[str, Any] = {}
         pending = [name for name in _ref_names(new_root) if name in defs]
         while pending:
@@ -178,6 +190,7 @@ class Compactor:
         defs: dict[str, Any],
         distances: dict[str, int],
         max_bytes: int,
+        terse_allowed: bool,
     ) -> tuple[dict[str, Any], int]:
         properties = root.get("properties")
         names = list(properties) if isinstance(properties, dict) else []
@@ -185,6 +198,32 @@ class Compactor:
         # Level 0 with nothing opened is known not to fit. The fewest of the largest
         # arguments to open, by bisection: opening more leaves less.
         candidate, size = self._assemble(root, defs, distances, 0, tuple(names))
+        if size > max_bytes and names and terse_allowed:
+            # Even every argument opened is too big (hundreds of described arguments): open
+            # them tersely, each with its type and the start of its own description; if that
+            # is still too big, the fewest of the largest keep their type alone (bisection).
+            everything = tuple(names)
+            terse, terse_size = self._assemble(root, defs, distances, 0, everything, terse=())
+            if terse_size >= size:
+                return candidate, size
+            candidate, size = terse, terse_size
+            if size <= max_bytes:
+                return candidate, size
+            too_big, fits = 0, len(names)
+            bare, bare_size = self._assemble(root, defs, distances, 0, everything, terse=everything)
+            if bare_size > max_bytes:
+                return (bare, bare_size) if bare_size < size else (candidate, size)
+            candidate, size = bare, bare_size
+            while fits - too_big > 1:
+                middle = (too_big + fits) // 2
+                attempt, attempt_size = self._assemble(
+                    root, defs, distances, 0, everything, terse=everything[:middle]
+                )
+                if attempt_size <= max_bytes:
+                    fits, candidate, size = middle, attempt, attempt_size
+                else:
+                    too_big = middle
+            return candidate, size
         if size > max_bytes or not names:
             return candidate, size
         too_big, fits = 0, len(names)
@@ -334,36 +373,57 @@ def _relax(node: dict[str, Any], changed: set[str]) -> None:
 
 
 def _with_open_properties(
-    root: dict[str, Any], opened: tuple[str, ...], defs: dict[str, Any]
+    root: dict[str, Any],
+    opened: tuple[str, ...],
+    defs: dict[str, Any],
+    *,
+    terse: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
+    """ROOT with the OPENED arguments replaced by placeholders. TERSE None: documented ones;
+    else terse ones, those named in TERSE with their type alone."""
     properties = dict(root["properties"])
+    bare = set(terse or ())
     for name in opened:
-        properties[name] = _placeholder(properties[name], name, defs)
+        level = 0 if terse is None else 2 if name in bare else 1
+        properties[name] = _placeholder(properties[name], name, defs, terse=level)
     result = {**root, "properties": properties}
     _relax(result, {"properties"})
     return result
 
 
-def _placeholder(schema: Any, label: str, defs: dict[str, Any]) -> dict[str, Any]:
-    """A documented schema accepting at least everything ``schema`` accepts."""
+def _placeholder(
+    schema: Any, label: str, defs: dict[str, Any], *, terse: int = 0
+) -> dict[str, Any]:
+    """A documented schema accepting at least everything ``schema`` accepts.
+
+    ``terse`` 1: only the types and the start of the schema's own description; 2: the types.
+    """
     types = possible_types(schema, defs)
     subject = label or "nested"
     out: dict[str, Any] = {}
     if types is not None:
         ordered = sorted(types)
         out["type"] = ordered[0] if len(ordered) == 1 else ordered
+    original = schema.get("description") if isinstance(schema, dict) else None
+    if terse:
+        if terse == 1 and isinstance(original, str) and original.strip():
+            out["description"] = _shortened(original, _TERSE_DESCRIPTION_MAX)
+        return out
     if types is not None and types <= {"object", "null"} and "object" in types:
         text = f"A {subject} object; see the API's documentation for its fields."
     else:
         text = f"A {subject} value, left open here; see the API's documentation for its shape."
-    original = schema.get("description") if isinstance(schema, dict) else None
     if isinstance(original, str) and original.strip():
-        summary = original.strip()
-        if len(summary) > _DESCRIPTION_MAX:
-            summary = summary[: _DESCRIPTION_MAX - 1].rstrip() + "…"
-        text = f"{summary} ({text})"
+        text = f"{_shortened(original, _DESCRIPTION_MAX)} ({text})"
     out["description"] = text
     return out
+
+
+def _shortened(text: str, limit: int) -> str:
+    summary = text.strip()
+    if len(summary) > limit:
+        summary = summary[: limit - 1].rstrip() + "…"
+    return summary
 
 
 def possible_types(
