@@ -121,7 +121,7 @@ def list_bytes(sizes: list[int]) -> int:
 def validity(corpus: list[dict[str, Any]], failed: list[str], documents: int) -> dict[str, Any]:
     """bench/corpus.py's checks, summed over the compacted tools of every document."""
     return {
-        "converted": f"{len(corpus)}/{documents}",
+        "converted": f"{len(corpus)}/{len(corpus) + len(failed)} tried ({documents} documents)",
         "tools": sum(record["tools"] for record in corpus),
         "bad_or_repeated_names": sum(
             record["bad_name_count"] + record["repeated_names"] for record in corpus
@@ -225,11 +225,17 @@ def main() -> None:
         random.Random(args.shuffle).shuffle(rest)
         wanted = list(dict.fromkeys(first)) + rest
     if (args.resume or args.report_only) and args.records and args.records.exists():
+        earlier_failures: dict[str, str] = {}
         for line in args.records.read_text().splitlines():
             record = json.loads(line)
             if record.get("ok"):
                 records[record["file"]] = record
+                earlier_failures.pop(record["file"], None)
+            else:
+                earlier_failures[record["file"]] = str(record.get("error"))
         wanted = [path for path in wanted if path not in records]
+        if args.report_only:  # else the failed documents are tried again
+            failed = [f"{path}: {error}" for path, error in earlier_failures.items()]
     if args.report_only:
         wanted = []
     log = args.records.open("a") if args.records else None
