@@ -27,10 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import MAX_BYTES, MODULES, ensure_corpus  # noqa: E402
+from tools.definitions import advertised_fields, encode_json, tool_definition  # noqa: E402
 from tools.projection import (  # noqa: E402
-    advertised_description,
-    advertised_input_schema,
-    advertised_output_schema,
     parse_selection,
     select_argument,
     shorten,
@@ -46,20 +44,8 @@ LIMIT = 100_000
 
 
 def size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-
-
-def definition(op: Any, description: str | None, input_schema: Any, output_schema: Any) -> dict:
-    wire: dict[str, Any] = {"name": op.tool_name}
-    if op.annotations.get("title"):
-        wire["title"] = op.annotations["title"]
-    if description:
-        wire["description"] = description
-    wire["inputSchema"] = input_schema
-    if output_schema is not None:
-        wire["outputSchema"] = output_schema
-    wire["annotations"] = op.annotations
-    return wire
+    """Bytes as the gateway encodes them (compact, ASCII)."""
+    return len(encode_json(value))
 
 
 def api_sizes(path: Path) -> tuple[int, int, int, int]:
@@ -69,17 +55,17 @@ def api_sizes(path: Path) -> tuple[int, int, int, int]:
     result = convert(load_document(path.read_bytes(), max_bytes=MAX_BYTES))
     before = after = renamed = 0
     for op in result.operations:
-        name = select_argument(op.input_schema)
-        renamed += name != "_select"
-        before += size(definition(op, op.tool_description, op.input_schema, op.output_schema))
-        after += size(
-            definition(
-                op,
-                advertised_description(op.tool_description, name),
-                advertised_input_schema(op.input_schema, name),
-                advertised_output_schema(op.output_schema),
-            )
-        )
+        renamed += select_argument(op.input_schema) != "_select"
+        fields: dict[str, Any] = {
+            "name": op.tool_name,
+            "description": op.tool_description or None,
+            "input_schema": op.input_schema,
+            "output_schema": op.output_schema,
+            "annotations": op.annotations,
+        }
+        title = op.annotations.get("title") or None
+        before += size(tool_definition(title=title, **fields))
+        after += size(tool_definition(**advertised_fields(**fields)))
     count = len(result.operations)
     wrapper = len('{"tools":[]}') + max(count - 1, 0)
     return count, renamed, before + wrapper, after + wrapper

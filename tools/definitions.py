@@ -57,16 +57,37 @@ def tool_definition(
 def tool_fields(tool: Tool) -> dict[str, Any]:
     """The keyword arguments of `tool_definition` for a stored tool (operation loaded)."""
     op = tool.operation
-    # Clients see the reserved selection argument, and an output schema that selected and
-    # shortened results conform to too (tools.projection).
-    select = select_argument(op.input_schema)
+    return advertised_fields(
+        name=tool.name,
+        description=tool.description or None,
+        input_schema=op.input_schema,
+        output_schema=op.output_schema,
+        annotations=op.annotations,
+    )
+
+
+def advertised_fields(
+    *,
+    name: str,
+    description: str | None,
+    input_schema: dict[str, Any],
+    output_schema: dict[str, Any] | None,
+    annotations: dict[str, Any],
+) -> dict[str, Any]:
+    """The keyword arguments of `tool_definition` for a tool as the engine converted it.
+
+    Clients see the reserved selection argument, and an output schema that selected and
+    shortened results conform to too (tools.projection). bench/tool_sizes.py measures a
+    converted document through this same function, so its sizes are the served ones.
+    """
+    select = select_argument(input_schema)
     return {
-        "name": tool.name,
-        "title": op.annotations.get("title") or None,
-        "description": advertised_description(tool.description or None, select),
-        "input_schema": advertised_input_schema(op.input_schema, select),
-        "output_schema": advertised_output_schema(op.output_schema),
-        "annotations": op.annotations,
+        "name": name,
+        "title": annotations.get("title") or None,
+        "description": advertised_description(description, select),
+        "input_schema": advertised_input_schema(input_schema, select),
+        "output_schema": advertised_output_schema(output_schema),
+        "annotations": annotations,
     }
 
 

@@ -83,7 +83,7 @@ def select_argument(input_schema: dict[str, Any]) -> str:
 
 SELECT_PROPERTY: Final = {
     "type": "string",
-    "description": "JMESPath: return only this part of the JSON result",
+    "description": "JMESPath to narrow the JSON result",
 }
 
 

@@ -7,10 +7,14 @@ schema::
 
     {"type": "object", "description": "A customer object; see the API's documentation ..."}
 
-The level starts at the depth budget and drops one at a time until the schema fits; if it
-still does not fit with every reference cut, the largest top-level properties are opened one
-by one (an input schema keeps every argument's name; an output schema that cannot fit is
-dropped, since ``outputSchema`` is optional in MCP).
+The deepest level up to the depth budget at which the schema fits is found by bisection; if
+it still does not fit with every reference cut, the fewest of the largest top-level
+properties that make it fit are opened, found by bisection too (an input schema keeps every
+argument's name; an output schema that cannot fit is dropped, since ``outputSchema`` is
+optional in MCP). When even every argument opened does not fit (hundreds of described
+arguments), they are opened tersely: each keeps its type and the start of its own
+description, without the note saying it was left open, or if that is still too big, its type
+alone.
 
 Why a compacted schema accepts every instance the original accepts (a superset), so no
 argument the upstream would take is refused and no result that conformed stops conforming:
@@ -56,6 +60,7 @@ _DESCEND_LIST = ("prefixItems",)
 _INPLACE_MAP = ("dependentSchemas",)
 _DESCEND_MAP = ("properties", "patternProperties")
 _DESCRIPTION_MAX = 160
+_TERSE_DESCRIPTION_MAX = 60
 
 _encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
@@ -71,7 +76,7 @@ class SchemaBudgets:
 
     max_depth: int = 6
     max_input_bytes: int = 12_000
-    max_output_bytes: int = 2_000
+    max_output_bytes: int = 1_600
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -95,7 +100,7 @@ class Compactor:
         self._placeholders: dict[int, tuple[Any, dict[str, Any]]] = {}
 
     def input_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
-        compacted = self.compact(schema, self.budgets.max_input_bytes)
+        compacted = self.compact(schema, self.budgets.max_input_bytes, terse=True)
         return compacted if compacted is not None else schema
 
     def output_schema(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -106,9 +111,15 @@ class Compactor:
             return None
         return compacted
 
-    def compact(self, schema: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
+    def compact(
+        self, schema: dict[str, Any], max_bytes: int, *, terse: bool = False
+    ) -> dict[str, Any] | None:
         """The schema within ``max_bytes`` if cutting can get it there, else its smallest
-        form keeping every top-level property name (None if cutting changed nothing)."""
+        form keeping every top-level property name (None if cutting changed nothing).
+
+        ``terse``: when opening every property is not enough, open them tersely (input
+        schemas, whose argument names are always kept; an output schema is dropped instead).
+        """
         declared = schema.get("$defs")
         defs: dict[str, Any] = declared if isinstance(declared, dict) else {}
         root = {key: value for key, value in schema.items() if key != "$defs"}
@@ -116,13 +127,24 @@ class Compactor:
         level = self.budgets.max_depth
         deepest = max(distances.values(), default=0)
         level = min(level, max(deepest, _inline_depth(root)))
-        while True:
-            candidate, size = self._assemble(root, defs, distances, level, ())
-            if size <= max_bytes or level == 0:
-                break
-            level -= 1
-        if size > max_bytes:
-            candidate, size = self._open_largest_properties(root, defs, distances, max_bytes)
+        candidate, size = self._assemble(root, defs, distances, level, ())
+        if size <= max_bytes:
+            return candidate
+        if level > 0:
+            floor, floor_size = self._assemble(root, defs, distances, 0, ())
+            if floor_size <= max_bytes:
+                # The deepest level that fits, by bisection: a deeper level keeps more.
+                fits, too_big = 0, level
+                candidate = floor
+                while too_big - fits > 1:
+                    middle = (fits + too_big) // 2
+                    attempt, size = self._assemble(root, defs, distances, middle, ())
+                    if size <= max_bytes:
+                        fits, candidate = middle, attempt
+                    else:
+                        too_big = middle
+                return candidate
+        candidate, size = self._open_largest_properties(root, defs, distances, max_bytes, terse)
         return candidate
 
     # -- levels ------------------------------------------------------------------------------
@@ -134,12 +156,14 @@ class Compactor:
         distances: dict[str, int],
         level: int,
         opened: tuple[str, ...],
+        *,
+        terse: tuple[str, ...] | None = None,
     ) -> tuple[dict[str, Any], int]:
         cut = {name for name, distance in distances.items() if distance > level}
         widened = self._widened(defs, distances, cut)
         new_root, _ = self._rebuild(root, defs, widened, depth=0, limit=max(level, 1), label="")
         if opened:
-            new_root = _with_open_properties(new_root, opened, defs)
+            new_root = _with_open_properties(new_root, opened, defs, terse=terse)
         kept: dict[str, Any] = {}
         pending = [name for name in _ref_names(new_root) if name in defs]
         while pending:
@@ -166,17 +190,50 @@ class Compactor:
         defs: dict[str, Any],
         distances: dict[str, int],
         max_bytes: int,
+        terse_allowed: bool,
     ) -> tuple[dict[str, Any], int]:
         properties = root.get("properties")
         names = list(properties) if isinstance(properties, dict) else []
         names.sort(key=lambda name: -json_size(properties[name]) if properties else 0)
-        opened: list[str] = []
-        candidate, size = self._assemble(root, defs, distances, 0, ())
-        for name in names:
-            opened.append(name)
-            candidate, size = self._assemble(root, defs, distances, 0, tuple(opened))
+        # Level 0 with nothing opened is known not to fit. The fewest of the largest
+        # arguments to open, by bisection: opening more leaves less.
+        candidate, size = self._assemble(root, defs, distances, 0, tuple(names))
+        if size > max_bytes and names and terse_allowed:
+            # Even every argument opened is too big (hundreds of described arguments): open
+            # them tersely, each with its type and the start of its own description; if that
+            # is still too big, the fewest of the largest keep their type alone (bisection).
+            everything = tuple(names)
+            terse, terse_size = self._assemble(root, defs, distances, 0, everything, terse=())
+            if terse_size >= size:
+                return candidate, size
+            candidate, size = terse, terse_size
             if size <= max_bytes:
-                break
+                return candidate, size
+            too_big, fits = 0, len(names)
+            bare, bare_size = self._assemble(root, defs, distances, 0, everything, terse=everything)
+            if bare_size > max_bytes:
+                return (bare, bare_size) if bare_size < size else (candidate, size)
+            candidate, size = bare, bare_size
+            while fits - too_big > 1:
+                middle = (too_big + fits) // 2
+                attempt, attempt_size = self._assemble(
+                    root, defs, distances, 0, everything, terse=everything[:middle]
+                )
+                if attempt_size <= max_bytes:
+                    fits, candidate, size = middle, attempt, attempt_size
+                else:
+                    too_big = middle
+            return candidate, size
+        if size > max_bytes or not names:
+            return candidate, size
+        too_big, fits = 0, len(names)
+        while fits - too_big > 1:
+            middle = (too_big + fits) // 2
+            attempt, attempt_size = self._assemble(root, defs, distances, 0, tuple(names[:middle]))
+            if attempt_size <= max_bytes:
+                fits, candidate, size = middle, attempt, attempt_size
+            else:
+                too_big = middle
         return candidate, size
 
     # -- widening ------------------------------------------------------------------------------
@@ -316,36 +373,57 @@ def _relax(node: dict[str, Any], changed: set[str]) -> None:
 
 
 def _with_open_properties(
-    root: dict[str, Any], opened: tuple[str, ...], defs: dict[str, Any]
+    root: dict[str, Any],
+    opened: tuple[str, ...],
+    defs: dict[str, Any],
+    *,
+    terse: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
+    """ROOT with the OPENED arguments replaced by placeholders. TERSE None: documented ones;
+    else terse ones, those named in TERSE with their type alone."""
     properties = dict(root["properties"])
+    bare = set(terse or ())
     for name in opened:
-        properties[name] = _placeholder(properties[name], name, defs)
+        level = 0 if terse is None else 2 if name in bare else 1
+        properties[name] = _placeholder(properties[name], name, defs, terse=level)
     result = {**root, "properties": properties}
     _relax(result, {"properties"})
     return result
 
 
-def _placeholder(schema: Any, label: str, defs: dict[str, Any]) -> dict[str, Any]:
-    """A documented schema accepting at least everything ``schema`` accepts."""
+def _placeholder(
+    schema: Any, label: str, defs: dict[str, Any], *, terse: int = 0
+) -> dict[str, Any]:
+    """A documented schema accepting at least everything ``schema`` accepts.
+
+    ``terse`` 1: only the types and the start of the schema's own description; 2: the types.
+    """
     types = possible_types(schema, defs)
     subject = label or "nested"
     out: dict[str, Any] = {}
     if types is not None:
         ordered = sorted(types)
         out["type"] = ordered[0] if len(ordered) == 1 else ordered
+    original = schema.get("description") if isinstance(schema, dict) else None
+    if terse:
+        if terse == 1 and isinstance(original, str) and original.strip():
+            out["description"] = _shortened(original, _TERSE_DESCRIPTION_MAX)
+        return out
     if types is not None and types <= {"object", "null"} and "object" in types:
         text = f"A {subject} object; see the API's documentation for its fields."
     else:
         text = f"A {subject} value, left open here; see the API's documentation for its shape."
-    original = schema.get("description") if isinstance(schema, dict) else None
     if isinstance(original, str) and original.strip():
-        summary = original.strip()
-        if len(summary) > _DESCRIPTION_MAX:
-            summary = summary[: _DESCRIPTION_MAX - 1].rstrip() + "…"
-        text = f"{summary} ({text})"
+        text = f"{_shortened(original, _DESCRIPTION_MAX)} ({text})"
     out["description"] = text
     return out
+
+
+def _shortened(text: str, limit: int) -> str:
+    summary = text.strip()
+    if len(summary) > limit:
+        summary = summary[: limit - 1].rstrip() + "…"
+    return summary
 
 
 def possible_types(
@@ -395,20 +473,33 @@ def possible_types(
 
 
 def _ref_names(node: Any) -> Iterator[str]:
-    stack = [node]
+    """Def names a schema refers to, wherever it does.
+
+    The values of ``enum``, ``const``, ``default`` and ``examples`` are instance data, so a
+    ``$ref`` inside them is not a reference; but the same words as keys of ``properties``
+    (a property named ``default``) name subschemas, which are searched like any other.
+    """
+    stack: list[tuple[Any, bool]] = [(node, True)]
     while stack:
-        current = stack.pop()
+        current, is_schema = stack.pop()
         if isinstance(current, dict):
+            if not is_schema:  # a map of names to subschemas
+                stack.extend((value, True) for value in current.values())
+                continue
             ref = current.get("$ref")
             if isinstance(ref, str) and ref.startswith(_DEFS_PREFIX):
                 yield ref[len(_DEFS_PREFIX) :]
-            stack.extend(value for key, value in current.items() if key not in _DATA_KEYWORDS)
+            for key, value in current.items():
+                if key not in _DATA_KEYWORDS:
+                    stack.append((value, key not in _SCHEMA_MAPS))
         elif isinstance(current, list):
-            stack.extend(current)
+            stack.extend((item, True) for item in current)
 
 
 # Keywords whose values are instance data, not schemas: a "$ref" inside them is not a reference.
 _DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+# Keywords whose values map arbitrary names (which may be the words above) to subschemas.
+_SCHEMA_MAPS = frozenset({*_INPLACE_MAP, *_DESCEND_MAP, "$defs"})
 
 
 def _inline_depth(node: Any, depth: int = 0) -> int:

@@ -22,7 +22,7 @@ def refs_in(node: Any) -> set[str]:
         if isinstance(current, dict):
             if isinstance(current.get("$ref"), str):
                 found.add(current["$ref"])
-            stack.extend(v for k, v in current.items() if k not in ("enum", "const", "examples"))
+            stack.extend(current.values())  # no test schema holds a "$ref" as instance data
         elif isinstance(current, list):
             stack.extend(current)
     return found
@@ -169,6 +169,59 @@ def test_arguments_are_opened_largest_first_when_cutting_every_ref_is_not_enough
     }
 
 
+def many_described_arguments(count: int) -> dict[str, Any]:
+    """Like docusign's Settings_PutSettings (675) or EPA's get_facilities (148): a flat body of
+    scalar arguments, each with a long description and constraints."""
+    words = "When true, the account setting can be overridden by each user of it. " * 4
+    fields = {
+        f"setting{i}": {"type": "string", "enum": ["true", "false"], "description": words}
+        for i in range(count)
+    }
+    return {"type": "object", "properties": fields, "required": ["setting0"]}
+
+
+def test_arguments_are_opened_tersely_when_even_opening_all_of_them_does_not_fit():
+    schema = many_described_arguments(40)
+    documented = Compactor(SchemaBudgets(max_depth=0, max_input_bytes=10**9)).compact(schema, 10**9)
+    assert documented == schema  # within the budget, nothing changes
+    compacted = Compactor(SchemaBudgets(max_input_bytes=3_000)).input_schema(schema)
+
+    assert json_size(compacted) <= 3_000
+    assert list(compacted["properties"]) == list(schema["properties"])
+    assert compacted["required"] == ["setting0"]
+    described = [p for p in compacted["properties"].values() if "description" in p]
+    assert described, "as many arguments as fit keep the start of their description"
+    assert all(len(p["description"]) <= 60 for p in described)
+    assert all(p["type"] == "string" for p in compacted["properties"].values())
+    assert_well_formed(compacted)
+    arguments = {f"setting{i}": "true" for i in range(40)}
+    assert accepts(schema, arguments) and accepts(compacted, arguments)
+
+
+def test_terse_arguments_keep_short_descriptions_when_those_fit():
+    schema = many_described_arguments(40)
+    compacted = Compactor(SchemaBudgets(max_input_bytes=5_000)).input_schema(schema)
+
+    assert json_size(compacted) <= 5_000
+    assert all(p["description"].startswith("When true") for p in compacted["properties"].values())
+
+
+def test_an_input_schema_that_cannot_fit_at_all_is_as_small_as_its_names_allow():
+    schema = many_described_arguments(40)
+    compacted = Compactor(SchemaBudgets(max_input_bytes=256)).input_schema(schema)
+
+    assert compacted["properties"] == {f"setting{i}": {"type": "string"} for i in range(40)}
+    assert_well_formed(compacted)
+
+
+def test_an_output_schema_is_dropped_rather_than_opened_tersely():
+    schema = many_described_arguments(40)
+    compactor = Compactor(SchemaBudgets(max_output_bytes=3_000))
+
+    assert compactor.output_schema(schema) is None
+    assert compactor.input_schema(schema)["properties"].keys() == schema["properties"].keys()
+
+
 def test_an_output_schema_over_its_budget_is_shortened_and_a_real_result_still_conforms():
     whole = tool(None).output_schema
     shortened = tool(SchemaBudgets(max_input_bytes=10**9, max_output_bytes=600)).output_schema
@@ -225,9 +278,32 @@ def test_non_monotone_keywords_are_relaxed_above_an_opened_part():
     assert accepts(compacted, instance)
 
 
+def test_a_property_named_like_a_data_keyword_keeps_the_defs_it_refers_to():
+    schema = {
+        "type": "object",
+        "properties": {
+            "default": {"$ref": "#/$defs/Plan"},
+            "enum": {"type": "array", "items": {"$ref": "#/$defs/Tier"}},
+        },
+        "default": {"plan": "x"},
+        "$defs": {
+            "Plan": obj(name={"type": "string"}),
+            "Tier": obj(level={"type": "integer"}),
+            "Unused": obj(x={"type": "string"}),
+        },
+    }
+    compacted = Compactor(SchemaBudgets()).compact(schema, 10**9)
+
+    assert compacted is not None
+    assert set(compacted["$defs"]) == {"Plan", "Tier"}
+    assert_well_formed(compacted)
+    assert not accepts(compacted, {"default": {"name": 1}})
+
+
 # -- the superset property, on generated schemas and instances ------------------------------
 
-KEYS = ("a", "b", "c")
+# Property names that are also keywords ("default", "enum") must not hide their subschemas.
+KEYS = ("a", "b", "default", "enum")
 DEF_NAMES = ("d0", "d1", "d2")
 
 instances = st.recursive(

@@ -1,6 +1,7 @@
 """The selection argument's naming rule, expressions, advertised schemas and shortening."""
 
 import json
+from typing import Any
 
 import jsonschema
 import pytest
@@ -58,6 +59,26 @@ def test_the_description_names_the_argument_briefly():
     )
     note = "`_select`: JMESPath to narrow the JSON result."
     assert advertised_description(None, "_select") == note
+
+
+def test_what_every_tool_gains_when_advertised_stays_small():
+    """`_select` is added to every tool of every server: GitHub's 845 tools must stay under
+    the 1.5 MB `tools/list` target (docs/benchmarks.md), so its cost per tool is pinned."""
+    from tools.definitions import advertised_fields, tool_definition
+
+    plain: dict[str, Any] = {
+        "name": "list_pets",
+        "description": "Lists pets.",
+        "input_schema": schema_with("limit"),
+        "output_schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
+        "annotations": {"readOnlyHint": True},
+    }
+    converted = len(json.dumps(tool_definition(title=None, **plain), separators=(",", ":")))
+    served = tool_definition(**advertised_fields(**plain))
+    added = len(json.dumps(served, separators=(",", ":"))) - converted
+    assert served["inputSchema"]["properties"]["_select"]["description"]
+    assert "`_select`" in served["description"]
+    assert added <= 170, added  # 181 bytes before the schema description was shortened
 
 
 def test_the_advertised_output_schema_keeps_refs_resolving_and_accepts_narrowed_results():
