@@ -4,7 +4,6 @@ dynamic registration, PKCE, consent by a signed-in person, token, tools, refresh
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx2
@@ -13,7 +12,7 @@ from oauth2_provider.models import Application
 
 from authz.models import Authorization
 from config.asgi import registry
-from core.testing import LoopbackServer, RecordedRequest
+from core.testing import LoopbackServer, RecordedRequest, json_reply
 
 from .flow import REDIRECT_URI, Browser, McpOAuthClient, oauth_live, tool_names
 from .test_client_metadata import serving
@@ -34,7 +33,7 @@ SHOP: dict[str, Any] = {
 
 
 def upstream_answer(request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
-    return 200, {"Content-Type": "application/json"}, json.dumps({"ok": True}).encode()
+    return json_reply({"ok": True})
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ uvicorn, the official MCP client, a real upstream on loopback."""
 from __future__ import annotations
 
 import copy
-import json
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from core.testing import LoopbackServer, RecordedRequest
+from core.testing import LoopbackServer, RecordedRequest, json_reply
 from gateway.testing import make_key, mcp_post
 from gateway.testing import run_mcp as run
 from usage.models import RequestLog
@@ -44,7 +43,7 @@ MODES = ["auto", "legacy"]
 
 
 def upstream_answer(request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
-    return 200, {"Content-Type": "application/json"}, json.dumps({"ok": True}).encode()
+    return json_reply({"ok": True})
 
 
 @pytest.fixture
