@@ -140,6 +140,19 @@ print(json.dumps({{"token": token}}))
 """
 
 
+def server_env() -> dict[str, str]:
+    """What every benchmarked Specgate process runs with: loopback upstreams allowed, a fresh
+    encryption key, plan enforcement on with limits no benchmark reaches, warnings only."""
+    return {
+        "OUTBOUND_ALLOW_PRIVATE": "true",
+        "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "PLAN_ENFORCEMENT": "true",
+        "PLAN_FREE_RPM": "100000000",
+        "PLAN_FREE_INCLUDED_CALLS": "100000000",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 def free_port() -> int:
     import socket
 
@@ -426,14 +439,7 @@ def main() -> None:
         )
     )
     upstream = f"http://127.0.0.1:{ports['upstream']}"
-    common = dict(os.environ) | {
-        "OUTBOUND_ALLOW_PRIVATE": "true",
-        "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "PLAN_ENFORCEMENT": "true",
-        "PLAN_FREE_RPM": "100000000",
-        "PLAN_FREE_INCLUDED_CALLS": "100000000",
-        "LOG_LEVEL": "WARNING",
-    }
+    common = dict(os.environ) | server_env()
     env = main_tree.env(common)
     metrics_token = Fernet.generate_key().decode()
     ours_env = env | (

@@ -220,20 +220,12 @@ def main() -> None:
 
     from cryptography.fernet import Fernet
 
-    from bench.gateway_bench import Tree, free_port, prepare, wait_for
+    from bench.gateway_bench import Tree, free_port, prepare, server_env, wait_for
 
     tree = Tree(ROOT, VENV, args.db, args.redis_db)
     upstream_port, sink_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
-    common = dict(os.environ) | {
-        "OUTBOUND_ALLOW_PRIVATE": "true",
-        "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "PLAN_ENFORCEMENT": "true",
-        "PLAN_FREE_RPM": "100000000",
-        "PLAN_FREE_INCLUDED_CALLS": "100000000",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
+    common = dict(os.environ) | server_env() | {"DJANGO_SETTINGS_MODULE": "config.settings"}
     env = tree.env(common)
     metrics_dir = tempfile.mkdtemp(prefix="specgate-prof-metrics-")
     if args.observability:

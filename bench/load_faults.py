@@ -42,8 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from cryptography.fernet import Fernet
-from gateway_bench import CALL, SETUP, SPEC, free_port, wait_for
+from gateway_bench import CALL, SETUP, SPEC, free_port, server_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv" / "bin"
@@ -423,12 +422,7 @@ def main() -> None:
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:{pg.port}/{DB}",
             "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
             "DATA_DIR": str(base),
-            "OUTBOUND_ALLOW_PRIVATE": "true",
-            "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "PLAN_ENFORCEMENT": "true",
-            "PLAN_FREE_RPM": "100000000",
-            "PLAN_FREE_INCLUDED_CALLS": "100000000",
-            "LOG_LEVEL": "WARNING",
+            **server_env(),
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['node0']}",
         }
         server = setup_server(env, upstream)
