@@ -156,4 +156,5 @@ def access_token_generator(request: Any, refresh_token: bool = False) -> str:
         scope=authorization.scope,
         client_id=request.client.client_id,
         lifetime=settings.OAUTH_ACCESS_TOKEN_SECONDS,
+        email=request.specgate_grant["user"].email,
     )

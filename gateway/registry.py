@@ -394,7 +394,9 @@ class DjangoRegistry:
                 outcome = await call
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None
-        recorder.record_call(target, outcome, ctx.key_prefix or "", ctx.client_name or "")
+        recorder.record_call(
+            target, outcome, ctx.key_prefix or "", ctx.client_name or "", ctx.caller_email
+        )
         if metrics.ENABLED:
             metrics.observe_call(
                 server.server_id, outcome.error_code, outcome.duration_ms, outcome.upstream_ms
@@ -426,6 +428,7 @@ class DjangoRegistry:
                 key_prefix=ctx.key_prefix or "",
                 client_name=ctx.client_name or "",
                 error_code=error_code,
+                caller_email=ctx.caller_email,
             )
         )
 
@@ -447,8 +450,9 @@ def _oauth_caller(audience: OAuthAudience | None, token: str) -> Caller | Litera
         return False
     if not audience.shared and claims.user_id != audience.owner_id:
         return False  # a private server: its owner's grants only
-    # Request logs show the grant as the key prefix: the owner finds it in the grants list.
-    caller = Caller(f"oauth:{claims.grant_id[:8]}", Grant(claims.scope))
+    # Request logs show the grant as the key prefix (the owner finds it in the grants list)
+    # and the email of its user, which the token carries (no database read).
+    caller = Caller(f"oauth:{claims.grant_id[:8]}", Grant(claims.scope), claims.email)
     if len(audience.verified) >= VERIFIED_TOKENS_MAX:
         audience.verified.clear()
     audience.verified[token] = (caller, claims.expires_at, claims.grant_id)

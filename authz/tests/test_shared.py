@@ -3,13 +3,18 @@ nobody else, even signed in; shrinking the audience stops their tokens."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
 
 from accounts import local_issuer
 from authz.models import Authorization
+from config.asgi import mcp_app, registry
+from gateway.testing import asgi_post
 from usage.limits import reset_local_state
+from usage.recorder import recorder
 
 from .test_authorization import (
     authorize_params,
@@ -88,6 +93,32 @@ def test_leaving_the_audience_stops_the_tokens(alice_client, bob, shared):
     assert (
         refresh(tokens["client_id"], tokens["refresh_token"], shared["mcpUrl"]).status_code == 400
     )
+
+
+def call_status(slug: str, token: str, tool: str) -> int:
+    registry.check_now(slug)
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}}
+    ).encode()
+    headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {token}".encode())]
+    return asyncio.run(asgi_post(mcp_app, f"/mcp/{slug}", body, headers))
+
+
+def test_the_owner_sees_who_called_in_the_request_logs(alice_client, bob, shared):
+    _, _, tokens = connect(bob.email, shared)
+    # One call that goes out (the upstream is unreachable: still a call, still logged) and
+    # one answered without calling out (no such tool): both name bob.
+    assert call_status(shared["slug"], tokens["access_token"], "listItems") == 200
+    assert call_status(shared["slug"], tokens["access_token"], "noSuchTool") == 200
+    recorder.flush()
+    (grant,) = alice_client.get(f"/api/servers/{shared['id']}/grants").json()["data"]
+    for path in ("/api/logs", f"/api/logs?serverId={shared['id']}"):
+        logs = alice_client.get(path).json()["data"]
+        assert {(log["toolName"], log["callerEmail"]) for log in logs} == {
+            ("listItems", "bob@example.com"),
+            ("noSuchTool", "bob@example.com"),
+        }, path
+        assert {log["keyPrefix"] for log in logs} == {grant["keyPrefix"]}
 
 
 def test_the_owner_sees_who_connected(alice_client, bob, shared):
