@@ -212,8 +212,9 @@ def _oauth_audience(server: Server) -> OAuthAudience:
         live = Authorization.objects.filter(server=server, revoked_at__isnull=True).exclude(
             user_id=server.user_id
         )
-        for grant_id, email, active in live.values_list("id", "user__email", "user__is_active"):
-            if not active or not server.admits(email):
+        rows = live.values_list("id", "user__email", "user__is_active", "org_id")
+        for grant_id, email, active, org_id in rows:
+            if not active or not server.admits(email, org_id):
                 revoked.add(str(grant_id))
     return OAuthAudience(
         resource=server_mcp_url(slug=server.slug),
