@@ -33,6 +33,9 @@ class Authorization(TimestampedModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
     """When a token was last issued under it (code exchange or refresh)."""
     revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    org_id = models.CharField(max_length=80, blank=True, default="")
+    """The Clerk organisation its user was active in when they authorized it (sign-in); on a
+    shared server whose audience names that organisation, removing it stops the grant."""
 
     class Meta:
         ordering = ["-created_at"]

@@ -19,9 +19,9 @@ from .client_metadata import ClientMetadata, ClientMetadataError
 from .models import Authorization
 
 
-def user_may_authorize(*, user: User, server: Server) -> bool:
+def user_may_authorize(*, user: User, server: Server, org_id: str = "") -> bool:
     """Whether USER may authorize a client to SERVER: its owner, or for a shared server also
-    a user in its audience.
+    a user in its audience, by email, domain or ORG_ID (their active Clerk organisation).
 
     A public server needs no authorization at all, so none is granted for it.
     """
@@ -29,11 +29,11 @@ def user_may_authorize(*, user: User, server: Server) -> bool:
         return False
     if server.user_id == user.pk:
         return True
-    return server.visibility == "shared" and server.admits(user.email)
+    return server.visibility == "shared" and server.admits(user.email, org_id)
 
 
 def authorization_grant(
-    *, user: User, application: Application, server: Server, scope: str
+    *, user: User, application: Application, server: Server, scope: str, org_id: str = ""
 ) -> Authorization:
     """The live authorization of APPLICATION to SERVER for USER, made or updated to SCOPE,
     marked used now (a token is about to be issued under it)."""
@@ -52,10 +52,12 @@ def authorization_grant(
                 scope=scope,
                 resource=server_mcp_url(slug=server.slug),
                 last_used_at=now,
+                org_id=org_id,
             )
         authorization.scope = scope
         authorization.last_used_at = now
-        authorization.save(update_fields=["scope", "last_used_at", "updated_at"])
+        authorization.org_id = org_id
+        authorization.save(update_fields=["scope", "last_used_at", "org_id", "updated_at"])
         return authorization
 
 

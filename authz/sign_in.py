@@ -1,13 +1,17 @@
 """Who is signed in to the authorization pages: a short Django session, nothing more.
 
-The session holds the user's id and when they signed in, under its own key: it is not a
-Django login, so it never opens the admin. Signing in verifies a token once, exactly as the
-REST API does (a Clerk or local-issuer session token, or a personal `sgp_` token).
+The session holds the user's id, when they signed in and, from a Clerk session token, the id
+of their active organisation (the `o.id` claim; a shared server's audience may name it), under
+its own keys: it is not a Django login, so it never opens the admin. Signing in verifies a
+token once, exactly as the REST API does (a Clerk or local-issuer session token, or a
+personal `sgp_` token).
 """
 
 from __future__ import annotations
 
+import re
 import time
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -21,16 +25,29 @@ from accounts.services import (
 )
 from core.errors import ApiError
 
+ORG_ID = re.compile(r"^org_[A-Za-z0-9]{1,64}$")
+"""A Clerk organisation id, as an audience entry names one."""
+
 SESSION_USER = "authz_user"
 SESSION_AT = "authz_signed_in_at"
+SESSION_ORG = "authz_org"
+
+
+def active_org(claims: dict[str, Any]) -> str:
+    """The active organisation's id of a Clerk session token (v2: `o.id`), or ""."""
+    org = claims.get("o")
+    org_id = org.get("id") if isinstance(org, dict) else None
+    return org_id if isinstance(org_id, str) and ORG_ID.match(org_id) else ""
 
 
 class SignInFailed(Exception):
     pass
 
 
-def user_for_token(token: str) -> User:
-    """The user a pasted or returned token names, verified; SignInFailed otherwise."""
+def user_for_token(token: str) -> tuple[User, str]:
+    """The user a pasted or returned token names, verified, and the id of their active Clerk
+    organisation ("" when none); SignInFailed otherwise."""
+    org_id = ""
     token = token.strip()
     if not token:
         raise SignInFailed("Paste a token to sign in.")
@@ -41,18 +58,21 @@ def user_for_token(token: str) -> User:
         user = api_token.user
     else:
         try:
-            user = user_get_or_create_from_claims(claims=verify_session_token(token))
+            claims = verify_session_token(token)
+            user = user_get_or_create_from_claims(claims=claims)
+            org_id = active_org(claims)
         except ApiError as exc:  # refused, or the identity provider is briefly out
             raise SignInFailed(f"That token was refused: {exc.message}") from None
     if not user.is_active:
         raise SignInFailed("This account is deactivated.")
-    return user
+    return user, org_id
 
 
-def sign_in(request: HttpRequest, user: User) -> None:
+def sign_in(request: HttpRequest, user: User, org_id: str = "") -> None:
     request.session.cycle_key()  # no session fixation: a new id once someone signs in
     request.session[SESSION_USER] = str(user.pk)
     request.session[SESSION_AT] = time.time()
+    request.session[SESSION_ORG] = org_id
     request.session.set_expiry(settings.OAUTH_SIGN_IN_SECONDS)
 
 
@@ -62,3 +82,8 @@ def signed_in_user(request: HttpRequest) -> User | None:
     if not user_id or time.time() - float(signed_in_at) > settings.OAUTH_SIGN_IN_SECONDS:
         return None
     return User.objects.filter(pk=user_id, is_active=True).first()
+
+
+def signed_in_org(request: HttpRequest) -> str:
+    """The active Clerk organisation the signed-in user had when signing in, or ""."""
+    return str(request.session.get(SESSION_ORG) or "")

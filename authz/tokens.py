@@ -1,11 +1,11 @@
 """OAuth access tokens: short-lived signed JWTs the gateway verifies without a database read.
 
-A token names one grant (`gid`, an `Authorization` id), the user (`sub`), one scope and one
-audience: the exact `mcpUrl` of the server it was issued for. It is signed (HS256) with a key
-derived from SECRET_KEY, so only this deployment can mint one. Lifetime is
-OAUTH_ACCESS_TOKEN_SECONDS; revoking the grant reaches every gateway worker through the
-server's snapshot (the ids of recently revoked grants), within the invalidation channel's
-few seconds, long before the token would expire.
+A token names one grant (`gid`, an `Authorization` id), the user (`sub`, and `email`, which
+request logs show the server's owner), one scope and one audience: the exact `mcpUrl` of the
+server it was issued for. It is signed (HS256) with a key derived from SECRET_KEY, so only
+this deployment can mint one. Lifetime is OAUTH_ACCESS_TOKEN_SECONDS; revoking the grant
+reaches every gateway worker through the server's snapshot (the ids of recently revoked
+grants), within the invalidation channel's few seconds, long before the token would expire.
 
 django-oauth-toolkit stores each token by its SHA-256 checksum only (hashed at rest), which
 is what RFC 7009 revocation looks up.
@@ -52,10 +52,20 @@ class AccessClaims:
     scope: str
     client_id: str
     expires_at: float
+    email: str = ""
+    """The user's email when the token was minted, for the request log (tokens minted
+    before it was carried have none)."""
 
 
 def mint(
-    *, grant_id: str, user_id: str, resource: str, scope: str, client_id: str, lifetime: int
+    *,
+    grant_id: str,
+    user_id: str,
+    resource: str,
+    scope: str,
+    client_id: str,
+    lifetime: int,
+    email: str = "",
 ) -> str:
     now = int(time.time())
     claims = {
@@ -65,6 +75,7 @@ def mint(
         "gid": grant_id,
         "scope": scope,
         "client_id": client_id,
+        "email": email,
         "iat": now,
         "exp": now + lifetime,
         "jti": uuid.uuid4().hex,
@@ -97,6 +108,7 @@ def verify(token: str, *, resource: str, issuer: str, key: bytes) -> AccessClaim
         scope=claims["scope"],
         client_id=str(claims.get("client_id", "")),
         expires_at=float(claims["exp"]),
+        email=str(claims.get("email") or ""),
     )
 
 

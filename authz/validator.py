@@ -44,7 +44,18 @@ def requested_resources(request: Any) -> list[str]:
     return [value for key, value in body if key == "resource"]
 
 
+ORG_CLAIM = "specgate_org"
+"""Where a code (django-oauth-toolkit's `Grant.claims`) keeps the organisation its user was
+signed in with; whatever `claims` a client sent is replaced, never trusted."""
+
+
 class SpecgateValidator(OAuth2Validator):
+    def save_authorization_code(
+        self, client_id: str, code: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        request.claims = {ORG_CLAIM: getattr(request.user, "specgate_org", "")}
+        super().save_authorization_code(client_id, code, request, *args, **kwargs)
+
     def validate_code(
         self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
@@ -53,7 +64,11 @@ class SpecgateValidator(OAuth2Validator):
         grant = Grant.objects.get(code=code, application=client)
         resource = self._exact_resource(request, list(grant.resource or []))
         server = server_for_mcp_url(url=resource)
-        if server is None or not user_may_authorize(user=request.user, server=server):
+        claims = request.claims if isinstance(getattr(request, "claims", None), dict) else {}
+        org_id = str(claims.get(ORG_CLAIM) or "")
+        if server is None or not user_may_authorize(
+            user=request.user, server=server, org_id=org_id
+        ):
             raise _invalid_target(request, "The resource is not a server you may use.")
         # Granted when the token is minted (`access_token_generator`), once PKCE and the
         # redirect URI checked out too.
@@ -62,6 +77,7 @@ class SpecgateValidator(OAuth2Validator):
             "application": client,
             "server": server,
             "scope": strongest_scope(request.scopes),
+            "org_id": org_id,
         }
         return True
 
@@ -98,7 +114,7 @@ class SpecgateValidator(OAuth2Validator):
             .first()
         )
         if authorization is None or not user_may_authorize(
-            user=authorization.user, server=authorization.server
+            user=authorization.user, server=authorization.server, org_id=authorization.org_id
         ):
             return False
         request.specgate_grant = {
@@ -106,6 +122,7 @@ class SpecgateValidator(OAuth2Validator):
             "application": client,
             "server": authorization.server,
             "scope": authorization.scope,
+            "org_id": authorization.org_id,
         }
         return True
 
@@ -156,4 +173,5 @@ def access_token_generator(request: Any, refresh_token: bool = False) -> str:
         scope=authorization.scope,
         client_id=request.client.client_id,
         lifetime=settings.OAUTH_ACCESS_TOKEN_SECONDS,
+        email=request.specgate_grant["user"].email,
     )

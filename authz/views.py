@@ -135,11 +135,11 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
                 else request.COOKIES["__session"]
             )
             try:
-                user = session.user_for_token(token)
+                user, org_id = session.user_for_token(token)
             except session.SignInFailed as exc:
                 error = str(exc)
             else:
-                session.sign_in(request, user)
+                session.sign_in(request, user, org_id)
                 return HttpResponseRedirect(next_url or reverse("authz:signed-in"))
     elif settings.CLERK_SIGN_IN_URL:
         back = (
@@ -196,6 +196,9 @@ class ConsentView(AuthorizationView):
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('authz:sign-in')}?{query}")
         request.user = user
+        # Read by the validator when it saves the code (`save_authorization_code`): the grant
+        # remembers the organisation its user was admitted with.
+        user.specgate_org = session.signed_in_org(request)  # type: ignore[attr-defined]
         client_id = request.GET.get("client_id", "") if request.method == "GET" else ""
         if is_client_id_url(client_id):
             # A Client ID Metadata Document: the client is whatever its https URL says, fetched
@@ -240,7 +243,8 @@ class ConsentView(AuthorizationView):
             )
         server = server_for_mcp_url(url=resources[0])
         user = self.request.user
-        if server is None or not user_may_authorize(user=user, server=server):
+        org_id = getattr(user, "specgate_org", "")
+        if server is None or not user_may_authorize(user=user, server=server, org_id=org_id):
             raise _invalid_target(state, redirect_uri, "The resource is not a server you may use.")
         return server
 

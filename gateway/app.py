@@ -293,6 +293,7 @@ class Exchange:
             client_ip=_client_ip(self.scope),
             protocol_version=route.protocol_version,
             grant=caller.grant if caller else FULL_ACCESS,
+            caller_email=caller.email if caller else "",
         )
         app = self.app
         refusal = await app.registry.admit(server, ctx, message.method)

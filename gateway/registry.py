@@ -212,8 +212,9 @@ def _oauth_audience(server: Server) -> OAuthAudience:
         live = Authorization.objects.filter(server=server, revoked_at__isnull=True).exclude(
             user_id=server.user_id
         )
-        for grant_id, email, active in live.values_list("id", "user__email", "user__is_active"):
-            if not active or not server.admits(email):
+        rows = live.values_list("id", "user__email", "user__is_active", "org_id")
+        for grant_id, email, active, org_id in rows:
+            if not active or not server.admits(email, org_id):
                 revoked.add(str(grant_id))
     return OAuthAudience(
         resource=server_mcp_url(slug=server.slug),
@@ -394,7 +395,9 @@ class DjangoRegistry:
                 outcome = await call
         except DatabaseError:  # the credentials could not be read
             raise Unavailable() from None
-        recorder.record_call(target, outcome, ctx.key_prefix or "", ctx.client_name or "")
+        recorder.record_call(
+            target, outcome, ctx.key_prefix or "", ctx.client_name or "", ctx.caller_email
+        )
         if metrics.ENABLED:
             metrics.observe_call(
                 server.server_id, outcome.error_code, outcome.duration_ms, outcome.upstream_ms
@@ -426,6 +429,7 @@ class DjangoRegistry:
                 key_prefix=ctx.key_prefix or "",
                 client_name=ctx.client_name or "",
                 error_code=error_code,
+                caller_email=ctx.caller_email,
             )
         )
 
@@ -447,8 +451,9 @@ def _oauth_caller(audience: OAuthAudience | None, token: str) -> Caller | Litera
         return False
     if not audience.shared and claims.user_id != audience.owner_id:
         return False  # a private server: its owner's grants only
-    # Request logs show the grant as the key prefix: the owner finds it in the grants list.
-    caller = Caller(f"oauth:{claims.grant_id[:8]}", Grant(claims.scope))
+    # Request logs show the grant as the key prefix (the owner finds it in the grants list)
+    # and the email of its user, which the token carries (no database read).
+    caller = Caller(f"oauth:{claims.grant_id[:8]}", Grant(claims.scope), claims.email)
     if len(audience.verified) >= VERIFIED_TOKENS_MAX:
         audience.verified.clear()
     audience.verified[token] = (caller, claims.expires_at, claims.grant_id)

@@ -167,6 +167,9 @@ class Caller:
     key_prefix: str
     """Prefix of the access key, as request logs show it."""
     grant: Grant = FULL_ACCESS
+    email: str = ""
+    """The email of the user an OAuth access token was issued to (request logs show it to
+    the server's owner); blank for an access key."""
 
 
 @dataclass(slots=True)
@@ -182,6 +185,8 @@ class CallContext:
     protocol_version: str
     grant: Grant = FULL_ACCESS
     """What the credential may list and call (`Grant.may_list`, `Grant.may_call`)."""
+    caller_email: str = ""
+    """`Caller.email`: who called with an OAuth access token, for the request log."""
 
 
 class Unavailable(Exception):

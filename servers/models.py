@@ -25,7 +25,8 @@ class Server(TimestampedModel):
     status = models.CharField(max_length=16, choices=STATUSES, default="active")
     visibility = models.CharField(max_length=16, choices=VISIBILITIES, default="private")
     # Who besides the owner may authorize an OAuth client to a "shared" server: email
-    # addresses (`ann@example.com`) and email domains (`@example.com`), lower-case.
+    # addresses (`ann@example.com`) and email domains (`@example.com`), lower-case, and Clerk
+    # organisation ids (`org_…`, as Clerk spells them).
     audience = models.JSONField(default=list, blank=True)
     # "all": every enabled tool is listed; "dynamic": three meta-tools search, describe and
     # execute them; "auto": dynamic when the full listing exceeds TOOLS_DYNAMIC_TOKEN_BUDGET.
@@ -42,8 +43,11 @@ class Server(TimestampedModel):
     def __str__(self) -> str:
         return self.slug
 
-    def admits(self, email: str) -> bool:
-        """Whether EMAIL is in the audience of this server (a shared server's users)."""
+    def admits(self, email: str, org_id: str = "") -> bool:
+        """Whether EMAIL, or ORG_ID (a Clerk organisation id, `org_…`), is in the audience of
+        this server (a shared server's users)."""
+        if org_id and org_id in self.audience:
+            return True
         email = email.strip().lower()
         if not email or "@" not in email:
             return False

@@ -86,7 +86,8 @@ class ServerUpdateSerializer(serializers.Serializer):
         required=False,
         max_length=1000,
         help_text="Who may authorize an OAuth client to a shared server besides its owner: "
-        "email addresses and email domains (`@example.com`). Replaces the whole list.",
+        "email addresses, email domains (`@example.com`) and Clerk organisation ids "
+        "(`org_…`: users signed in with that organisation active). Replaces the whole list.",
     )
     toolMode = _tool_mode_field(required=False)
     tracePropagation = serializers.BooleanField(

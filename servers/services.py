@@ -127,17 +127,24 @@ def server_update(*, server: Server, **changes: Any) -> Server:
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-AUDIENCE_PATTERN = rf"^(?:[^@\s]+@|@)?{_LABEL}(?:\.{_LABEL})+$"
-"""An audience entry as given: `ann@example.com`, `@example.com` or `example.com`."""
+_ORG = r"org_[A-Za-z0-9]{1,64}"
+AUDIENCE_PATTERN = rf"^(?:(?:[^@\s]+@|@)?{_LABEL}(?:\.{_LABEL})+|{_ORG})$"
+"""An audience entry as given: `ann@example.com`, `@example.com`, `example.com` or a Clerk
+organisation id `org_…`."""
+_ORG_ENTRY = re.compile(rf"^{_ORG}$")
 _AUDIENCE_ENTRY = re.compile(rf"^(?:[^@\s]+)?@{_LABEL}(?:\.{_LABEL})+$")
 
 
 def audience_normalized(entries: list[str]) -> list[str]:
     """A shared server's audience: email addresses and `@domain` entries (a bare `domain`
-    gets its `@`), lower-case, each once; 400 naming the entries that are neither."""
+    gets its `@`), lower-case, and Clerk organisation ids as they are (`org_…`, case
+    matters), each once; 400 naming the entries that are none of these."""
     normalized: list[str] = []
     invalid: list[str] = []
     for raw in entries:
+        if _ORG_ENTRY.match(raw.strip()):
+            normalized.append(raw.strip())
+            continue
         entry = raw.strip().lower()
         if entry and "@" not in entry:
             entry = f"@{entry}"
@@ -147,7 +154,7 @@ def audience_normalized(entries: list[str]) -> list[str]:
             invalid.append(raw)
     if invalid:
         raise ValidationFailed(
-            "audience entries must be email addresses or email domains",
+            "audience entries must be email addresses, email domains or organisation ids",
             details={"invalid": invalid},
         )
     return list(dict.fromkeys(normalized))

@@ -134,6 +134,7 @@ class RequestLogAdmin(BigTableAdmin, ReadOnlyAdmin):
         "request_bytes",
         "response_bytes",
         "key",
+        "caller_email",
         "client_name",
     )
     readonly_fields = fields

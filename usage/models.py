@@ -76,6 +76,9 @@ class RequestLog(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     key_prefix = models.CharField(max_length=16, blank=True)
     client_name = models.CharField(max_length=200, blank=True)
+    caller_email = models.CharField(max_length=254, blank=True, default="", db_default="")
+    """Who called with an OAuth access token (the grant's user), for the server's owner to
+    see (the consent page says so); blank for a call with an access key or without any."""
     succeeded = models.BooleanField(default=True)
     created_at = models.DateTimeField(db_index=False)
 

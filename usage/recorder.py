@@ -66,7 +66,12 @@ class Recorder:
         self._last_drop_warning = 0.0
 
     def record_call(
-        self, target: CallTarget, outcome: CallOutcome, key_prefix: str, client_name: str
+        self,
+        target: CallTarget,
+        outcome: CallOutcome,
+        key_prefix: str,
+        client_name: str,
+        caller_email: str = "",
     ) -> None:
         """Queue one gateway tools/call: the call path's share is one small tuple.
 
@@ -74,7 +79,7 @@ class Recorder:
         and data compete for the CPU caches), so the CallRecord, its id and its datetime
         are made by the flush, in one tight loop per batch (`CallRecord.from_raw`).
         """
-        self.record(raw_call(target, outcome, key_prefix, client_name))
+        self.record(raw_call(target, outcome, key_prefix, client_name, caller_email))
 
     def record(self, rec: CallRecord | RawCall) -> None:
         """Queue REC for writing; never blocks on I/O."""

@@ -133,6 +133,11 @@ class RequestLogSerializer(serializers.ModelSerializer):
     errorCode = BlankAsNull(source="error_code", help_text="null when the call succeeded.")
     keyPrefix = BlankAsNull(source="key_prefix", help_text="null without an access key.")
     clientName = BlankAsNull(source="client_name", help_text="null when the client gave none.")
+    callerEmail = BlankAsNull(
+        source="caller_email",
+        help_text="The email of the user who called with an OAuth access token (on a shared "
+        "server, someone in its audience); null for a call with an access key or none.",
+    )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
 
     class Meta:
@@ -154,6 +159,7 @@ class RequestLogSerializer(serializers.ModelSerializer):
             "errorCode",
             "keyPrefix",
             "clientName",
+            "callerEmail",
             "succeeded",
             "createdAt",
         ]

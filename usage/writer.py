@@ -65,13 +65,15 @@ class CallRecord:
     client_name: str
     created_at: datetime
     succeeded: bool
+    caller_email: str = ""
+    """The email of the user an OAuth access token was issued to; blank for an access key."""
     id: uuid.UUID = field(default_factory=uuid7)
 
     @classmethod
     def from_raw(cls, raw: RawCall, *, source: Source = "mcp") -> CallRecord:
         """The record of a call the gateway queued as a RawCall (see Recorder.record_call)."""
         (target, status_code, duration_ms, upstream_ms, request_bytes, response_bytes,
-         error_code, succeeded, key_prefix, client_name, timestamp) = raw  # fmt: skip
+         error_code, succeeded, key_prefix, client_name, caller_email, timestamp) = raw  # fmt: skip
         return cls(
             user_id=target.user_id,
             server_id=target.server_id,
@@ -91,6 +93,7 @@ class CallRecord:
             client_name=client_name[:200],
             created_at=datetime.fromtimestamp(timestamp, UTC),
             succeeded=succeeded,
+            caller_email=caller_email,
             id=uuid7(int(timestamp * 1000)),
         )
 
@@ -103,9 +106,11 @@ class CallRecord:
         source: Source,
         key_prefix: str = "",
         client_name: str = "",
+        caller_email: str = "",
     ) -> CallRecord:
         """The record of one call made through tools.calling (MCP tools/call or tool test)."""
-        return cls.from_raw(raw_call(target, outcome, key_prefix, client_name), source=source)
+        raw = raw_call(target, outcome, key_prefix, client_name, caller_email)
+        return cls.from_raw(raw, source=source)
 
     @classmethod
     def rejected(
@@ -119,6 +124,7 @@ class CallRecord:
         key_prefix: str,
         client_name: str,
         error_code: str | None = None,
+        caller_email: str = "",
     ) -> CallRecord:
         """A tools/call answered without calling out: TARGET's arguments were invalid, or no
         tool is named TOOL_NAME (TARGET None), or ERROR_CODE says why (the credential may not
@@ -143,16 +149,22 @@ class CallRecord:
             client_name=client_name[:200],
             created_at=datetime.now(UTC),
             succeeded=False,
+            caller_email=caller_email,
         )
 
 
 # What the gateway keeps of one tools/call until the flush makes a CallRecord of it: the
-# target, the outcome's numbers, the key prefix, the client's name and time.time().
-RawCall = tuple[CallTarget, int | None, int, int | None, int, int, str, bool, str, str, float]
+# target, the outcome's numbers, the key prefix, the client's name, the caller's email (OAuth)
+# and time.time().
+RawCall = tuple[CallTarget, int | None, int, int | None, int, int, str, bool, str, str, str, float]
 
 
 def raw_call(
-    target: CallTarget, outcome: CallOutcome, key_prefix: str, client_name: str
+    target: CallTarget,
+    outcome: CallOutcome,
+    key_prefix: str,
+    client_name: str,
+    caller_email: str = "",
 ) -> RawCall:
     return (
         target,
@@ -165,6 +177,7 @@ def raw_call(
         outcome.succeeded,
         key_prefix,
         client_name,
+        caller_email,
         time.time(),
     )
 
@@ -379,6 +392,7 @@ _LOG_COLUMNS = (
     "error_code",
     "key_prefix",
     "client_name",
+    "caller_email",
     "succeeded",
     "created_at",
 )
@@ -408,6 +422,7 @@ def _log_tuple(record: CallRecord) -> tuple[Any, ...]:
         _storable(record.error_code, 64),
         _storable(record.key_prefix, 16),
         _storable(record.client_name, 200),
+        _storable(record.caller_email, 254),
         record.succeeded,
         record.created_at,
     )

@@ -51,7 +51,7 @@ def test_it_lists_the_users_logs_newest_first_with_the_contract_fields(alice_cli
     assert set(first) == {
         "id", "serverId", "serverName", "toolId", "toolName", "source", "method", "path",
         "statusCode", "durationMs", "upstreamMs", "requestBytes", "responseBytes", "errorCode",
-        "keyPrefix", "clientName", "succeeded", "createdAt",
+        "keyPrefix", "clientName", "callerEmail", "succeeded", "createdAt",
     }  # fmt: skip
     assert first["path"] == "/pets/{id}"
     assert first["createdAt"] == "2026-11-20T12:00:00Z"
@@ -117,6 +117,15 @@ def test_fields_without_a_value_are_null_not_empty(alice_client, alice_tool):
     item = alice_client.get("/api/logs").json()["data"][0]
 
     assert (item["errorCode"], item["keyPrefix"], item["clientName"]) == (None, None, None)
+    assert item["callerEmail"] is None  # an access key's call: no OAuth caller
+
+
+def test_an_oauth_callers_email_is_stored_and_shown(alice_client, alice_tool):
+    write_records([make_record(alice_tool, key_prefix="oauth:1234abcd", caller_email="b@x.io")])
+
+    item = alice_client.get("/api/logs").json()["data"][0]
+
+    assert (item["keyPrefix"], item["callerEmail"]) == ("oauth:1234abcd", "b@x.io")
 
 
 def test_it_filters_by_server_and_tool(alice_client, alice_tool, mixed_logs):
