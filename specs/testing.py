@@ -74,3 +74,39 @@ def tools_of(client: APIClient, server_id: str) -> dict[str, dict]:
     """The server's tools keyed by operation key (METHOD /path)."""
     data = client.get(f"/api/servers/{server_id}/tools?limit=200").json()["data"]
     return {f"{tool['method']} {tool['path']}": tool for tool in data}
+
+
+# A small Swagger 2.0 document (the spec API tests, and the migration that converts stored
+# Swagger documents).
+SWAGGER_PETS = {
+    "swagger": "2.0",
+    "info": {"title": "Pets", "version": "1"},
+    "host": "pets.example",
+    "basePath": "/v1",
+    "paths": {
+        "/pets": {
+            "post": {
+                "consumes": ["application/json"],
+                "parameters": [
+                    {
+                        "name": "pet",
+                        "in": "body",
+                        "required": True,
+                        "schema": {"$ref": "#/definitions/Pet"},
+                    },
+                    {
+                        "name": "tags",
+                        "in": "query",
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "collectionFormat": "pipes",
+                    },
+                ],
+                "responses": {"201": {"description": "made"}},
+            }
+        }
+    },
+    "definitions": {
+        "Pet": {"type": "object", "properties": {"name": {"type": "string", "x-nullable": True}}}
+    },
+}

@@ -5,7 +5,7 @@ import pytest
 from usage import ratelimit
 
 # A metadata document host over HTTPS with a throwaway CA (the CIMD tests' own fixtures).
-from .test_client_metadata import ca, cert, host_for, trusted  # noqa: F401
+from .metadata_host import ca, cert, host_for, trusted  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

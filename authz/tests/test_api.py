@@ -13,7 +13,7 @@ from authz.services import authorization_grant
 from lifecycle.services import user_deactivate
 from servers.models import Server
 
-from .test_authorization import make_server
+from .endpoints import make_server
 
 pytestmark = pytest.mark.django_db
 

@@ -20,8 +20,8 @@ from playwright.sync_api import expect
 from accounts import local_issuer
 from core.testing import LoopbackServer, chromium_page, echo_path, shot
 
+from .endpoints import SHOP, pkce
 from .flow import oauth_live
-from .test_authorization import SHOP, pkce
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

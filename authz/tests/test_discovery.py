@@ -17,7 +17,7 @@ from authz.services import unused_clients_delete
 from authz.tasks import delete_unused_clients
 from usage import ratelimit
 
-from .test_authorization import make_server, register
+from .endpoints import make_server, register
 
 pytestmark = pytest.mark.django_db
 

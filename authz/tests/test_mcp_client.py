@@ -15,7 +15,7 @@ from config.asgi import registry
 from core.testing import LoopbackServer, RecordedRequest, json_reply
 
 from .flow import REDIRECT_URI, Browser, McpOAuthClient, oauth_live, tool_names
-from .test_client_metadata import serving
+from .metadata_host import serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from accounts import local_issuer
-from accounts.tests.test_authentication import ISSUER, Jwks, KeyPair
+from accounts.testing import ISSUER, Jwks, KeyPair
 from authz.models import Authorization
 from config.asgi import mcp_app, registry
 from gateway.testing import asgi_post
 from usage.limits import reset_local_state
 from usage.recorder import recorder
 
-from .test_authorization import (
+from .endpoints import (
     authorize_params,
     browser_for,
     consent,

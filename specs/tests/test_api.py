@@ -8,7 +8,7 @@ import pytest
 
 from core.testing import LoopbackServer
 from specs.models import Spec, SpecOperation
-from specs.testing import EXAMPLE_SPEC, create_server, create_spec, notes_document
+from specs.testing import EXAMPLE_SPEC, SWAGGER_PETS, create_server, create_spec, notes_document
 
 LIST_FIELDS = {
     "id",
@@ -109,40 +109,6 @@ def test_the_document_endpoint_serves_the_normalised_json_or_the_original_text(a
     assert wrong.json()["error"]["details"] == {
         "format": ["Must be json, original or openapi-3.0."]
     }
-
-
-SWAGGER_PETS = {
-    "swagger": "2.0",
-    "info": {"title": "Pets", "version": "1"},
-    "host": "pets.example",
-    "basePath": "/v1",
-    "paths": {
-        "/pets": {
-            "post": {
-                "consumes": ["application/json"],
-                "parameters": [
-                    {
-                        "name": "pet",
-                        "in": "body",
-                        "required": True,
-                        "schema": {"$ref": "#/definitions/Pet"},
-                    },
-                    {
-                        "name": "tags",
-                        "in": "query",
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "collectionFormat": "pipes",
-                    },
-                ],
-                "responses": {"201": {"description": "made"}},
-            }
-        }
-    },
-    "definitions": {
-        "Pet": {"type": "object", "properties": {"name": {"type": "string", "x-nullable": True}}}
-    },
-}
 
 
 @pytest.mark.django_db

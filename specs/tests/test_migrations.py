@@ -7,8 +7,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from specs.engine.upgrade import swagger_to_openapi30
-
-from .test_api import SWAGGER_PETS
+from specs.testing import SWAGGER_PETS
 
 
 @pytest.mark.django_db(transaction=True)
