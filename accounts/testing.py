@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -56,3 +59,16 @@ class Jwks:
         if self.down:
             return 503, {"Content-Type": "text/plain"}, b"down"
         return json_reply({"keys": [k.jwk() for k in self.keys]})
+
+
+@contextmanager
+def clerk_jwks(settings: Any) -> Iterator[Jwks]:
+    """Clerk configured (pytest-django's SETTINGS) against a JWKS endpoint on loopback serving
+    one key, "key-1", which signs the session tokens a test makes."""
+    endpoint = Jwks()
+    endpoint.keys.append(KeyPair("key-1"))
+    with endpoint.server:
+        settings.CLERK_JWKS_URL = f"{endpoint.server.url}/.well-known/jwks.json"
+        settings.CLERK_ISSUER = ISSUER
+        settings.CLERK_AUTHORIZED_PARTIES = ["https://app.example.test"]
+        yield endpoint

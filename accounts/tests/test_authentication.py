@@ -13,18 +13,13 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.testing import ISSUER, Jwks, KeyPair
+from accounts.testing import ISSUER, Jwks, KeyPair, clerk_jwks
 
 
 @pytest.fixture
 def jwks(settings) -> Iterator[Jwks]:
-    endpoint = Jwks()
-    endpoint.keys.append(KeyPair("key-1"))
-    with endpoint.server:
-        settings.CLERK_JWKS_URL = f"{endpoint.server.url}/.well-known/jwks.json"
-        settings.CLERK_ISSUER = ISSUER
-        settings.CLERK_AUTHORIZED_PARTIES = ["https://app.example.test"]
-        settings.LOCAL_ISSUER_ENABLED = False
+    settings.LOCAL_ISSUER_ENABLED = False
+    with clerk_jwks(settings) as endpoint:
         yield endpoint
 
 

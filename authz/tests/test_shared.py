@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from accounts import local_issuer
-from accounts.testing import ISSUER, Jwks, KeyPair
+from accounts.testing import KeyPair, clerk_jwks
 from authz.models import Authorization
 from config.asgi import mcp_app, registry
 from gateway.testing import asgi_post
@@ -169,12 +169,7 @@ def test_each_caller_has_a_rate_limit_of_its_own(settings, bob, shared):
 @pytest.fixture
 def clerk(settings) -> Any:
     """Clerk's JWKS on loopback: the key that signs Clerk session tokens (v2)."""
-    endpoint = Jwks()
-    endpoint.keys.append(KeyPair("key-1"))
-    with endpoint.server:
-        settings.CLERK_JWKS_URL = f"{endpoint.server.url}/.well-known/jwks.json"
-        settings.CLERK_ISSUER = ISSUER
-        settings.CLERK_AUTHORIZED_PARTIES = ["https://app.example.test"]
+    with clerk_jwks(settings) as endpoint:
         yield endpoint.keys[0]
 
 
