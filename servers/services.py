@@ -128,7 +128,10 @@ def server_update(*, server: Server, **changes: Any) -> Server:
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _ORG = r"org_[A-Za-z0-9]{1,64}"
-AUDIENCE_PATTERN = rf"^(?:(?:[^@\s]+@|@)?{_LABEL}(?:\.{_LABEL})+|{_ORG})$"
+# Not-whitespace spelled out so that Python's `re` and an ECMA-262 engine (a client reading
+# the schema) agree: Python also counts \x1c-\x1f and \x85 as space, ECMA also \ufeff.
+_LOCAL = r"[^@\s\x1c-\x1f\x85\ufeff]+"
+AUDIENCE_PATTERN = rf"^(?:(?:{_LOCAL}@|@)?{_LABEL}(?:\.{_LABEL})+|{_ORG})$"
 """An audience entry as given: `ann@example.com`, `@example.com`, `example.com` or a Clerk
 organisation id `org_…`."""
 _ORG_ENTRY = re.compile(rf"^{_ORG}$")
