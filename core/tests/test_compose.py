@@ -82,7 +82,12 @@ def test_setup_and_the_shipped_stage_install_through_the_same_script():
             assert "pip install -r" not in path.read_text(), path
 
 
-def test_ci_runs_the_readme_test_command_then_the_shipped_topology():
+def test_ci_runs_the_readme_test_command_twice_and_the_shipped_topology():
     ci = (ROOT / ".ci" / "run").read_text()
+    run_1 = ci.index('scripts/test.sh -m "not services" -p no:cacheprovider')
     run_2 = ci.index("scripts/test.sh -p no:cacheprovider")
-    assert ci.index("scripts/shipped_topology.sh\n") > run_2
+    # The shipped topology runs after run 1, in the same job; both jobs are started and awaited.
+    assert run_1 < ci.index("scripts/shipped_topology.sh\n") < ci.index("run_2() {")
+    assert ci.index('tagged "run 1" run_1_and_after &') > run_2
+    assert 'wait "$first"' in ci and 'wait "$second"' in ci
+    assert ci.rstrip().endswith('echo "== done in $(( $(date +%s) - started ))s"')
