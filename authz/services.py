@@ -149,6 +149,22 @@ def _revoke_tokens(authorization: Authorization) -> None:
             access.delete()
 
 
+def organisation_left(*, user: User, org_id: str) -> int:
+    """USER is no longer a member of the Clerk organisation ORG_ID: the grants it admitted them
+    to stop now rather than at their next sign-in. A grant they may still hold otherwise (their
+    own server, or named in the audience by email or domain) stays, no longer counting on the
+    organisation. The count revoked."""
+    grants = list(
+        Authorization.objects.select_related("server").filter(
+            user=user, org_id=org_id, revoked_at__isnull=True
+        )
+    )
+    ended = [grant for grant in grants if not user_may_authorize(user=user, server=grant.server)]
+    kept = [grant.pk for grant in grants if grant not in ended]
+    Authorization.objects.filter(pk__in=kept).update(org_id="", updated_at=timezone.now())
+    return authorizations_revoke(authorizations=ended)
+
+
 def authorization_revoke_for_token(
     *, user_id: Any, application_id: Any, resource: list[str]
 ) -> None:
