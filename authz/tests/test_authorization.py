@@ -15,6 +15,7 @@ from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from accounts import local_issuer
 from authz import tokens
 from authz.models import Authorization
+from authz.services import code_mark_used
 
 from .endpoints import (
     ISSUER,
@@ -209,6 +210,21 @@ def test_a_replayed_code_is_refused_and_revokes_what_it_issued(alice, shop):
     assert tools_list_status(shop["slug"], issued.json()["access_token"]) == 401
     assert refresh(client_id, issued.json()["refresh_token"], shop["mcpUrl"]).status_code == 400
     assert Authorization.objects.get().revoked_at is not None
+
+
+def test_a_code_exchanged_twice_at_once_revokes_the_grant(alice, shop, granted):
+    """Two exchanges that both passed validation before either marked the code used: the
+    second to mark it is refused, and the grant goes as on a replay."""
+    grant = Authorization.objects.select_related("application", "server").get()
+    used = {
+        "code_hash": "a" * 64,
+        "application": grant.application,
+        "authorization": grant,
+        "expires": timezone.now(),
+    }
+    assert code_mark_used(**used) is True
+    assert code_mark_used(**used) is False
+    assert tools_list_status(shop["slug"], granted["access_token"]) == 401
 
 
 @pytest.mark.parametrize("resource", [None, "http://127.0.0.1:8000/mcp/other"])
