@@ -1,5 +1,5 @@
-"""The grants API: the owner sees and revokes every client authorized to a server; every user
-sees and revokes their own grants, whoever owns the server."""
+"""The grants API: the owner sees, narrows and revokes every client authorized to a server;
+every user sees, narrows and revokes their own grants, whoever owns the server."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ from servers.selectors import server_get
 
 from . import selectors, services
 from .models import Authorization
-from .serializers import GrantSerializer
+from .serializers import GrantSerializer, GrantUpdateSerializer
+
+
+def _update(request: Request, grant: Authorization) -> None:
+    payload = GrantUpdateSerializer(data=request.data)
+    payload.is_valid(raise_exception=True)
+    services.authorization_update(authorization=grant, **payload.validated_data)
 
 
 class ServerGrantListView(GenericAPIView):
@@ -39,6 +45,18 @@ class ServerGrantListView(GenericAPIView):
 
 class ServerGrantDetailView(GenericAPIView):
     serializer_class = GrantSerializer
+
+    @extend_schema(
+        operation_id="server_grants_update",
+        summary="Narrow a client's authorization to a server: its scopes or tool allowlist",
+        request=GrantUpdateSerializer,
+    )
+    def patch(self, request: Request, server_id: UUID, grant_id: UUID) -> Response:
+        server = server_get(user=user_of(request), server_id=server_id)
+        _update(request, selectors.server_grant_get(server=server, grant_id=grant_id))
+        return Response(
+            GrantSerializer(selectors.server_grant_get(server=server, grant_id=grant_id)).data
+        )
 
     @extend_schema(
         operation_id="server_grants_delete",
@@ -70,6 +88,18 @@ class GrantListView(GenericAPIView):
 
 class GrantDetailView(GenericAPIView):
     serializer_class = GrantSerializer
+
+    @extend_schema(
+        operation_id="grants_update",
+        summary="Narrow one of your authorizations: its scopes or tool allowlist",
+        request=GrantUpdateSerializer,
+    )
+    def patch(self, request: Request, grant_id: UUID) -> Response:
+        user = user_of(request)
+        _update(request, selectors.user_grant_get(user=user, grant_id=grant_id))
+        return Response(
+            GrantSerializer(selectors.user_grant_get(user=user, grant_id=grant_id)).data
+        )
 
     @extend_schema(
         operation_id="grants_delete",

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from core.errors import NotFound
 from servers.models import Server
+from tools.models import Tool
 
 from .models import Authorization
 
 
 def _live() -> QuerySet[Authorization]:
-    return Authorization.objects.filter(revoked_at__isnull=True).select_related(
-        "application", "server", "user"
+    return (
+        Authorization.objects.filter(revoked_at__isnull=True)
+        .select_related("application", "server", "user")
+        .prefetch_related(Prefetch("tools", queryset=Tool.objects.only("id", "name")))
     )
 
 
@@ -42,3 +45,12 @@ def user_grant_get(*, user: User, grant_id: Any) -> Authorization:
     if grant is None:
         raise NotFound("Grant not found")
     return grant
+
+
+def grant_allowlist(*, user: User, application: Any, server: Server) -> list[str] | None:
+    """The tool allowlist (current names) of USER's live grant of APPLICATION to SERVER, which
+    authorizing the client again keeps; None when there is no such grant or it lists none."""
+    grant = _live().filter(user=user, application=application, server=server).first()
+    if grant is None or not grant.restricts_tools:
+        return None
+    return sorted(tool.name for tool in grant.tools.all())

@@ -5,6 +5,7 @@ from oauth2_provider.models import Application
 from rest_framework import serializers
 
 from core.scopes import SCOPES, implied_scopes
+from servers.serializers import allowlist_field, scopes_field
 
 from .models import Authorization
 
@@ -23,6 +24,12 @@ class GrantSerializer(serializers.ModelSerializer):
     )
     userEmail = serializers.EmailField(source="user.email", read_only=True)
     scopes = serializers.SerializerMethodField()
+    tools = serializers.SerializerMethodField(
+        help_text=(
+            "The tools the grant is limited to, by their current names (a renamed tool keeps "
+            "its place; a deleted one leaves); null: every enabled tool its scopes allow."
+        )
+    )
     keyPrefix = serializers.SerializerMethodField(
         help_text="How request logs name calls made under this grant (their keyPrefix)."
     )
@@ -41,6 +48,7 @@ class GrantSerializer(serializers.ModelSerializer):
             "clientVerified",
             "userEmail",
             "scopes",
+            "tools",
             "keyPrefix",
             "createdAt",
             "lastUsedAt",
@@ -53,5 +61,21 @@ class GrantSerializer(serializers.ModelSerializer):
     def get_scopes(self, grant: Authorization) -> list[str]:
         return implied_scopes(grant.scope)
 
+    @extend_schema_field({"type": "array", "items": {"type": "string"}, "nullable": True})
+    def get_tools(self, grant: Authorization) -> list[str] | None:
+        if not grant.restricts_tools:
+            return None
+        return sorted(tool.name for tool in grant.tools.all())
+
     def get_keyPrefix(self, grant: Authorization) -> str:
         return f"oauth:{str(grant.pk)[:8]}"
+
+
+class GrantUpdateSerializer(serializers.Serializer):
+    scopes = scopes_field(
+        "Replaces the grant's scopes; only narrower (or the same): more needs the user's "
+        "consent, so the client authorizes again."
+    )
+    tools = allowlist_field(
+        "Replaces the grant's allowlist (tool names of the server); null removes it."
+    )

@@ -5,7 +5,8 @@ without a resource through. Here every code exchange and refresh must name exact
 `resource`, equal to the one the grant was made for (the mcpUrl of a server the user may
 use), and each binds the request to an `Authorization`, whose id the access token carries.
 A replayed refresh token revokes its family (the library) and the grant (here), so the
-access tokens already out stop working on the gateway within seconds.
+access tokens already out stop working on the gateway within seconds; so does a replayed
+authorization code (RFC 6749 §4.1.2). Codes are stored as their SHA-256 only, like the tokens.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from .services import (
     authorization_grant,
     authorization_revoke_for_token,
     authorizations_revoke,
+    code_hash,
+    code_mark_used,
+    code_replayed,
     user_may_authorize,
 )
 
@@ -50,6 +54,11 @@ signed in with; whatever `claims` a client sent is replaced, never trusted."""
 
 
 class SpecgateValidator(OAuth2Validator):
+    def _create_authorization_code(self, request: Any, code: Any, expires: Any = None) -> Any:
+        """Store only the code's hash: the client alone ever holds the code itself."""
+        stored = {**code, "code": code_hash(code["code"])}
+        return super()._create_authorization_code(request, stored, expires)
+
     def save_authorization_code(
         self, client_id: str, code: Any, request: Any, *args: Any, **kwargs: Any
     ) -> None:
@@ -59,9 +68,14 @@ class SpecgateValidator(OAuth2Validator):
     def validate_code(
         self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
-        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+        # oauthlib hands the validator `request.code` from here on (PKCE, the redirect URI,
+        # invalidation), and django-oauth-toolkit looks codes up by it: make it the stored hash.
+        request.code = code_hash(code)
+        if not super().validate_code(client_id, request.code, client, request, *args, **kwargs):
+            code_replayed(code_hash=request.code, application=client)
             return False
-        grant = Grant.objects.get(code=code, application=client)
+        grant = Grant.objects.get(code=request.code, application=client)
+        request.specgate_code_expires = grant.expires
         resource = self._exact_resource(request, list(grant.resource or []))
         server = server_for_mcp_url(url=resource)
         claims = request.claims if isinstance(getattr(request, "claims", None), dict) else {}
@@ -80,6 +94,20 @@ class SpecgateValidator(OAuth2Validator):
             "org_id": org_id,
         }
         return True
+
+    def invalidate_authorization_code(
+        self, client_id: str, code: str, request: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        """Keep the exchanged code's hash, tied to the grant its tokens were issued under, until
+        it would have expired; the library deletes the code itself."""
+        if not code_mark_used(
+            code_hash=code,
+            application=request.client,
+            authorization=request.specgate_authorization,
+            expires=request.specgate_code_expires,
+        ):
+            raise errors.InvalidGrantError(request=request)
+        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
 
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any
@@ -166,6 +194,7 @@ def access_token_generator(request: Any, refresh_token: bool = False) -> str:
     """django-oauth-toolkit's ACCESS_TOKEN_GENERATOR: grants what the validator bound to
     REQUEST and mints the access token naming that grant."""
     authorization = authorization_grant(**request.specgate_grant)
+    request.specgate_authorization = authorization
     return tokens.mint(
         grant_id=str(authorization.pk),
         user_id=str(authorization.user_id),

@@ -36,6 +36,7 @@ from usage import ratelimit
 from . import sign_in as session
 from .client_metadata import ClientMetadataError, fetch_client_metadata, is_client_id_url
 from .cors import open_cors
+from .selectors import grant_allowlist
 from .services import client_from_metadata, user_may_authorize
 from .tokens import issuer
 
@@ -268,6 +269,9 @@ class ConsentView(AuthorizationView):
             ],
             signed_in_as=self.request.user,
             shared_caller=self.server.user_id != self.request.user.pk,
+            kept_tools=grant_allowlist(
+                user=self.request.user, application=application, server=self.server
+            ),
         )
         return context
 

@@ -206,6 +206,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "authz.tasks.delete_unused_clients",
         "schedule": 3600.0,
     },
+    "authz-forget-used-codes": {"task": "authz.tasks.forget_used_codes", "schedule": 3600.0},
     "webhooks-requeue-stale": {
         "task": "webhooks.tasks.requeue_stale_webhook_events",
         "schedule": 300.0,

@@ -38,3 +38,8 @@ def strongest_scope(scopes: Iterable[str]) -> str:
 def implied_scopes(scope: str) -> list[str]:
     """SCOPE and every scope it implies, weakest first (what a credential may do, spelled out)."""
     return list(SCOPES[: SCOPES.index(scope) + 1])
+
+
+def weakest_scope(scopes: Iterable[str]) -> str:
+    """The weakest of SCOPES (all known, at least one): what every one of them allows."""
+    return min(scopes, key=SCOPES.index)

@@ -43,6 +43,7 @@ from core.invalidation import (
 )
 from core.observability import metrics, tracing
 from core.outbound import OutboundOptions
+from core.scopes import weakest_scope
 from core.secrets import hash_secret
 from gateway import observe
 from gateway.runtime import (
@@ -100,6 +101,10 @@ class OAuthAudience:
     shared: bool
     """Whether users other than the owner may hold grants (those in the audience)."""
     revoked: frozenset[str]
+    grants: dict[str, Grant] = field(default_factory=dict)
+    """What each live grant may do now, by id: its scope (a token's own scope can only be
+    narrowed by it) and tool allowlist. A grant made after the snapshot has neither narrowed
+    nor restricted yet: its token's scope stands until the next reload."""
     verified: dict[str, tuple[Caller, float, str]] = field(default_factory=dict, compare=False)
     """Tokens this snapshot verified: token → (caller, expiry, grant id). A client presents
     the same token for minutes; checking its signature once instead of on every call keeps
@@ -163,7 +168,7 @@ def _load(slug: str) -> ServerRuntime | None:
             keys=_keys(server, names),
             options=upstream_options(propagate_trace=server.trace_propagation),
             max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
-            oauth=_oauth_audience(server) if server.visibility != "public" else None,
+            oauth=_oauth_audience(server, names) if server.visibility != "public" else None,
         ),
     )
 
@@ -196,7 +201,7 @@ def _keys(server: Server, tool_names: dict[Any, str]) -> dict[str, tuple[str, Ca
     return keys
 
 
-def _oauth_audience(server: Server) -> OAuthAudience:
+def _oauth_audience(server: Server, tool_names: dict[Any, str]) -> OAuthAudience:
     # A token lives OAUTH_ACCESS_TOKEN_SECONDS; a grant revoked longer ago than that (and a
     # minute of clock skew) can have no live token left to refuse.
     since = timezone.now() - timedelta(seconds=settings.OAUTH_ACCESS_TOKEN_SECONDS + 60)
@@ -207,15 +212,30 @@ def _oauth_audience(server: Server) -> OAuthAudience:
         ).values_list("id", flat=True)
     }
     shared = server.visibility == "shared"
-    if shared:
-        # The audience may have shrunk since these were granted: their tokens stop now.
-        live = Authorization.objects.filter(server=server, revoked_at__isnull=True).exclude(
-            user_id=server.user_id
-        )
-        rows = live.values_list("id", "user__email", "user__is_active", "org_id")
-        for grant_id, email, active, org_id in rows:
-            if not active or not server.admits(email, org_id):
-                revoked.add(str(grant_id))
+    live = Authorization.objects.filter(server=server, revoked_at__isnull=True)
+    allowlists: dict[str, set[str]] = {}
+    for grant_id, tool_id in Authorization.tools.through.objects.filter(
+        authorization__in=live.filter(restricts_tools=True)
+    ).values_list("authorization_id", "tool_id"):
+        allowlist = allowlists.setdefault(str(grant_id), set())
+        if tool_id in tool_names:
+            allowlist.add(tool_names[tool_id])
+    grants = {}
+    rows = live.values_list(
+        "id", "scope", "restricts_tools", "user_id", "user__email", "user__is_active", "org_id"
+    )
+    for grant_id, scope, restricts_tools, user_id, email, active, org_id in rows:
+        key = str(grant_id)
+        tools = frozenset(allowlists.get(key, ())) if restricts_tools else None
+        grants[key] = Grant(scope, tools)
+        # On a shared server the audience may have shrunk since these were granted: their
+        # tokens stop now.
+        if (
+            shared
+            and user_id != server.user_id
+            and (not active or not server.admits(email, org_id))
+        ):
+            revoked.add(key)
     return OAuthAudience(
         resource=server_mcp_url(slug=server.slug),
         issuer=oauth_tokens.issuer(),
@@ -223,6 +243,7 @@ def _oauth_audience(server: Server) -> OAuthAudience:
         owner_id=str(server.user_id),
         shared=shared,
         revoked=frozenset(revoked),
+        grants=grants,
     )
 
 
@@ -453,7 +474,11 @@ def _oauth_caller(audience: OAuthAudience | None, token: str) -> Caller | Litera
         return False  # a private server: its owner's grants only
     # Request logs show the grant as the key prefix (the owner finds it in the grants list)
     # and the email of its user, which the token carries (no database read).
-    caller = Caller(f"oauth:{claims.grant_id[:8]}", Grant(claims.scope), claims.email)
+    grant = Grant(claims.scope)
+    current = audience.grants.get(claims.grant_id)
+    if current is not None:
+        grant = Grant(weakest_scope([claims.scope, current.scope]), current.tools)
+    caller = Caller(f"oauth:{claims.grant_id[:8]}", grant, claims.email)
     if len(audience.verified) >= VERIFIED_TOKENS_MAX:
         audience.verified.clear()
     audience.verified[token] = (caller, claims.expires_at, claims.grant_id)

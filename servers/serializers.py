@@ -187,7 +187,7 @@ class ServerDetailSerializer(ServerSerializer):
 
 
 SCOPES_HELP = (
-    "What the key may do: tools:read (list tools), tools:call:readonly (also call the tools "
+    "What it may do: tools:read (list tools), tools:call:readonly (also call the tools "
     "whose readOnlyHint is true), tools:call (also call every other enabled tool). Each "
     "implies the ones before it."
 )
@@ -199,7 +199,7 @@ class ScopeField(serializers.CharField):
     """Any text: the service names every unknown scope in its 400."""
 
 
-def _scopes_field(help_text: str) -> serializers.ListField:
+def scopes_field(help_text: str) -> serializers.ListField:
     return serializers.ListField(
         child=ScopeField(max_length=100),
         required=False,
@@ -210,7 +210,7 @@ def _scopes_field(help_text: str) -> serializers.ListField:
     )
 
 
-def _allowlist_field(help_text: str) -> serializers.ListField:
+def allowlist_field(help_text: str) -> serializers.ListField:
     return serializers.ListField(
         child=serializers.CharField(max_length=200),
         required=False,
@@ -224,8 +224,8 @@ def _allowlist_field(help_text: str) -> serializers.ListField:
 
 class AccessKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    scopes = _scopes_field("Default: ['tools:call'].")
-    tools = _allowlist_field(
+    scopes = scopes_field("Default: ['tools:call'].")
+    tools = allowlist_field(
         "Only these tools of the server (by name) may be listed and called; null or absent: "
         "every enabled tool. A name that is no tool of the server is a 400."
     )
@@ -233,8 +233,8 @@ class AccessKeyCreateSerializer(serializers.Serializer):
 
 class AccessKeyUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
-    scopes = _scopes_field("Replaces the key's scopes.")
-    tools = _allowlist_field(
+    scopes = scopes_field("Replaces the key's scopes.")
+    tools = allowlist_field(
         "Replaces the key's allowlist (tool names of the server); null removes it."
     )
 

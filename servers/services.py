@@ -293,8 +293,8 @@ def access_key_create(
     """A new key (and its secret, to show once) granting SCOPES (default: `tools:call`) and,
     when TOOLS names any, only those tools of the server (by name; any name that is no tool of
     the server is a 400 that lists them)."""
-    scope = _scope_of(scopes)
-    allowed = _tools_named(server=server, names=tools) if tools is not None else None
+    scope = scope_of(scopes)
+    allowed = tools_named(server=server, names=tools) if tools is not None else None
     secret = new_secret(ACCESS_KEY_PREFIX)
     with transaction.atomic():
         key = AccessKey.objects.create(
@@ -311,7 +311,8 @@ def access_key_create(
     return key, secret
 
 
-_UNCHANGED: Any = object()
+UNCHANGED: Any = object()
+"""The default of an update's optional arguments that may also be None: leave it as it is."""
 
 
 def access_key_update(
@@ -320,7 +321,7 @@ def access_key_update(
     key_id: Any,
     name: str | None = None,
     scopes: Iterable[str] | None = None,
-    tools: Iterable[str] | None = _UNCHANGED,
+    tools: Iterable[str] | None = UNCHANGED,
 ) -> AccessKey:
     """Rename a key in use, or change what it may do: SCOPES replace its scopes, TOOLS its
     allowlist (None: no allowlist any more); what is not given stays. The secret stays too."""
@@ -332,22 +333,23 @@ def access_key_update(
         key.name = name
         fields.append("name")
     if scopes is not None:
-        key.scope = _scope_of(scopes)
+        key.scope = scope_of(scopes)
         fields.append("scope")
     allowed = None
-    if tools is not _UNCHANGED:
-        allowed = _tools_named(server=server, names=tools) if tools is not None else None
+    if tools is not UNCHANGED:
+        allowed = tools_named(server=server, names=tools) if tools is not None else None
         key.restricts_tools = allowed is not None
         fields.append("restricts_tools")
     with transaction.atomic():
         key.save(update_fields=[*fields, "updated_at"])
-        if tools is not _UNCHANGED:
+        if tools is not UNCHANGED:
             key.tools.set(allowed or [])
         server_touch(server=server)
     return key
 
 
-def _scope_of(scopes: Iterable[str] | None) -> str:
+def scope_of(scopes: Iterable[str] | None) -> str:
+    """The strongest of SCOPES (None: the default scope); a 400 naming every unknown one."""
     if scopes is None:
         return DEFAULT_SCOPE
     scopes = list(scopes)
@@ -362,7 +364,7 @@ def _scope_of(scopes: Iterable[str] | None) -> str:
     return strongest_scope(scopes)
 
 
-def _tools_named(*, server: Server, names: Iterable[str]) -> list[Tool]:
+def tools_named(*, server: Server, names: Iterable[str]) -> list[Tool]:
     """The server's tools (enabled or not) with these NAMES; a 400 listing the unknown ones."""
     wanted = list(dict.fromkeys(names))
     if not wanted:

@@ -1,4 +1,5 @@
-"""Clerk user lifecycle: keep users in step with Clerk, and shut a deleted user's account down.
+"""Clerk user lifecycle: keep users in step with Clerk, shut a deleted user's account down, and
+end what a user held through an organisation they left.
 
 A deleted user is deactivated, not deleted: their request logs stay for the retention
 period, and everything that lets anyone use their servers is switched off.
@@ -14,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from authz import services as authz_services
 from lifecycle import services as lifecycle_services
 
 logger = logging.getLogger(__name__)
@@ -54,8 +56,20 @@ def user_deactivate(event: dict[str, Any]) -> None:
         lifecycle_services.user_deactivate(user=user)
 
 
+def organisation_membership_end(event: dict[str, Any]) -> None:
+    """organizationMembership.deleted: the member left or was removed; the OAuth grants that
+    organisation admitted them to (a shared server's audience naming it) stop now."""
+    data = event["data"]
+    org_id = str((data.get("organization") or {}).get("id") or "")
+    clerk_id = str((data.get("public_user_data") or {}).get("user_id") or "")
+    user = User.objects.filter(clerk_id=clerk_id).first() if org_id and clerk_id else None
+    if user is not None:
+        authz_services.organisation_left(user=user, org_id=org_id)
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "user.created": user_upsert,
     "user.updated": user_upsert,
     "user.deleted": user_deactivate,
+    "organizationMembership.deleted": organisation_membership_end,
 }

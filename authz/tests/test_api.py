@@ -56,6 +56,7 @@ def test_the_owner_lists_the_clients_authorized_to_a_server(alice, alice_client,
         "clientVerified": False,
         "userEmail": "alice@example.com",
         "scopes": ["tools:read", "tools:call:readonly"],
+        "tools": None,
         "keyPrefix": f"oauth:{str(grant.pk)[:8]}",
         "createdAt": listed["createdAt"],
         "lastUsedAt": listed["lastUsedAt"],
@@ -81,6 +82,44 @@ def test_the_owner_revokes_a_grant(alice, alice_client, shop):
     assert again.status_code == 404
 
 
+def test_a_user_narrows_their_grant_to_some_tools_and_a_weaker_scope(alice, alice_client, shop):
+    grant = grant_to(alice, shop)
+    url = f"/api/grants/{grant.pk}"
+    narrowed = alice_client.patch(url, {"tools": ["listItems"]}, format="json")
+    assert narrowed.status_code == 200, narrowed.json()
+    assert narrowed.json()["data"]["tools"] == ["listItems"]
+    assert narrowed.json()["data"]["scopes"] == ["tools:read", "tools:call:readonly"]
+    weaker = alice_client.patch(url, {"scopes": ["tools:read"]}, format="json")
+    assert weaker.json()["data"]["scopes"] == ["tools:read"]
+    assert weaker.json()["data"]["tools"] == ["listItems"]  # what is not given stays
+
+    # More than the user consented to needs their consent again: the client re-authorizes.
+    stronger = alice_client.patch(url, {"scopes": ["tools:call"]}, format="json")
+    assert stronger.status_code == 400
+    assert stronger.json()["error"]["details"]["scopes"] == [
+        "This grant has tools:read; for more, authorize the client again."
+    ]
+    unknown = alice_client.patch(url, {"tools": ["listItems", "dropTables"]}, format="json")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["details"]["unknown"] == ["dropTables"]
+    grant.refresh_from_db()
+    assert (grant.scope, grant.restricts_tools) == ("tools:read", True)
+
+    lifted = alice_client.patch(url, {"tools": None}, format="json")
+    assert lifted.json()["data"]["tools"] is None
+
+
+def test_the_owner_narrows_a_grant_to_their_server(alice, bob, alice_client, shop):
+    Server.objects.filter(pk=shop["id"]).update(visibility="shared", audience=["bob@example.com"])
+    grant = grant_to(bob, shop)
+    response = alice_client.patch(
+        f"/api/servers/{shop['id']}/grants/{grant.pk}", {"tools": ["listItems"]}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["data"]["tools"] == ["listItems"]
+    assert response.json()["data"]["userEmail"] == bob.email
+
+
 def test_a_user_lists_and_revokes_their_own_grants(alice, alice_client, shop):
     grant = grant_to(alice, shop)
     listed = alice_client.get("/api/grants").json()["data"]
@@ -93,6 +132,12 @@ def test_another_users_grants_are_not_found(alice, alice_client, bob_client, sho
     grant = grant_to(alice, shop)
     assert bob_client.get("/api/grants").json()["data"] == []
     assert bob_client.delete(f"/api/grants/{grant.pk}").status_code == 404
+    narrow = {"scopes": ["tools:read"]}
+    assert bob_client.patch(f"/api/grants/{grant.pk}", narrow, format="json").status_code == 404
+    patched = bob_client.patch(
+        f"/api/servers/{shop['id']}/grants/{grant.pk}", narrow, format="json"
+    )
+    assert patched.status_code == 404
     assert bob_client.get(f"/api/servers/{shop['id']}/grants").status_code == 404
     assert bob_client.delete(f"/api/servers/{shop['id']}/grants/{grant.pk}").status_code == 404
     grant.refresh_from_db()

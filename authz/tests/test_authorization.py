@@ -3,6 +3,7 @@ authorization, each as a client or an attacker would try it."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from accounts import local_issuer
 from authz import tokens
 from authz.models import Authorization
+from authz.services import code_mark_used
 
 from .endpoints import (
     ISSUER,
@@ -59,6 +61,8 @@ def test_approval_redirects_with_code_state_and_issuer(alice, shop):
     assert query["state"] == "s-123"
     assert query["iss"] == ISSUER
     grant = Grant.objects.get()
+    # Stored hashed: the database never holds the code itself.
+    assert grant.code == hashlib.sha256(query["code"].encode()).hexdigest()
     assert (grant.expires - timezone.now()).total_seconds() < 60
     assert grant.resource == [shop["mcpUrl"]]
 
@@ -83,6 +87,25 @@ def test_the_token_is_bound_to_the_server_and_stored_hashed(alice, shop, granted
     # Hashed at rest: the database holds checksums only.
     assert set(AccessToken.objects.values_list("token", flat=True)) == {""}
     assert set(RefreshToken.objects.values_list("token", flat=True)) == {""}
+
+
+def test_authorizing_again_keeps_the_tools_the_grant_was_narrowed_to(
+    alice, alice_client, shop, granted
+):
+    (grant,) = alice_client.get("/api/grants").json()["data"]
+    narrowed = alice_client.patch(
+        f"/api/grants/{grant['id']}", {"tools": ["listItems"]}, format="json"
+    )
+    assert narrowed.status_code == 200, narrowed.json()
+    verifier, challenge = pkce()
+    params = authorize_params(granted["client_id"], shop["mcpUrl"], challenge)
+    browser = browser_for(alice.email)
+    page = browser.get("/oauth/authorize", params)
+    assert b"stays limited to it: listItems." in page.content
+    code = redirect_query(consent(browser, params))["code"]
+    assert exchange(granted["client_id"], code, verifier, shop["mcpUrl"]).status_code == 200
+    (again,) = alice_client.get("/api/grants").json()["data"]
+    assert (again["id"], again["tools"]) == (grant["id"], ["listItems"])
 
 
 def test_a_signed_out_browser_is_sent_to_sign_in_first(alice, shop):
@@ -171,16 +194,37 @@ def test_a_wrong_or_missing_pkce_verifier_gets_no_token(alice, shop):
     assert not Authorization.objects.exists()
 
 
-def test_a_code_is_single_use(alice, shop):
+def test_a_replayed_code_is_refused_and_revokes_what_it_issued(alice, shop):
     client_id = register()
     verifier, challenge = pkce()
     code = redirect_query(
         consent(browser_for(alice.email), authorize_params(client_id, shop["mcpUrl"], challenge))
     )["code"]
-    assert exchange(client_id, code, verifier, shop["mcpUrl"]).status_code == 200
+    issued = exchange(client_id, code, verifier, shop["mcpUrl"])
+    assert issued.status_code == 200
+    assert tools_list_status(shop["slug"], issued.json()["access_token"]) == 200
     replayed = exchange(client_id, code, verifier, shop["mcpUrl"])
     assert replayed.status_code == 400
     assert replayed.json()["error"] == "invalid_grant"
+    # Whoever replayed it may hold what the first exchange got: none of it works any more.
+    assert tools_list_status(shop["slug"], issued.json()["access_token"]) == 401
+    assert refresh(client_id, issued.json()["refresh_token"], shop["mcpUrl"]).status_code == 400
+    assert Authorization.objects.get().revoked_at is not None
+
+
+def test_a_code_exchanged_twice_at_once_revokes_the_grant(alice, shop, granted):
+    """Two exchanges that both passed validation before either marked the code used: the
+    second to mark it is refused, and the grant goes as on a replay."""
+    grant = Authorization.objects.select_related("application", "server").get()
+    used = {
+        "code_hash": "a" * 64,
+        "application": grant.application,
+        "authorization": grant,
+        "expires": timezone.now(),
+    }
+    assert code_mark_used(**used) is True
+    assert code_mark_used(**used) is False
+    assert tools_list_status(shop["slug"], granted["access_token"]) == 401
 
 
 @pytest.mark.parametrize("resource", [None, "http://127.0.0.1:8000/mcp/other"])

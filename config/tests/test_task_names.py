@@ -18,6 +18,7 @@ QUEUED_TASK_NAMES = [
     "usage.delete_expired_logs",
     "usage.create_log_partitions",
     "authz.tasks.delete_unused_clients",
+    "authz.tasks.forget_used_codes",
     "webhooks.tasks.process_webhook_event",
     "webhooks.tasks.requeue_stale_webhook_events",
 ]

@@ -11,6 +11,15 @@ import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from authz.tests.endpoints import (
+    authorize_params,
+    browser_for,
+    consent,
+    exchange,
+    pkce,
+    redirect_query,
+    register,
+)
 from core.testing import LoopbackServer, RecordedRequest, json_reply
 from gateway.testing import make_key, mcp_post
 from gateway.testing import run_mcp as run
@@ -238,3 +247,56 @@ def test_a_key_whose_allowlisted_tools_all_left_the_spec_sees_and_calls_nothing(
     assert listed(url, key) == set()
     assert "not available" in raw_call(url, key, "getItem").json()["error"]["message"]
     assert upstream.requests == []
+
+
+def test_an_oauth_grant_narrowed_through_the_api_sees_and_calls_only_its_tools(
+    alice, alice_client, shop, upstream, live
+):
+    """The allowlist and scope of a grant, set after its tokens were issued, bind those tokens
+    on every path: tools/list, tools/call, and the dynamic mode's search and execute."""
+    client_id = register()
+    verifier, challenge = pkce()
+    params = authorize_params(client_id, shop["mcpUrl"], challenge)
+    code = redirect_query(consent(browser_for(alice.email), params))["code"]
+    token = exchange(client_id, code, verifier, shop["mcpUrl"]).json()["access_token"]
+    url = f"{live}/mcp/{shop['slug']}"
+    assert listed(url, token) == EVERY_TOOL
+
+    (grant,) = alice_client.get("/api/grants").json()["data"]
+    narrowed = alice_client.patch(
+        f"/api/grants/{grant['id']}",
+        {"scopes": ["tools:call:readonly"], "tools": ["getItem", "deleteItem"]},
+        format="json",
+    )
+    assert narrowed.status_code == 200, narrowed.json()
+    assert narrowed.json()["data"]["tools"] == ["deleteItem", "getItem"]
+    deadline = time.monotonic() + 5
+    while listed(url, token) != {"getItem"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert listed(url, token) == {"getItem"}
+    assert raw_call(url, token, "deleteItem").status_code == 403  # the scope: step up
+    refused = raw_call(url, token, "listItems")  # the allowlist: nothing to step up to
+    assert refused.status_code == 200
+    assert "www-authenticate" not in refused.headers
+    assert refused.json()["error"]["message"] == (
+        "Tool listItems is not available to this credential"
+    )
+    assert raw_call(url, token, "getItem").json()["result"]["isError"] is False
+
+    dynamic = alice_client.patch(
+        f"/api/servers/{shop['id']}", {"toolMode": "dynamic"}, format="json"
+    )
+    assert dynamic.status_code == 200, dynamic.json()
+    deadline = time.monotonic() + 5
+    while "search_tools" not in listed(url, token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    async def search_and_execute(client):
+        found = await client.call_tool("search_tools", {"query": "items", "limit": 20})
+        executed = await client.call_tool("execute_tool", {"name": "listItems", "arguments": {}})
+        return found, executed
+
+    found, executed = run(url, token, search_and_execute)
+    assert {hit["name"] for hit in found.structured_content["results"]} == {"getItem"}
+    assert executed.is_error is True
+    assert [request.method for request in upstream.requests] == ["GET"]

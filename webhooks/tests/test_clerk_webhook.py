@@ -5,8 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
+from oauth2_provider.models import Application
 
 from accounts.models import ApiToken, User
+from authz.models import Authorization
+from authz.services import authorization_grant
+from authz.tests.endpoints import make_server
 from billing.models import BillingAccount
 from billing.tasks import cancel_subscription
 from billing.testing import subscription_object
@@ -225,3 +229,39 @@ def test_deleting_an_unknown_user_is_acknowledged(deliver):
 
     assert response.status_code == 200
     assert WebhookEvent.objects.get().status == "processed"
+
+
+def test_leaving_an_organisation_ends_the_grants_it_admitted(deliver, alice_client, bob):
+    servers = {}
+    for name, audience in (("team", ["org_2Team"]), ("open", ["org_2Team", "bob@example.com"])):
+        created = make_server(alice_client, name)
+        Server.objects.filter(pk=created["id"]).update(visibility="shared", audience=audience)
+        servers[name] = Server.objects.get(pk=created["id"])
+    application = Application.objects.create(
+        name="Agent",
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="http://127.0.0.1:1/cb",
+    )
+    grants = {
+        name: authorization_grant(
+            user=bob, application=application, server=server, scope="tools:call", org_id="org_2Team"
+        )
+        for name, server in servers.items()
+    }
+    membership = {
+        "object": "organization_membership",
+        "organization": {"id": "org_2Team"},
+        "public_user_data": {"user_id": bob.clerk_id},
+    }
+    cache.delete(generation_key(servers["team"].slug))
+
+    response = deliver(clerk_event("organizationMembership.deleted", membership))
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().status == "processed"
+    ended, kept = (Authorization.objects.get(pk=grants[name].pk) for name in ("team", "open"))
+    assert ended.revoked_at is not None
+    assert cache.get(generation_key(servers["team"].slug)) is not None
+    # Still in that server's audience by email: the grant stays, no longer through the org.
+    assert (kept.revoked_at, kept.org_id) == (None, "")
