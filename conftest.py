@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts import local_issuer
 from accounts.jwt_verification import reset_caches
 from accounts.models import User
+from usage import ratelimit
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +38,17 @@ def _fresh_auth_caches():
     reset_caches()
     yield
     reset_caches()
+
+
+@pytest.fixture(autouse=True)
+def _registrations_unthrottled(settings):
+    """Tests register OAuth clients and sign in from 127.0.0.1, counted in Redis across the
+    whole run when it is configured; the two limits have tests of their own, which lower them."""
+    settings.OAUTH_REGISTRATIONS_PER_MINUTE = 10_000
+    settings.OAUTH_SIGN_INS_PER_MINUTE = 10_000
+    ratelimit.reset_local()
+    yield
+    ratelimit.reset_local()
 
 
 def _make_user(email: str) -> User:
