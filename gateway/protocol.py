@@ -25,16 +25,6 @@ from typing import Any, Final
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import Draft202012Validator, validator_for
-from mcp.shared.inbound import (
-    ERROR_CODE_HTTP_STATUS,
-    InboundLadderRejection,
-    classify_inbound_request,
-    find_duplicated_routing_header,
-    find_invalid_x_mcp_header,
-    unsupported_protocol_version_rejection,
-    validate_mcp_param_headers,
-    x_mcp_header_map,
-)
 from mcp_types import (
     DEFAULT_NEGOTIATED_VERSION,
     HEADER_MISMATCH,
@@ -55,6 +45,16 @@ from referencing.exceptions import Unresolvable
 
 from core.fast_validation import compile_check
 from gateway import dynamic
+from gateway.inbound import (
+    ERROR_CODE_HTTP_STATUS,
+    InboundLadderRejection,
+    classify_inbound_request,
+    find_duplicated_routing_header,
+    find_invalid_x_mcp_header,
+    unsupported_protocol_version_rejection,
+    validate_mcp_param_headers,
+    x_mcp_header_map,
+)
 from gateway.runtime import CallContext, Grant, Registry, ServerRuntime, ToolRuntime
 
 logger = logging.getLogger(__name__)

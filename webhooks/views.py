@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import stripe
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -18,7 +17,6 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from svix.webhooks import Webhook, WebhookVerificationError
 
 from core.schema import NO_NUL_PATTERN, DocumentingAutoSchema
 from core.text import first_unstorable
@@ -129,6 +127,8 @@ class StripeWebhookView(WebhookView):
         if not secret:
             return refuse("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)", 503)
         body = request.body
+        import stripe  # here, not at the top: a web worker that never gets a delivery skips it
+
         try:
             # Only the signature: construct_event would also parse the body, and crash on a
             # signed body that is not a JSON object; parse_event below refuses that with a 400.
@@ -163,6 +163,8 @@ class ClerkWebhookView(WebhookView):
         if not secret:
             return refuse("Clerk webhooks are not configured (CLERK_WEBHOOK_SECRET)", 503)
         body = request.body
+        from svix.webhooks import Webhook, WebhookVerificationError  # as stripe above
+
         try:
             Webhook(secret).verify(body, dict(request.headers))
         except (WebhookVerificationError, ValueError):

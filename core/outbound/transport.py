@@ -1,10 +1,9 @@
 """Network backends that connect only to vetted addresses, and the pools built on them.
 
-This is the only module that reaches into httpcore2's and httpx2's private parts: the AnyIO
-stream class and its `_stream`, `is_socket_readable`, and the `_pool` an httpx2 transport
+The only module that reaches into httpx2's private parts: the `_pool` an httpx2 transport
 forwards to. `core/tests/test_outbound_internals.py` pins the installed version to
-constraints.txt and checks each of those names, so an upgrade that moves them fails there,
-saying which, rather than here at run time.
+constraints.txt and checks that name, so an upgrade that moves it fails there, saying which,
+rather than here at run time. Async connections are `streams.AsyncioStream`s.
 
 Connections are pooled: one pool per event loop for async callers, one per process for sync
 callers, and separate pools per address policy so a connection opened under a lenient policy is
@@ -26,10 +25,9 @@ from typing import Any
 import anyio
 import httpcore2
 import httpx2
-from httpcore2._backends.anyio import AnyIOStream
-from httpcore2._utils import is_socket_readable
 
 from core.outbound.guard import AddressBlocked, Guard
+from core.outbound.streams import AsyncioBackend
 
 
 class UnresolvableHost(httpcore2.ConnectError):
@@ -43,43 +41,10 @@ def _remaining(deadline: float | None) -> float | None:
 # --- Async ------------------------------------------------------------------------------------
 
 
-class PooledStream(AnyIOStream):
-    """httpcore2's AnyIO stream with its raw socket looked up once.
-
-    The connection pool asks every pooled connection `is_readable` on each request; the
-    stock stream resolves the socket through anyio's typed attributes every time, which
-    made that check the largest single cost of a proxied call.
-    """
-
-    def __init__(self, stream: AnyIOStream) -> None:
-        super().__init__(stream._stream)
-        self._raw_socket = stream.get_extra_info("socket")
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":
-            return is_socket_readable(self._raw_socket)
-        if info == "socket":
-            return self._raw_socket
-        return super().get_extra_info(info)
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        tls = await super().start_tls(ssl_context, server_hostname, timeout)
-        return PooledStream(tls) if isinstance(tls, AnyIOStream) else tls
-
-
-def _pooled(stream: httpcore2.AsyncNetworkStream) -> httpcore2.AsyncNetworkStream:
-    return PooledStream(stream) if isinstance(stream, AnyIOStream) else stream
-
-
 class GuardedAsyncBackend(httpcore2.AsyncNetworkBackend):
     def __init__(self, guard: Guard) -> None:
         self._guard = guard
-        self._inner = httpcore2.AnyIOBackend()
+        self._inner = AsyncioBackend()
 
     async def connect_tcp(
         self,
@@ -91,7 +56,7 @@ class GuardedAsyncBackend(httpcore2.AsyncNetworkBackend):
     ) -> httpcore2.AsyncNetworkStream:
         # args/kwargs: httpcore2's local_address and socket_options, passed through as given.
         if self._guard.allow_private:
-            return _pooled(await self._inner.connect_tcp(host, port, timeout, *args, **kwargs))
+            return await self._inner.connect_tcp(host, port, timeout, *args, **kwargs)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             with anyio.fail_after(timeout):
@@ -103,10 +68,8 @@ class GuardedAsyncBackend(httpcore2.AsyncNetworkBackend):
         last_error: Exception | None = None
         for address in self._guard.vetted_addresses(resolved):
             try:
-                return _pooled(
-                    await self._inner.connect_tcp(
-                        address, port, _remaining(deadline), *args, **kwargs
-                    )
+                return await self._inner.connect_tcp(
+                    address, port, _remaining(deadline), *args, **kwargs
                 )
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
                 last_error = exc

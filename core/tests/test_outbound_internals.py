@@ -1,34 +1,25 @@
-"""What core/outbound/transport.py relies on inside httpcore2 and httpx2, checked by name.
+"""What core/outbound relies on inside httpcore2 and httpx2, checked by name.
 
-The transport subclasses httpcore2's private AnyIO stream, calls its private
-`is_socket_readable`, and hands httpx2's transport a pool through the private `_pool` it
-forwards to. None of that is covered by semantic versioning, so the versions are pinned in
-constraints.txt and each name is checked here: an upgrade that moves one fails in this file,
-saying which name and where it is used, instead of misbehaving at run time.
+The transport hands httpx2's transport a pool through the private `_pool` it forwards to, and
+the asyncio stream (core/outbound/streams.py) answers the pool's `is_readable` question. None
+of that is covered by semantic versioning, so the versions are pinned in constraints.txt and
+each name is checked here: an upgrade that moves one fails in this file, saying which name and
+where it is used, instead of misbehaving at run time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import inspect
 import re
-import socket
 import subprocess
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpcore2
 import httpx2
 import pytest
 from httpcore2._async.http11 import AsyncHTTP11Connection
-from httpcore2._backends.anyio import AnyIOStream
 from httpcore2._sync.http11 import HTTP11Connection
-from httpcore2._utils import is_socket_readable
-
-from core.outbound.transport import PooledStream
 
 REPO = Path(__file__).resolve().parents[2]
 WHERE = "core/outbound/transport.py"
@@ -78,53 +69,21 @@ def test_only_the_transport_imports_private_http_modules():
         and private_import.search(path.read_text(errors="replace"))
     )
 
-    assert importers == [WHERE], (
+    assert importers in ([], [WHERE]), (
         f"Private httpcore2/httpx2 modules are imported by {importers}; keep them in {WHERE}, "
         "where this file pins them."
     )
 
 
-def test_anyio_stream_is_built_from_the_wrapped_anyio_stream():
-    # PooledStream.__init__ calls AnyIOStream.__init__(stream._stream).
-    assert parameters(AnyIOStream.__init__) == ["self", "stream"], (
-        f"httpcore2._backends.anyio.AnyIOStream.__init__ is now "
-        f"{inspect.signature(AnyIOStream.__init__)}; PooledStream.__init__ in {WHERE} passes "
-        "it the wrapped anyio stream positionally."
-    )
-
-
-def test_anyio_stream_start_tls_and_get_extra_info_keep_their_signatures():
-    start_tls = parameters(AnyIOStream.start_tls)
-    extra_info = parameters(AnyIOStream.get_extra_info)
-
-    assert start_tls == ["self", "ssl_context", "server_hostname", "timeout"], (
-        f"httpcore2 AnyIOStream.start_tls is now {inspect.signature(AnyIOStream.start_tls)}; "
-        f"PooledStream.start_tls in {WHERE} overrides it with the old parameters."
-    )
-    assert extra_info == ["self", "info"], (
-        f"httpcore2 AnyIOStream.get_extra_info is now "
-        f"{inspect.signature(AnyIOStream.get_extra_info)}; PooledStream.get_extra_info in "
-        f"{WHERE} overrides it."
-    )
-
-
-def test_is_socket_readable_takes_one_socket():
-    assert callable(is_socket_readable), (
-        f"httpcore2._utils.is_socket_readable is gone; PooledStream in {WHERE} calls it."
-    )
-    assert parameters(is_socket_readable) == ["sock"], (
-        f"httpcore2._utils.is_socket_readable is now {inspect.signature(is_socket_readable)}; "
-        f"PooledStream.get_extra_info in {WHERE} calls it with the raw socket."
-    )
-
-
 def test_the_connection_pool_polls_is_readable_through_get_extra_info():
-    # PooledStream exists to make this poll cheap; if the pool stops asking, it is dead code.
+    # AsyncioStream answers this poll from its buffer first; if the pool stops asking, that
+    # branch of core/outbound/streams.py is dead code.
     for connection in (AsyncHTTP11Connection, HTTP11Connection):
         source = inspect.getsource(connection.has_expired)
         assert "get_extra_info" in source and '"is_readable"' in source, (
             f"httpcore2 {connection.__qualname__}.has_expired no longer asks its stream "
-            f'get_extra_info("is_readable"); PooledStream in {WHERE} answers that question.'
+            f'get_extra_info("is_readable"); AsyncioStream in core/outbound/streams.py answers '
+            "that question."
         )
 
 
@@ -163,61 +122,3 @@ def test_httpx2_transports_forward_to_their_private_pool(transport, method):
         f"httpx2.{transport.__name__}.{method} no longer goes through self._pool; the guarded "
         f"transports in {WHERE} install their pool there."
     )
-
-
-@pytest.fixture
-def loopback_peer() -> Iterator[tuple[int, threading.Event]]:
-    """A TCP listener on loopback that closes its side of the connection when told to."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    hang_up = threading.Event()
-
-    def serve() -> None:
-        connection, _ = listener.accept()
-        hang_up.wait(10)
-        connection.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1], hang_up
-    hang_up.set()
-    thread.join(5)
-    listener.close()
-
-
-def test_a_real_anyio_stream_has_the_attributes_the_pooled_stream_reads(loopback_peer):
-    port, hang_up = loopback_peer
-
-    async def main() -> tuple[object, object, int, bool, bool]:
-        stream = await httpcore2.AnyIOBackend().connect_tcp("127.0.0.1", port, timeout=5)
-        try:
-            assert isinstance(stream, AnyIOStream), (
-                f"httpcore2.AnyIOBackend.connect_tcp now returns {type(stream).__name__}, not "
-                f"AnyIOStream; {WHERE} wraps only AnyIOStream in PooledStream."
-            )
-            assert hasattr(stream, "_stream"), (
-                f"httpcore2 AnyIOStream no longer keeps its anyio stream in `_stream`; "
-                f"PooledStream.__init__ in {WHERE} reads it."
-            )
-            pooled = PooledStream(stream)
-            idle = pooled.get_extra_info("is_readable")
-            hang_up.set()
-            deadline = time.monotonic() + 5
-            while not pooled.get_extra_info("is_readable") and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            closed = pooled.get_extra_info("is_readable")
-            raw = stream.get_extra_info("socket")
-            fileno = raw.fileno() if hasattr(raw, "fileno") else -1
-            return raw, pooled.get_extra_info("socket"), fileno, idle, closed
-        finally:
-            await stream.aclose()
-
-    raw, pooled_raw, fileno, idle, closed = asyncio.run(main())
-
-    # Under asyncio the raw socket is a TransportSocket; what matters is a live descriptor.
-    assert fileno >= 0, (
-        f'httpcore2 AnyIOStream.get_extra_info("socket") returned {raw!r}, not the raw '
-        f"socket; PooledStream in {WHERE} looks it up once and polls it."
-    )
-    assert pooled_raw is raw
-    assert idle is False
-    assert closed is True
