@@ -381,8 +381,10 @@ def _fit_the_credential_to_the_spec(body: dict[str, Any], world: dict[str, str])
     body.pop("scheme", None)
     if body.get("type") == "apiKey" and "in" not in body:
         body.update({"in": "header", "paramName": "X-Api-Key"})
-    if body.get("type") == "oauth2ClientCredentials":
+    if body.get("type") in ("oauth2ClientCredentials", "oauth2AuthorizationCode"):
         body.setdefault("tokenUrl", f"{world['upstream']}/token")
+    if body.get("type") == "oauth2AuthorizationCode":
+        body.setdefault("authorizationUrl", f"{world['upstream']}/authorize")
 
 
 def _order_the_range(label: str, query: dict[str, Any]) -> None:
