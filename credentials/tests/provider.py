@@ -202,6 +202,27 @@ class FakeProvider:
         return json_reply({"login": login})
 
 
+REFRESH_WORKER = """
+import sys, time
+from pathlib import Path
+import django
+django.setup()
+from credentials.connections import current_token
+from credentials.injection import decrypt_credential
+from credentials.models import Credential
+credential_id, server_id, user_id, barrier, workers = sys.argv[1:6]
+secret = decrypt_credential(Credential.objects.get(pk=credential_id))
+Path(barrier, str(__import__("os").getpid())).touch()
+while len(list(Path(barrier).iterdir())) < int(workers):
+    time.sleep(0.005)
+print(current_token(credential=secret, server_id=server_id, user_id=user_id, stale=None)[0])
+"""
+"""A worker process's refresh path (credentials.connections.current_token) for one person's
+expired token; prints the access token it ends up with. Argv: credential id, server id, user
+id, a directory where each worker says it is ready, and how many workers to wait for (so they
+all ask at once)."""
+
+
 def result_text(result: dict[str, Any]) -> str:
     return " ".join(part.get("text", "") for part in result.get("content", []))
 

@@ -4,11 +4,19 @@ people on one shared server, and the ways a link must not complete."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+from django.utils import timezone
 
 from authz.tests.endpoints import (
     authorize_params,
@@ -19,13 +27,21 @@ from authz.tests.endpoints import (
     redirect_query,
     register,
 )
-from core.testing import manual_clock
+from core.testing import manual_clock, require_postgres_and_redis, services_database_url
 from credentials.models import Connection
 from gateway.testing import create_server
 from usage.models import RequestLog
 from usage.recorder import recorder
 
-from .provider import CLIENT_ID, CLIENT_SECRET, FakeProvider, document, mcp_call, result_text
+from .provider import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REFRESH_WORKER,
+    FakeProvider,
+    document,
+    mcp_call,
+    result_text,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -185,3 +201,99 @@ def test_each_person_calls_with_their_own_account_refreshed_and_unlinked(
     assert len(logs) >= 5
     for token in provider.seen + list(provider.refresh_tokens):
         assert not any(token in log for log in logs)
+
+
+def test_a_link_completes_only_in_the_browser_and_session_that_started_it(
+    provider, alice, bob, alice_client, bob_client
+):
+    server = create_server(alice_client, document(provider.url), provider.url, name="Hub")
+    add_client(alice_client, server["id"], provider)
+    url = alice_client.post(f"/api/servers/{server['id']}/connections").json()["data"]["url"]
+    path = url.removeprefix("http://127.0.0.1:8000")
+    alice_browser, bob_browser = browser_for(alice.email), browser_for(bob.email)
+
+    # Signed out: the connect page asks to sign in first and comes back to it.
+    signed_out = Client().get(path)
+    assert signed_out.status_code == 302 and "/oauth/sign-in?next=" in signed_out["Location"]
+    # A private server's link is its owner's only.
+    assert bob_browser.get(path).status_code == 404
+    assert bob_client.post(f"/api/servers/{server['id']}/connections").status_code == 404
+
+    # Alice's provider URL (or the callback it leads to) opened in Bob's browser: refused.
+    callback = at_provider(start_link(alice_browser, url), "mallory-gh")
+    refused = bob_browser.get(callback)
+    assert refused.status_code == 400 and b"not started here by you" in refused.content
+    # Even with Alice's cookie copied over, Bob's session did not start it.
+    cookie_name = "upstream-link"
+    state = alice_browser.cookies[cookie_name].value
+    bob_browser.cookies[cookie_name] = state
+    assert bob_browser.get(callback).status_code == 400
+    assert not Connection.objects.exists()
+
+    # Alice completes her own link once; replaying the callback is refused.
+    assert alice_browser.get(callback).status_code == 200
+    assert alice_browser.get(callback).status_code == 400
+    (connection,) = Connection.objects.all()
+    assert connection.user == alice
+    assert "mallory-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+
+    # A credential asking for more scopes: the person must consent again.
+    credential_id = alice_client.get("/api/credentials").json()["data"][0]["id"]
+    assert alice_client.delete(f"/api/credentials/{credential_id}").status_code == 200
+    add_client(alice_client, server["id"], provider, scopes=["read:user", "repo"])
+    assert alice_client.get("/api/connections").json()["data"][0]["status"] == "needsConsent"
+    result = mcp_call(server["slug"], server["key"], "getMe")
+    assert result["isError"] is True and "repo" in result_text(result)
+
+    # A public server has no caller to act for: refused, the owner's account is never used.
+    seen = len(provider.seen)
+    public = alice_client.patch(
+        f"/api/servers/{server['id']}", {"visibility": "public"}, format="json"
+    )
+    assert public.status_code == 200, public.json()
+    result = mcp_call(server["slug"], None, "getMe")
+    assert result["isError"] is True and "public server" in result_text(result)
+    assert len(provider.seen) == seen
+    assert alice_browser.get(path).status_code == 404
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("lock", ["redis", "database row"])
+def test_two_worker_processes_refresh_an_expired_token_once(
+    provider, alice, alice_client, encryption_key, tmp_path, lock
+):
+    require_postgres_and_redis()
+    server = create_server(alice_client, document(provider.url), provider.url, name="Hub")
+    credential = add_client(alice_client, server["id"], provider)
+    url = alice_client.post(f"/api/servers/{server['id']}/connections").json()["data"]["url"]
+    link(browser_for(alice.email), url, "alice-gh")
+    Connection.objects.update(access_expires_at=timezone.now() - timedelta(minutes=5))
+    provider.refresh_delay = 0.5  # both workers ask while the first refresh is in flight
+
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": services_database_url(),
+        "CREDENTIALS_ENCRYPTION_KEYS": encryption_key,
+        "OUTBOUND_ALLOW_PRIVATE": "true",
+        # Without Redis the workers hold the connection's row lock instead.
+        "REDIS_URL": os.environ["REDIS_URL"] if lock == "redis" else "",
+    }
+    argv = [credential["id"], server["id"], str(alice.pk), str(tmp_path), "2"]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", REFRESH_WORKER, *argv],
+            env=env,
+            cwd=Path(django_settings.BASE_DIR),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [worker.communicate(timeout=60) for worker in workers]
+
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    tokens = {out.strip() for out, _ in outputs}
+    assert len(tokens) == 1 and next(iter(tokens)).startswith("at-alice-gh-")
+    assert provider.refreshes == 1 and provider.reuse_detected == 0
+    assert Connection.objects.get().status == "connected"
