@@ -159,14 +159,14 @@ def current_token(
     """The person's access token and its expiry, refreshed when it is about to expire or is
     STALE (the one the upstream refused). Raises CredentialUnavailable with the link to fix."""
     row = _usable_row(credential, server_id, user_id)
-    tokens = _open(row)
+    tokens = _readable(row, credential, server_id)
     if _fresh(tokens.expires_at) and tokens.access != stale:
         return tokens.access, tokens.expires_at
     with _single_flight(row.pk) as locked:
         if locked is None:
             raise _not_linked(credential, server_id)
         # The newest tokens, which another worker may have stored while this one waited.
-        tokens = _open(locked)
+        tokens = _readable(locked, credential, server_id)
         if locked.status == "connected" and _fresh(tokens.expires_at) and tokens.access != stale:
             return tokens.access, tokens.expires_at
         refreshed = _refresh(locked, tokens, credential)
@@ -174,6 +174,18 @@ def current_token(
         _mark_reconnect(row)
         raise _reconnect(credential, server_id)
     return refreshed
+
+
+def _readable(row: Connection, credential: Secret, server_id: str) -> _Tokens:
+    try:
+        return _open(row)
+    except crypto.DecryptionFailed as exc:
+        logger.error("Connection %s: %s", row.pk, exc)
+        raise CredentialUnavailable(
+            "credential_unreadable",
+            f"Your linked {provider_name(credential.authorization_url)} account cannot be read "
+            f"(its encryption key is gone). Link it again: {connect_url(server_id, row.scheme)}",
+        ) from None
 
 
 def _usable_row(credential: Secret, server_id: str, user_id: str) -> Connection:
@@ -297,10 +309,10 @@ def _token_request(credential: Secret, form: dict[str, str]) -> dict[str, Any]:
     client_id = credential.values["clientId"]
     client_secret = credential.values["clientSecret"]
     basic = base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode())
-    response = _post(credential, credential.token_url, form, basic.decode("ascii"))
+    response = _post(credential.token_url, form, basic.decode("ascii"))
     if response.status_code == 401 or _error_of(response) == "invalid_client":
         body_auth = form | {"client_id": client_id, "client_secret": client_secret}
-        response = _post(credential, credential.token_url, body_auth, None)
+        response = _post(credential.token_url, body_auth, None)
     try:
         answer = dict(parse_token_response(response.content.decode("utf-8", "replace")))
     except InvalidGrantError:
@@ -323,9 +335,7 @@ def _error_of(response: outbound.OutboundResponse) -> str:
     return str(document.get("error") or "") if isinstance(document, dict) else ""
 
 
-def _post(
-    credential: Secret, url: str, form: dict[str, str], basic: str | None
-) -> outbound.OutboundResponse:
+def _post(url: str, form: dict[str, str], basic: str | None) -> outbound.OutboundResponse:
     headers = [
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("Accept", "application/json"),
@@ -486,7 +496,6 @@ def _revoke(credential: Credential, connection: Connection) -> None:
     )
     try:
         response = _post(
-            secret,
             credential.revocation_url,
             {"token": token, "token_type_hint": hint},
             basic.decode("ascii"),

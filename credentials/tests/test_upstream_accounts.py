@@ -28,8 +28,10 @@ from authz.tests.endpoints import (
     register,
 )
 from core.testing import manual_clock, require_postgres_and_redis, services_database_url
+from credentials.injection import forget_cached
 from credentials.models import Connection
 from gateway.testing import create_server
+from usage import ratelimit
 from usage.models import RequestLog
 from usage.recorder import recorder
 
@@ -49,6 +51,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def provider(settings):
     settings.OUTBOUND_ALLOW_PRIVATE = True
+    # Clients register and people sign in from 127.0.0.1 all run long (counted in Redis).
+    settings.OAUTH_REGISTRATIONS_PER_MINUTE = 10_000
+    settings.OAUTH_SIGN_INS_PER_MINUTE = 10_000
+    ratelimit.reset_local()
     with FakeProvider() as fake:
         yield fake
     recorder.flush()  # the gateway's request logs, written before the database goes
@@ -236,6 +242,11 @@ def test_a_link_completes_only_in_the_browser_and_session_that_started_it(
     (connection,) = Connection.objects.all()
     assert connection.user == alice
     assert "mallory-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    # A fresh token is served from the worker's memory: the stored row is not even read.
+    Connection.objects.update(ciphertext="unreadable", key_id="gone")
+    assert "mallory-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    forget_cached()  # a worker that never held it has to read it: "link it again"
+    assert "Link it again" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
 
     # A credential asking for more scopes: the person must consent again.
     credential_id = alice_client.get("/api/credentials").json()["data"][0]["id"]
