@@ -222,7 +222,7 @@ def _to_loopback(value: Any, upstream: str) -> Any:
     return urlunsplit(parts._replace(scheme=origin.scheme, netloc=origin.netloc))
 
 
-URL_FIELDS = ("url", "baseUrl", "tokenUrl")
+URL_FIELDS = ("url", "baseUrl", "tokenUrl", "authorizationUrl", "revocationUrl")
 
 
 BODY_IDS = {"specId": "spec_id", "serverId": "server_id"}
