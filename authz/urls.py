@@ -3,7 +3,7 @@ from oauth2_provider.views.dynamic_client_registration import (
     DynamicClientRegistrationManagementView,
 )
 
-from . import views
+from . import upstream, views
 from .cors import open_cors
 
 app_name = "authz"
@@ -34,4 +34,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("oauth/register", views.register, name="register"),
     path("oauth/sign-in", views.sign_in_page, name="sign-in"),
     path("oauth/signed-in", views.signed_in_page, name="signed-in"),
+    path("oauth/upstream/connect/<uuid:server_id>", upstream.connect, name="upstream-connect"),
+    path("oauth/upstream/callback", upstream.callback, name="upstream-callback"),
 ]

@@ -29,6 +29,7 @@ from oauth2_provider.views.dynamic_client_registration import DynamicClientRegis
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from core.scopes import SCOPES, TOOLS_CALL, implied_scopes, strongest_scope
+from credentials.connections import CONNECT_PATH
 from servers.models import Server
 from servers.selectors import server_for_mcp_url, server_mcp_url
 from usage import ratelimit
@@ -109,11 +110,12 @@ def protected_resource_metadata(request: HttpRequest, slug: str) -> JsonResponse
 
 
 def _safe_next(request: HttpRequest) -> str:
-    """Where to go after signing in: only back into the authorization endpoint."""
+    """Where to go after signing in: only back into the authorization endpoint or the page
+    that links an upstream account."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts=None, require_https=request.is_secure()
-    ) or not target.startswith(reverse("authz:authorize")):
+    ) or not target.startswith((reverse("authz:authorize"), f"{CONNECT_PATH}/")):
         return ""
     return target
 
@@ -155,15 +157,15 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
         {"next": next_url, "error": error},
         status=400 if error else 200,
     )
-    return _no_framing(response)
+    return no_framing(response)
 
 
 @xframe_options_deny
 def signed_in_page(request: HttpRequest) -> HttpResponse:
-    return _no_framing(render(request, "authz/signed_in.html"))
+    return no_framing(render(request, "authz/signed_in.html"))
 
 
-def _no_framing(response: HttpResponse) -> HttpResponse:
+def no_framing(response: HttpResponse) -> HttpResponse:
     response["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; "
         "frame-ancestors 'none'; base-uri 'none'"
@@ -193,7 +195,7 @@ class ConsentView(AuthorizationView):
         user = session.signed_in_user(request)
         if user is None:
             if request.method != "GET":
-                return _no_framing(HttpResponse("Sign-in expired; start again.", status=400))
+                return no_framing(HttpResponse("Sign-in expired; start again.", status=400))
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('authz:sign-in')}?{query}")
         request.user = user
@@ -209,10 +211,10 @@ class ConsentView(AuthorizationView):
             except ClientMetadataError as exc:
                 # No redirect: nothing vouches for the redirect URI of an unusable document.
                 error = {"error": "invalid_client", "description": exc.message}
-                return _no_framing(
+                return no_framing(
                     render(request, "authz/consent.html", {"error": error}, status=400)
                 )
-        return _no_framing(super().dispatch(request, *args, **kwargs))
+        return no_framing(super().dispatch(request, *args, **kwargs))
 
     def redirect(self, redirect_to: str, application: Application | None) -> HttpResponse:
         """Every redirect back to the client names the issuer (RFC 9207), errors included."""

@@ -245,6 +245,8 @@ OAUTH_ACCESS_TOKEN_SECONDS = env_int("OAUTH_ACCESS_TOKEN_SECONDS", 300, minimum=
 OAUTH_REFRESH_TOKEN_SECONDS = env_int("OAUTH_REFRESH_TOKEN_SECONDS", 30 * 86400, minimum=3600)
 OAUTH_REGISTRATIONS_PER_MINUTE = env_int("OAUTH_REGISTRATIONS_PER_MINUTE", 10, minimum=1)
 OAUTH_SIGN_INS_PER_MINUTE = env_int("OAUTH_SIGN_INS_PER_MINUTE", 20, minimum=1)
+# Linking a person's own upstream account: how long the connect page's state lives.
+UPSTREAM_LINK_SECONDS = env_int("UPSTREAM_LINK_SECONDS", 600, minimum=60)
 # A dynamically registered client that never obtained a token is deleted after this long.
 OAUTH_UNUSED_CLIENT_HOURS = env_int("OAUTH_UNUSED_CLIENT_HOURS", 24, minimum=1)
 OAUTH2_PROVIDER: dict[str, object] = {
@@ -463,6 +465,8 @@ if SESSION_COOKIE_SECURE:
     # Host-only, secure, path "/": no subdomain or plain-HTTP page can set or overwrite them.
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
+# The state of an upstream account link in progress (authz.upstream); `__Host-` needs HTTPS.
+UPSTREAM_LINK_COOKIE_NAME = "__Host-upstream-link" if SESSION_COOKIE_SECURE else "upstream-link"
 # Only behind a proxy the operator vouches for: otherwise any client could claim HTTPS.
 TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None

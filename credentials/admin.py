@@ -3,6 +3,8 @@
 Neither the secret nor its ciphertext is ever shown. A new secret is typed once into password
 fields that are never filled back in, checked and sealed by `credentials.services` as the API
 does, and the gateway uses it within seconds. Re-encrypting under the newest key is an action.
+People's linked upstream accounts (`Connection`) are listed as metadata only (never a token);
+deleting one unlinks it as the API does.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from django.http import HttpRequest
 
 from core.admin import admin_link, check_with_service
 
-from . import services
-from .models import Credential
+from . import connections, services
+from .models import Connection, Credential
 from .types import registry
 
 SECRET_PREFIX = "secret_"
@@ -30,6 +32,8 @@ META_FIELDS = (
     "scheme",
     "injected_at",
     "token_url",
+    "authorization_url",
+    "revocation_url",
     "scopes",
     "key_id",
     "version",
@@ -160,3 +164,48 @@ class CredentialAdmin(admin.ModelAdmin):
         )
         for failure in result.failed:
             self.message_user(request, f"Not re-encrypted: {failure}", messages.ERROR)
+
+
+CONNECTION_FIELDS = (
+    "id",
+    "user",
+    "server",
+    "scheme",
+    "status",
+    "scopes",
+    "access_expires_at",
+    "refreshed_at",
+    "token_version",
+    "key_id",
+    "created_at",
+    "updated_at",
+)
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    """People's linked upstream accounts: never a token, never the ciphertext."""
+
+    list_display = ["user", "server", "scheme", "status", "access_expires_at", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["=server__slug", "server__name", "user__email"]
+    list_select_related = ["server", "user"]
+    show_full_result_count = False
+    fields = CONNECTION_FIELDS
+    readonly_fields = CONNECTION_FIELDS
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Connection]:
+        return super().get_queryset(request).defer("ciphertext")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Connection) -> None:
+        connections.connection_delete(user=obj.user, connection_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        for connection in queryset.select_related("user"):
+            connections.connection_delete(user=connection.user, connection_id=connection.pk)

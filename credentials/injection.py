@@ -11,7 +11,9 @@ resolved once, when a server's credentials are loaded.
 Decrypted credentials are held in process memory per server for at most a few seconds, and
 re-read sooner when the server's generation (core.invalidation) moves in the shared cache, so
 a change takes effect on every worker within MAX_SECRET_AGE_SECONDS. OAuth2 access tokens are
-cached in memory and (encrypted) in the shared cache until shortly before they expire.
+cached in memory and (encrypted) in the shared cache until shortly before they expire; each
+person's own access tokens (OAuth2 authorization code, credentials.connections) in this
+process's memory only, dropped whenever the server's generation moves (a link, an unlink).
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ class _Entry:
 
 _entries: dict[str, _Entry] = {}
 _tokens: dict[tuple[str, int], tuple[str, float]] = {}
+# Each person's upstream access token (OAuth2 authorization code), by (credential id, user id):
+# (token, expiry, server id). Per process only, never in the shared cache; dropped with the
+# server's credentials when its generation moves.
+_user_tokens: dict[tuple[str, str], tuple[str, float, str]] = {}
 _last_used: dict[str, float] = {}
 
 
@@ -83,6 +89,22 @@ def _forget_servers(names: tuple[str, ...]) -> None:
     # The channel names a server by slug and id; entries are keyed by id.
     for name in names:
         _entries.pop(name, None)
+        _forget_user_tokens(name)
+
+
+def _forget_user_tokens(server_id: str) -> None:
+    for key in [key for key, held in _user_tokens.items() if held[2] == server_id]:
+        _user_tokens.pop(key, None)
+
+
+def user_token(key: tuple[str, str]) -> tuple[str, float] | None:
+    """A person's access token held by this process, with its expiry (credentials.connections)."""
+    held = _user_tokens.get(key)
+    return (held[0], held[1]) if held is not None else None
+
+
+def keep_user_token(server_id: str, key: tuple[str, str], token: str, expires_at: float) -> None:
+    _user_tokens[key] = (token, expires_at, str(server_id))
 
 
 invalidation.on_change(_forget_servers)
@@ -100,6 +122,7 @@ def known_secrets(server_id: str) -> tuple[str, ...]:
             token = _tokens.get((credential.id, credential.version))
             if token is not None:
                 values.append(token[0])
+    values.extend(held[0] for held in _user_tokens.values() if held[2] == str(server_id))
     return tuple(values)
 
 
@@ -204,6 +227,9 @@ async def _refresh_entry(server_id: str, entry: _Entry | None) -> _Entry:
     if entry is not None and fresh and version == entry.version:
         entry.checked_at = now
         return entry
+    if entry is None or version != entry.version:
+        # A link or unlink, or a changed credential: the people's tokens are read anew.
+        _forget_user_tokens(server_id)
     entry = await run_orm(_load_entry, server_id, version)
     _entries[server_id] = entry
     return entry
@@ -261,6 +287,8 @@ def decrypt_credential(
         definition=definition or {},
         values=values,
         secrets=kind.secret_values(values),
+        authorization_url=row.authorization_url,
+        revocation_url=row.revocation_url,
     )
 
 
@@ -434,6 +462,7 @@ def forget_cached() -> None:
     """Drop every decrypted credential and token this process holds (tests, key changes)."""
     _entries.clear()
     _tokens.clear()
+    _user_tokens.clear()
     _last_used.clear()
 
 

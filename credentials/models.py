@@ -27,6 +27,10 @@ class Credential(TimestampedModel):
     location = models.CharField(max_length=8, choices=LOCATIONS, blank=True)
     param_name = models.CharField(max_length=200, blank=True)
     token_url = models.URLField(max_length=2000, blank=True)
+    # OAuth2 authorization code: where people are sent to link their account, and where their
+    # tokens are revoked when they unlink (optional).
+    authorization_url = models.URLField(max_length=2000, blank=True)
+    revocation_url = models.URLField(max_length=2000, blank=True)
     scopes = models.JSONField(default=list, blank=True)
     key_id = models.CharField("encryption key", max_length=16)
     ciphertext = models.TextField()
@@ -58,4 +62,46 @@ class Credential(TimestampedModel):
             return "header “Authorization: Basic …”"
         if self.type == "oauth2ClientCredentials":
             return f"header “Authorization: Bearer …” (token from {self.token_url})"
+        if self.type == "oauth2AuthorizationCode":
+            return "header “Authorization: Bearer …” (each caller's own linked account)"
         return "header “Authorization: Bearer …”"
+
+
+class Connection(TimestampedModel):
+    """One person's linked upstream account on a server: their OAuth2 tokens for one scheme.
+
+    Keyed by (user, server, scheme), not by the credential: an owner who replaces the OAuth
+    client (delete and add again) keeps everyone's links, and a new client that needs more
+    scopes asks them to consent again (`scopes` are those granted). The access and refresh
+    tokens live only in `ciphertext`; `token_version` moves with every new token, so a worker
+    that refreshed can tell a newer copy from its own.
+    """
+
+    STATUSES = [("connected", "Connected"), ("needsReconnect", "Needs reconnect")]
+
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="upstream_connections"
+    )
+    server = models.ForeignKey(
+        "servers.Server", on_delete=models.CASCADE, related_name="upstream_connections"
+    )
+    scheme = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=STATUSES, default="connected")
+    scopes = models.JSONField(default=list, blank=True)
+    key_id = models.CharField("encryption key", max_length=16)
+    ciphertext = models.TextField()
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    token_version = models.PositiveIntegerField(default=1)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "server", "scheme"], name="connection_unique_account"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.server} ({self.scheme or 'no scheme'})"

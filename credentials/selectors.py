@@ -10,7 +10,7 @@ from accounts.models import User
 from core.errors import NotFound
 from servers.models import Server
 
-from .models import Credential
+from .models import Connection, Credential
 
 
 def credential_list(*, user: User, server_id: Any | None = None) -> QuerySet[Credential]:
@@ -21,3 +21,18 @@ def credential_list(*, user: User, server_id: Any | None = None) -> QuerySet[Cre
     if not Server.objects.filter(user=user, id=server_id).exists():
         raise NotFound("Server not found")
     return credentials.filter(server_id=server_id)
+
+
+def connection_list(
+    *, user: User
+) -> tuple[QuerySet[Connection], dict[tuple[str, str], Credential]]:
+    """The user's own linked accounts (metadata only), and the authorization-code credentials
+    of their servers by (server id, scheme), which say each link's provider and status."""
+    connections = Connection.objects.filter(user=user).select_related("server").defer("ciphertext")
+    credentials = {
+        (str(credential.server_id), credential.scheme): credential
+        for credential in Credential.objects.filter(
+            server__upstream_connections__user=user, type="oauth2AuthorizationCode"
+        ).defer("ciphertext")
+    }
+    return connections, credentials

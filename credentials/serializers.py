@@ -3,12 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import BlankAsNull
 from core.text import NO_NUL_PATTERN
 
-from .models import Credential
+from .connections import TYPE as AUTHORIZATION_CODE
+from .connections import connection_status, provider_name, redirect_uri
+from .models import Connection, Credential
 from .types import registry
 from .types.base import CredentialType, RequestShape, text_schema
 
@@ -86,6 +89,13 @@ class CredentialSerializer(serializers.ModelSerializer):
     in_ = BlankAsNull(source="location", help_text="Only for a spec without security schemes.")
     paramName = BlankAsNull(source="param_name")
     tokenUrl = BlankAsNull(source="token_url")
+    authorizationUrl = BlankAsNull(
+        source="authorization_url", help_text="oauth2AuthorizationCode only."
+    )
+    revocationUrl = BlankAsNull(source="revocation_url", help_text="oauth2AuthorizationCode only.")
+    redirectUri = serializers.SerializerMethodField(
+        help_text="oauth2AuthorizationCode only: the callback to register with the provider."
+    )
     scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True, allow_null=True)
@@ -101,10 +111,17 @@ class CredentialSerializer(serializers.ModelSerializer):
             "in_",
             "paramName",
             "tokenUrl",
+            "authorizationUrl",
+            "revocationUrl",
+            "redirectUri",
             "scopes",
             "createdAt",
             "lastUsedAt",
         ]
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_redirectUri(self, credential: Credential) -> str | None:
+        return redirect_uri() if credential.type == AUTHORIZATION_CODE else None
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -161,3 +178,70 @@ class CredentialCreateSchema(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         return credential_create_schema()
+
+
+class ConnectionLinkRequestSerializer(serializers.Serializer):
+    scheme = serializers.CharField(
+        max_length=200,
+        required=False,
+        help_text="The security scheme; may be left out when the server links one kind of account.",
+    )
+
+
+class ConnectionLinkSerializer(serializers.Serializer):
+    url = serializers.URLField(
+        help_text="Specgate's connect page: open it in a browser signed in as yourself."
+    )
+
+
+class ConnectionSerializer(serializers.ModelSerializer):
+    """A person's linked upstream account: never a token."""
+
+    serverId = serializers.UUIDField(source="server_id", read_only=True)
+    serverName = serializers.CharField(source="server.name", read_only=True)
+    scheme = BlankAsNull(help_text="The spec's security scheme; null when it declares none.")
+    provider = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField(
+        help_text="connected; needsReconnect: the provider refused the link's refresh token; "
+        "needsConsent: the server now asks for scopes not granted. Both: link again."
+    )
+    scopes = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The scopes consented to."
+    )
+    expiresAt = serializers.DateTimeField(
+        source="access_expires_at",
+        read_only=True,
+        allow_null=True,
+        help_text="When the current access token expires (it is refreshed before).",
+    )
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = Connection
+        fields = [
+            "id",
+            "serverId",
+            "serverName",
+            "scheme",
+            "provider",
+            "status",
+            "scopes",
+            "expiresAt",
+            "createdAt",
+        ]
+
+    def _credential(self, connection: Connection) -> Credential | None:
+        credentials: dict[tuple[str, str], Credential] = self.context.get("credentials", {})
+        return credentials.get((str(connection.server_id), connection.scheme))
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_provider(self, connection: Connection) -> str | None:
+        credential = self._credential(connection)
+        return provider_name(credential.authorization_url) if credential else None
+
+    @extend_schema_field(
+        {"type": "string", "enum": ["connected", "needsReconnect", "needsConsent"]}
+    )
+    def get_status(self, connection: Connection) -> str:
+        credential = self._credential(connection)
+        return connection_status(connection, credential.scopes if credential else ())

@@ -41,6 +41,8 @@ def credential_create(
     placement: Placement | None = None,
     token_url: str | None = None,
     scopes: list[str] | None = None,
+    authorization_url: str | None = None,
+    revocation_url: str | None = None,
 ) -> Credential:
     kind = registry.get(type)
     server = Server.objects.select_related("spec").filter(user=user, id=server_id).first()
@@ -63,6 +65,8 @@ def credential_create(
             param_name=placement.param_name if placement else "",
             token_url=token_url or "",
             scopes=tuple(scopes or ()),
+            authorization_url=authorization_url or "",
+            revocation_url=revocation_url or "",
         ),
     )
     key_id, ciphertext = crypto.encrypt(json.dumps(secret).encode())
@@ -77,6 +81,8 @@ def credential_create(
                 param_name=settings.param_name,
                 token_url=settings.token_url,
                 scopes=list(settings.scopes),
+                authorization_url=settings.authorization_url,
+                revocation_url=settings.revocation_url,
                 key_id=key_id,
                 ciphertext=ciphertext,
             )

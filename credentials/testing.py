@@ -95,6 +95,16 @@ def secured_document(token_url: str) -> dict[str, Any]:
                         "clientCredentials": {"tokenUrl": token_url, "scopes": {"read": "Read"}}
                     },
                 },
+                "authCode": {
+                    "type": "oauth2",
+                    "flows": {
+                        "authorizationCode": {
+                            "authorizationUrl": "/authorize",
+                            "tokenUrl": token_url,
+                            "scopes": {"read": "Read"},
+                        }
+                    },
+                },
             }
         },
     }

@@ -12,8 +12,11 @@ from accounts.authentication import user_of
 from core.responses import DELETED, deleted
 from core.schema import error_responses
 
-from . import selectors, services
+from . import connections, selectors, services
 from .serializers import (
+    ConnectionLinkRequestSerializer,
+    ConnectionLinkSerializer,
+    ConnectionSerializer,
     CredentialCreateSerializer,
     CredentialSerializer,
 )
@@ -81,6 +84,8 @@ class CredentialListView(GenericAPIView):
             placement=placement,
             token_url=data.get("tokenUrl"),
             scopes=data.get("scopes"),
+            authorization_url=data.get("authorizationUrl"),
+            revocation_url=data.get("revocationUrl"),
         )
         return Response(CredentialSerializer(credential).data, status=status.HTTP_201_CREATED)
 
@@ -96,3 +101,52 @@ class CredentialDetailView(GenericAPIView):
     def delete(self, request: Request, credential_id: UUID) -> Response:
         services.credential_delete(user=user_of(request), credential_id=credential_id)
         return deleted(credential_id)
+
+
+class ServerConnectionLinkView(GenericAPIView):
+    serializer_class = ConnectionLinkSerializer
+
+    @extend_schema(
+        operation_id="connections_link",
+        summary="Get the link that connects your own upstream account to a server",
+        description="For a server whose credential is `oauth2AuthorizationCode`: the owner, or "
+        "a user of a shared server, opens the link in a browser, signs in, approves, and is "
+        "sent to the provider; the tokens are stored for that signed-in person only.",
+        request=ConnectionLinkRequestSerializer,
+        responses={201: ConnectionLinkSerializer, **error_responses(404)},
+    )
+    def post(self, request: Request, server_id: UUID) -> Response:
+        payload = ConnectionLinkRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        url = connections.connection_link_url(
+            user=user_of(request), server_id=server_id, scheme=payload.validated_data.get("scheme")
+        )
+        return Response({"url": url}, status=status.HTTP_201_CREATED)
+
+
+class ConnectionListView(GenericAPIView):
+    serializer_class = ConnectionSerializer
+
+    @extend_schema(
+        operation_id="connections_list",
+        summary="List your own linked upstream accounts (never a token)",
+        responses={200: ConnectionSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        rows, credentials = selectors.connection_list(user=user_of(request))
+        page = self.paginate_queryset(rows)
+        serializer = ConnectionSerializer(page, many=True, context={"credentials": credentials})
+        return self.get_paginated_response(serializer.data)
+
+
+class ConnectionDetailView(GenericAPIView):
+    serializer_class = ConnectionSerializer
+
+    @extend_schema(
+        operation_id="connections_delete",
+        summary="Unlink one of your upstream accounts (revoked upstream where possible)",
+        responses={200: DELETED, **error_responses(404)},
+    )
+    def delete(self, request: Request, connection_id: UUID) -> Response:
+        connections.connection_delete(user=user_of(request), connection_id=connection_id)
+        return deleted(connection_id)

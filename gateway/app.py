@@ -294,6 +294,7 @@ class Exchange:
             protocol_version=route.protocol_version,
             grant=caller.grant if caller else FULL_ACCESS,
             caller_email=caller.email if caller else "",
+            caller_id=caller.user_id if caller else None,
         )
         app = self.app
         refusal = await app.registry.admit(server, ctx, message.method)

@@ -197,7 +197,8 @@ def _keys(server: Server, tool_names: dict[Any, str]) -> dict[str, tuple[str, Ca
         "id", "prefix", "key_hash", "scope", "restricts_tools"
     ):
         grant = Grant(scope, frozenset(allowlists.get(key_id, ())) if restricts_tools else None)
-        keys[key_hash] = (str(key_id), Caller(prefix, grant))
+        # A key acts for the server's owner, who made it.
+        keys[key_hash] = (str(key_id), Caller(prefix, grant, user_id=str(server.user_id)))
     return keys
 
 
@@ -406,6 +407,7 @@ class DjangoRegistry:
             provider=self._provider,
             options=ref.options,
             max_json_bytes=ref.max_json_bytes,
+            caller_id=ctx.caller_id,
         )
         try:
             if tracing.ENABLED and not tracing.in_unsampled_trace():
@@ -478,7 +480,7 @@ def _oauth_caller(audience: OAuthAudience | None, token: str) -> Caller | Litera
     current = audience.grants.get(claims.grant_id)
     if current is not None:
         grant = Grant(weakest_scope([claims.scope, current.scope]), current.tools)
-    caller = Caller(f"oauth:{claims.grant_id[:8]}", grant, claims.email)
+    caller = Caller(f"oauth:{claims.grant_id[:8]}", grant, claims.email, user_id=claims.user_id)
     if len(audience.verified) >= VERIFIED_TOKENS_MAX:
         audience.verified.clear()
     audience.verified[token] = (caller, claims.expires_at, claims.grant_id)

@@ -170,6 +170,9 @@ class Caller:
     email: str = ""
     """The email of the user an OAuth access token was issued to (request logs show it to
     the server's owner); blank for an access key."""
+    user_id: str | None = None
+    """The user the calls are made for: an access key's owner (the server's), an OAuth
+    grant's user. Credentials that act as each person's own upstream account use it."""
 
 
 @dataclass(slots=True)
@@ -187,6 +190,8 @@ class CallContext:
     """What the credential may list and call (`Grant.may_list`, `Grant.may_call`)."""
     caller_email: str = ""
     """`Caller.email`: who called with an OAuth access token, for the request log."""
+    caller_id: str | None = None
+    """`Caller.user_id`; None on a public server (nobody signed in)."""
 
 
 class Unavailable(Exception):

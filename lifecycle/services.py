@@ -7,20 +7,21 @@ they sit above all of them; the accounts app itself knows only users and their A
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
 from authz.selectors import user_grant_list
 from authz.services import authorizations_revoke
 from core.invalidation import server_changed
-from credentials.models import Credential
+from credentials.models import Connection, Credential
 from servers.models import AccessKey, Server
 
 
 def user_deactivate(*, user: User) -> None:
     """Shut an account down: deactivate, disable servers, revoke keys, tokens and OAuth grants,
-    drop credentials.
+    drop credentials and linked upstream accounts (theirs anywhere, and everyone's on their
+    servers; the tokens are forgotten, not revoked at the provider).
 
     The user is kept (their request logs stay for the retention period), and every gateway
     worker stops serving their servers at its next check. Their subscription is cancelled.
@@ -41,6 +42,9 @@ def user_deactivate(*, user: User) -> None:
             revoked_at=now, updated_at=now
         )
         Credential.objects.filter(server__user=user).delete()
+        linked = Connection.objects.filter(Q(user=user) | Q(server__user=user))
+        names += [str(server_id) for server_id in linked.values_list("server_id", flat=True)]
+        linked.delete()
         # Their OAuth grants, on any server: the gateway refuses those tokens within seconds.
         authorizations_revoke(authorizations=list(user_grant_list(user=user)))
         server_changed(*names)

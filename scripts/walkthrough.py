@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -42,6 +43,7 @@ from mcp.client.streamable_http import streamable_http_client
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"
 SPEC_FILE = ROOT / "examples" / "echostash.openapi.yaml"
+ACCOUNT_SPEC_FILE = ROOT / "examples" / "account.openapi.yaml"
 UPSTREAM = ROOT / "examples" / "upstream" / "server.py"
 NODE_TOOLS = ROOT / "scripts" / "node-tools" / "node_modules"
 INSPECTOR_CLI = NODE_TOOLS / "@modelcontextprotocol" / "inspector" / "cli" / "build" / "cli.js"
@@ -346,7 +348,99 @@ def walk(
     usage = expect(api.get("/api/usage"), 200)
     check(usage["succeeded"] >= 1 and usage["periodCalls"] >= 1, f"usage {usage}")
     print(f"    {usage['periodCalls']} call(s) this period on plan {usage['plan']['name']}")
+
+    link_own_account(api, base_url, upstream_url, upstream_log, mint_token, stack)
     return Walked(api=api, server=server, access_key=access_key, upstream_url=upstream_url)
+
+
+async def call_one(mcp_url: str, access_key: str, tool: str) -> Any:
+    headers = {"Authorization": f"Bearer {access_key}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(mcp_url, http_client=http)) as client,
+    ):
+        return await client.call_tool(tool, {})
+
+
+def hidden_inputs(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+
+
+def link_own_account(
+    api: httpx2.Client,
+    base_url: str,
+    upstream_url: str,
+    upstream_log: Path,
+    mint_token: Callable[[str], str],
+    stack: ExitStack,
+) -> None:
+    """docs/walkthrough.md step 10: a server whose tools act as each caller's own account."""
+    step("Connect your own upstream account: oauth2AuthorizationCode, POST .../connections")
+    spec = expect(
+        api.post("/api/specs", json={"name": "Account", "content": ACCOUNT_SPEC_FILE.read_text()}),
+        201,
+    )
+    server = expect(
+        api.post(
+            "/api/servers",
+            json={"specId": spec["id"], "name": "Account", "baseUrl": upstream_url},
+        ),
+        201,
+    )
+    credential = expect(
+        api.post(
+            "/api/credentials",
+            json={
+                "serverId": server["id"],
+                "type": "oauth2AuthorizationCode",
+                "clientId": "demo-client",
+                "clientSecret": "demo-client-secret",
+            },
+        ),
+        201,
+    )
+    check(
+        credential["authorizationUrl"] == f"{upstream_url}/oauth/authorize"
+        and credential["redirectUri"] == f"{base_url}/oauth/upstream/callback",
+        f"credential {credential}",
+    )
+    key = expect(api.post(f"/api/servers/{server['id']}/keys", json={"name": "laptop"}), 201)
+    mcp_url, access_key = server["mcpUrl"], key["key"]
+    before = asyncio.run(call_one(mcp_url, access_key, "getMyAccount"))
+    text = " ".join(getattr(part, "text", "") for part in before.content)
+    check(before.is_error and "/oauth/upstream/connect/" in text, f"unlinked call gave {text}")
+    url = expect(api.post(f"/api/servers/{server['id']}/connections", json={}), 201)["url"]
+    check(url in text, f"the tool's link {text} is not the API's {url}")
+    print(f"    not linked yet: the tool gives the link {url}")
+
+    # The browser: sign in on the page the link leads to, approve, the provider comes back.
+    browser = stack.enter_context(
+        httpx2.Client(timeout=60, headers={"Origin": base_url, "Referer": f"{base_url}/"})
+    )
+    page = browser.get(url, follow_redirects=True)
+    check(page.status_code == 200 and "/oauth/sign-in" in str(page.url), f"{page.url}")
+    signed_in = browser.post(
+        str(page.url),
+        data={**hidden_inputs(page.text), "token": mint_token("you@example.com")},
+        follow_redirects=True,
+    )
+    check("Link your" in signed_in.text, f"connect page: {signed_in.text[:500]}")
+    linked = browser.post(
+        url, data={**hidden_inputs(signed_in.text), "approve": "true"}, follow_redirects=True
+    )
+    check(linked.status_code == 200 and "is linked" in linked.text, f"{linked.text[:500]}")
+    print("    linked in the browser: signed in, approved, back from the provider")
+
+    after = asyncio.run(call_one(mcp_url, access_key, "getMyAccount"))
+    check(
+        not after.is_error and (after.structured_content or {}).get("login") == "ada",
+        f"linked call gave {after.content}",
+    )
+    sent = "GET /api/account/me -> 200"
+    check(sent in upstream_log.read_text(), f"upstream did not log {sent!r}")
+    links = expect(api.get("/api/connections"), 200)
+    check([link["status"] for link in links] == ["connected"], f"connections {links}")
+    print(f"    getMyAccount -> {after.structured_content}; GET /api/connections: connected")
 
 
 def against_running(work: Path, stack: ExitStack, base_url: str, token: str) -> None:

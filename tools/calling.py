@@ -144,9 +144,10 @@ class CredentialUnavailable(Exception):
 class CallContext:
     """What a call is for, beyond its request, as the credentials see it.
 
-    `caller_id`: the user the call is made for, None when no user is known (an access key,
-    a public server). `refresh`: the upstream answered 401 to the credentials given last
-    time, so cached tokens must be fetched anew.
+    `caller_id`: the user the call is made for (an access key's owner, an OAuth grant's user,
+    the owner running a tool test); None when no user is known (a public server). `refresh`:
+    the upstream answered 401 to the credentials given last time, so cached tokens must be
+    fetched anew.
     """
 
     target: CallTarget

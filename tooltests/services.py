@@ -108,6 +108,9 @@ def tool_test_run(*, test_id: Any) -> None:
             provider=provider,
             options=upstream_options(propagate_trace=test.server.trace_propagation),
             max_json_bytes=settings.TOOL_RESULT_JSON_MAX_BYTES,
+            # Only a server's owner runs its tool tests: as themselves, with their own
+            # linked upstream account where the server asks each caller for theirs.
+            caller_id=str(test.server.user_id),
         )
     except Exception:
         logger.exception("Tool test %s crashed", test_id)

@@ -24,6 +24,7 @@ DELETES = [
     "/api/credentials/{credential_id}",
     "/api/servers/{server_id}/grants/{grant_id}",
     "/api/grants/{grant_id}",
+    "/api/connections/{connection_id}",
 ]
 
 
@@ -57,7 +58,14 @@ def test_credential_bodies_are_one_of_the_credential_types(api_schema):
     ref = body["content"]["application/json"]["schema"]["$ref"]
     variants = api_schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]["oneOf"]
     kinds = sorted(variant["properties"]["type"]["enum"][0] for variant in variants)
-    assert kinds == ["apiKey", "apiKey", "basic", "bearer", "oauth2ClientCredentials"]
+    assert kinds == [
+        "apiKey",
+        "apiKey",
+        "basic",
+        "bearer",
+        "oauth2AuthorizationCode",
+        "oauth2ClientCredentials",
+    ]
     assert all(variant["additionalProperties"] is False for variant in variants)
 
 

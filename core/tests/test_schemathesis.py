@@ -222,7 +222,7 @@ def _to_loopback(value: Any, upstream: str) -> Any:
     return urlunsplit(parts._replace(scheme=origin.scheme, netloc=origin.netloc))
 
 
-URL_FIELDS = ("url", "baseUrl", "tokenUrl")
+URL_FIELDS = ("url", "baseUrl", "tokenUrl", "authorizationUrl", "revocationUrl")
 
 
 BODY_IDS = {"specId": "spec_id", "serverId": "server_id"}
@@ -381,8 +381,10 @@ def _fit_the_credential_to_the_spec(body: dict[str, Any], world: dict[str, str])
     body.pop("scheme", None)
     if body.get("type") == "apiKey" and "in" not in body:
         body.update({"in": "header", "paramName": "X-Api-Key"})
-    if body.get("type") == "oauth2ClientCredentials":
+    if body.get("type") in ("oauth2ClientCredentials", "oauth2AuthorizationCode"):
         body.setdefault("tokenUrl", f"{world['upstream']}/token")
+    if body.get("type") == "oauth2AuthorizationCode":
+        body.setdefault("authorizationUrl", f"{world['upstream']}/authorize")
 
 
 def _order_the_range(label: str, query: dict[str, Any]) -> None:

@@ -37,7 +37,7 @@ def test_it_stores_a_credential_and_answers_metadata_only(alice_client, secured)
     data = response.json()["data"]
     assert set(data) == {
         "id", "serverId", "name", "scheme", "type", "in", "paramName", "tokenUrl", "scopes",
-        "createdAt", "lastUsedAt",
+        "createdAt", "lastUsedAt", "authorizationUrl", "revocationUrl", "redirectUri",
     }  # fmt: skip
     assert data["serverId"] == str(secured.id)
     assert data["scheme"] == "headerKey"

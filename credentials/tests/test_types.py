@@ -51,6 +51,19 @@ SCHEMES: dict[str, tuple[dict[str, Any], set[str]]] = {
         {"type": "oauth2", "flows": {"implicit": {"authorizationUrl": f"{BASE}/a", "scopes": {}}}},
         {"bearer"},
     ),
+    "authCode": (
+        {
+            "type": "oauth2",
+            "flows": {
+                "authorizationCode": {
+                    "authorizationUrl": f"{BASE}/a",
+                    "tokenUrl": f"{BASE}/token",
+                    "scopes": {},
+                }
+            },
+        },
+        {"bearer", "oauth2AuthorizationCode"},
+    ),
     "oidc": ({"type": "openIdConnect", "openIdConnectUrl": f"{BASE}/.well-known"}, {"bearer"}),
     "mtls": ({"type": "mutualTLS"}, set()),
 }
@@ -59,6 +72,7 @@ SECRETS = {
     "bearer": {"value": "t-1234"},
     "basic": {"username": "ann", "password": "pw-1234"},
     "oauth2ClientCredentials": {"clientId": "cid", "clientSecret": "cs-1234"},
+    "oauth2AuthorizationCode": {"clientId": "cid", "clientSecret": "cs-1234"},
 }
 
 
@@ -85,13 +99,14 @@ def errors_of(response) -> dict[str, list[str]]:
 # --- The built-in types: declarations are what the API enforces -------------------------------
 
 
-def test_the_registry_lists_the_four_types_the_api_spells():
+def test_the_registry_lists_the_five_types_the_api_spells():
     assert sorted(registry.names()) == sorted(SECRETS)
     assert {kind.type: kind.label for kind in registry.all()} == {
         "apiKey": "API key",
         "bearer": "Bearer token",
         "basic": "HTTP basic",
         "oauth2ClientCredentials": "OAuth2 client credentials",
+        "oauth2AuthorizationCode": "OAuth2 authorization code (each caller's own account)",
     }
 
 
@@ -125,6 +140,7 @@ def test_each_declared_secret_field_is_required_by_the_api(alice, alice_client, 
         "bearer": "bearerAuth",
         "basic": "basicAuth",
         "oauth2ClientCredentials": "oauth",
+        "oauth2AuthorizationCode": "authCode",
     }[kind]
     declared = registry.get(kind).secret_fields
 
@@ -161,6 +177,7 @@ def test_a_blank_username_is_legal_in_basic_but_a_colon_is_not(alice, alice_clie
     [
         ("bearer", {"tokenUrl": f"{BASE}/t"}, "oauth2ClientCredentials"),
         ("basic", {"scopes": ["read"]}, "oauth2ClientCredentials"),
+        ("bearer", {"authorizationUrl": f"{BASE}/a"}, "oauth2AuthorizationCode"),
         ("bearer", {"in": "header", "paramName": "X-Key"}, "apiKey"),
     ],
 )
@@ -176,7 +193,10 @@ def test_public_fields_are_refused_for_types_that_do_not_declare_them(
     )
 
     first = next(iter(field_values))
-    assert details == {first: [f"Only for type {owner}."]}
+    owners = [
+        kind.type for kind in registry.all() if any(first in g.names for g in kind.public_fields)
+    ]
+    assert details == {first: [f"Only for type {' or '.join(owners)}."]}
     assert any(first in group.names for group in registry.get(owner).public_fields)
 
 

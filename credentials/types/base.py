@@ -21,7 +21,8 @@ into upstream calls (credentials.injection) all ask the registry; none of them n
 Adding a type is adding a module here (and its tests): the app imports every module of this
 package when it starts (`CredentialsConfig.ready`), and `@register` lists the type. The
 public settings a credential stores are the model's columns (`PublicSettings`: location,
-param_name, token_url, scopes); a type that needs other ones needs a place to keep them first.
+param_name, token_url, scopes, authorization_url, revocation_url); a type that needs other
+ones needs a place to keep them first.
 
 The registry is a dict; injection resolves each stored credential's type once, when it
 loads a server's credentials, and keeps the entry on the decrypted `Secret`, so a call never
@@ -30,15 +31,12 @@ credential of such a type fails its calls with a clear message instead of being 
 something else.
 
 Per-caller credentials. `apply` receives the call's `tools.calling.CallContext`: its target
-(server, owner) and `caller_id`, the user the call is made for when the gateway knows one
-(`tools.calling.execute_call(caller_id=...)`). A type whose tokens belong to each end user
-(OAuth2 authorization code) keeps the app-level part (client id and secret, endpoints) in
-the credential's secret and public fields as the others do, and in `apply` looks up, or
-refreshes, the token stored for `(credential.id, context.caller_id)`, raising
-`CredentialUnavailable` when there is no caller or no token yet. The registry, the API's
-validation, the service and injection need no change for that; what such a type still brings
-is the table its per-user tokens live in, and the gateway passes `caller_id` once it
-authenticates end users (today it knows access keys only, so it passes none).
+(server, owner) and `caller_id`, the user the call is made for (the gateway passes the key
+owner's id for an access key, the grant's user for an OAuth token, none on a public server).
+OAuth2 authorization code (`oauth2_authorization_code`) is such a type: the app-level part
+(client id and secret, endpoints) is the credential, and each person's tokens are their
+`Connection` (credentials.connections), looked up or refreshed for `context.caller_id`;
+`CredentialUnavailable` when there is no caller or no linked account.
 """
 
 from __future__ import annotations
@@ -121,6 +119,8 @@ class PublicSettings:
     param_name: str = ""
     token_url: str = ""
     scopes: tuple[str, ...] = ()
+    authorization_url: str = ""
+    revocation_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,8 @@ class Secret:
     definition: Mapping[str, Any]
     values: dict[str, str] = field(repr=False)
     secrets: tuple[str, ...] = field(repr=False)
+    authorization_url: str = ""
+    revocation_url: str = ""
 
 
 def text_schema(max_length: int, description: str = "", **extra: Any) -> dict[str, Any]:

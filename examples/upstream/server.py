@@ -6,22 +6,33 @@ It implements examples/echostash.openapi.yaml with an in-memory store of three p
 needs no network and no packages beyond the standard library, and requires the header
 `X-API-KEY: sk_demo_echostash` on every request, so adding the credential in Specgate
 is a real step. Each request is printed with whether the key was valid (never the key).
+
+It is also a tiny OAuth provider for examples/account.openapi.yaml (each person's own
+account): `/oauth/authorize` signs everyone in as the demo user "ada" at once and sends the
+browser back with a code, `/oauth/token` takes the client `demo-client` /
+`demo-client-secret` (HTTP Basic) and issues hour-long access tokens with rotating refresh
+tokens, and `GET /api/account/me` answers whose Bearer token it was given.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 DEMO_API_KEY = "sk_demo_echostash"
+OAUTH_CLIENT_ID = "demo-client"
+OAUTH_CLIENT_SECRET = "demo-client-secret"
+OAUTH_USER = {"login": "ada", "name": "Ada Lovelace"}
 DEFAULT_PORT = 9400
 MAX_BODY_BYTES = 64 * 1024
 PARAMETER = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
@@ -223,6 +234,53 @@ def answer(method: str, path: str, api_key: str | None, body: bytes) -> Reply:
     raise ApiError(404, "Not found")
 
 
+class DemoProvider:
+    """The OAuth side: codes, access tokens and refresh tokens in memory."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, str] = {}
+        self.access: set[str] = set()
+        self.refresh: set[str] = set()
+
+    def authorize(self, query: str) -> tuple[int, dict[str, str]]:
+        params = {name: values[0] for name, values in parse_qs(query).items()}
+        if params.get("client_id") != OAUTH_CLIENT_ID or "redirect_uri" not in params:
+            raise ApiError(400, "Unknown client or no redirect_uri")
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = params["redirect_uri"]
+        back = urlencode({"code": code, "state": params.get("state", "")})
+        return 302, {"Location": f"{params['redirect_uri']}?{back}"}
+
+    def token(self, authorization: str | None, body: bytes) -> Reply:
+        expected = base64.b64encode(f"{OAUTH_CLIENT_ID}:{OAUTH_CLIENT_SECRET}".encode()).decode()
+        if authorization != f"Basic {expected}":
+            return 401, {"error": "invalid_client"}
+        form = dict(parse_qsl(body.decode("utf-8", "replace")))
+        if form.get("grant_type") == "authorization_code":
+            if self.codes.pop(form.get("code", ""), None) != form.get("redirect_uri"):
+                return 400, {"error": "invalid_grant"}
+        elif form.get("grant_type") == "refresh_token":
+            if form.get("refresh_token") not in self.refresh:
+                return 400, {"error": "invalid_grant"}
+            self.refresh.discard(form["refresh_token"])  # rotated: each works once
+        else:
+            return 400, {"error": "unsupported_grant_type"}
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        self.access.add(access)
+        self.refresh.add(refresh)
+        return 200, {
+            "access_token": access,
+            "refresh_token": refresh,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        }
+
+    def me(self, authorization: str | None) -> Reply:
+        if (authorization or "").removeprefix("Bearer ") not in self.access:
+            raise ApiError(401, "Invalid or missing access token")
+        return 200, OAUTH_USER
+
+
 def say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -240,6 +298,7 @@ class DemoServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], log: Callable[[str], None]) -> None:
         super().__init__(address, Handler)
         self.log = log
+        self.provider = DemoProvider()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -258,6 +317,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         path = urlsplit(self.path).path
+        if path.startswith(("/oauth/", "/api/account/")):
+            self._oauth(path)
+            return
         api_key = self.headers.get("X-API-KEY")
         length = int(self.headers.get("Content-Length") or 0)
         try:
@@ -273,6 +335,34 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         self.server.log(f"{self.command} {self.path} -> {status} (X-API-KEY: {key_state(api_key)})")
+
+    def _oauth(self, path: str) -> None:
+        provider = self.server.provider
+        authorization = self.headers.get("Authorization")
+        length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY_BYTES)
+        body = self.rfile.read(length)
+        headers: dict[str, str] = {}
+        try:
+            if path == "/oauth/authorize" and self.command == "GET":
+                status, headers = provider.authorize(urlsplit(self.path).query)
+                payload: Any = {}
+            elif path == "/oauth/token" and self.command == "POST":
+                status, payload = provider.token(authorization, body)
+            elif path == "/api/account/me" and self.command == "GET":
+                status, payload = provider.me(authorization)
+            else:
+                raise ApiError(404, "Not found")
+        except ApiError as error:
+            status, payload = error.status, self._error(error, path)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.server.log(f"{self.command} {path} -> {status}")
 
     @staticmethod
     def _error(error: ApiError, path: str) -> dict[str, Any]:
