@@ -432,7 +432,8 @@ def connection_complete(
     *, user: User, credential: Credential, code: str, verifier: str
 ) -> Connection:
     """Exchange the provider's CODE for USER's tokens and store them (encrypted), replacing a
-    link they had for the same scheme."""
+    link they had for the same scheme, whose refresh token is then revoked upstream when the
+    credential names a revocation endpoint (best effort, as on unlink)."""
     secret = injection.decrypt_credential(credential)
     if not isinstance(secret, Secret):
         raise ValidationFailed(secret.message)
@@ -445,6 +446,9 @@ def connection_complete(
         message = exc.message if isinstance(exc, CredentialUnavailable) else exc.error
         raise ValidationFailed(f"The provider did not issue tokens: {message}") from None
     expires_at = _expiry(answer)
+    previous = Connection.objects.filter(
+        user=user, server=credential.server, scheme=credential.scheme
+    ).first()
     key_id, ciphertext = _seal(answer["access_token"], answer.get("refresh_token") or "")
     connection, _ = Connection.objects.update_or_create(
         user=user,
@@ -461,6 +465,9 @@ def connection_complete(
     )
     Connection.objects.filter(pk=connection.pk).update(token_version=F("token_version") + 1)
     server_changed(str(credential.server_id))
+    if previous is not None and credential.revocation_url:
+        # The replaced tokens are still live at the provider: nothing here can use them now.
+        _revoke(credential, previous)
     return connection
 
 

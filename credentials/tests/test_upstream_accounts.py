@@ -237,6 +237,14 @@ def test_a_link_completes_only_in_the_browser_and_session_that_started_it(
     (connection,) = Connection.objects.all()
     assert connection.user == alice
     assert "mallory-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    # Linking again replaces the tokens, and the replaced refresh token is revoked upstream.
+    replaced = [t for t in provider.refresh_tokens if t.startswith("rt-mallory-gh-")]
+    first = provider.seen[-1]
+    assert link(alice_browser, url, "mallory-gh").status_code == 200
+    assert provider.revoked == replaced and len(replaced) == 1
+    assert Connection.objects.get().pk == connection.pk
+    assert "mallory-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    assert provider.seen[-1] != first  # the new link's token, not the cached old one
     # A fresh token is served from the worker's memory: the stored row is not even read.
     Connection.objects.update(ciphertext="unreadable", key_id="gone")
     assert "mallory-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
