@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 
 import httpx2
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -28,6 +30,7 @@ from authz.tests.endpoints import (
     register,
 )
 from core.testing import manual_clock, require_postgres_and_redis, services_database_url
+from credentials import crypto
 from credentials.injection import forget_cached
 from credentials.models import Connection
 from gateway.testing import create_server
@@ -269,6 +272,33 @@ def test_a_link_completes_only_in_the_browser_and_session_that_started_it(
     assert result["isError"] is True and "public server" in result_text(result)
     assert len(provider.seen) == seen
     assert alice_browser.get(path).status_code == 404
+
+
+def test_rotation_reseals_linked_accounts_under_the_newest_key(
+    provider, alice, alice_client, settings, encryption_key
+):
+    server = create_server(alice_client, document(provider.url), provider.url, name="Hub")
+    add_client(alice_client, server["id"], provider)
+    url = alice_client.post(f"/api/servers/{server['id']}/connections").json()["data"]["url"]
+    link(browser_for(alice.email), url, "alice-gh")
+    before, issued = Connection.objects.get(), list(provider.access)
+
+    new_key = Fernet.generate_key().decode()
+    settings.CREDENTIALS_ENCRYPTION_KEYS = [new_key, encryption_key]
+    call_command("rotate_credentials")
+    settings.CREDENTIALS_ENCRYPTION_KEYS = [new_key]  # the old key retired
+    forget_cached()  # a worker that never held the token reads it sealed by the new key
+
+    after = Connection.objects.get()
+    assert after.key_id == crypto.key_id_of(new_key) != before.key_id
+    assert after.ciphertext != before.ciphertext
+    assert "alice-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    assert provider.seen == issued and provider.refreshes == 0
+    # The refresh token survived too: the upstream refuses the access token, one refresh.
+    provider.expire_access_tokens()
+    assert "alice-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    assert provider.refreshes == 1 and provider.reuse_detected == 0
+    assert Connection.objects.get().key_id == crypto.key_id_of(new_key)
 
 
 @pytest.mark.services
