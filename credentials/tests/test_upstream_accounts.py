@@ -19,7 +19,9 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from accounts.testing import clerk_jwks
 from authz.tests.endpoints import (
     authorize_params,
     browser_for,
@@ -272,6 +274,44 @@ def test_a_link_completes_only_in_the_browser_and_session_that_started_it(
     assert result["isError"] is True and "public server" in result_text(result)
     assert len(provider.seen) == seen
     assert alice_browser.get(path).status_code == 404
+
+
+def test_a_member_of_an_organisation_in_the_audience_gets_the_link_and_links(
+    provider, settings, alice_client
+):
+    server = create_server(alice_client, document(provider.url), provider.url, name="Hub")
+    add_client(alice_client, server["id"], provider)
+    shared = alice_client.patch(
+        f"/api/servers/{server['id']}",
+        {"visibility": "shared", "audience": ["org_2TeamAbc"]},
+        format="json",
+    )
+    assert shared.status_code == 200, shared.json()
+    path = f"/api/servers/{server['id']}/connections"
+    with clerk_jwks(settings) as clerk:
+        org = {"id": "org_2TeamAbc", "rol": "org:member", "slg": "team"}
+        member, outsider = APIClient(), APIClient()
+        member.credentials(
+            HTTP_AUTHORIZATION=f"Bearer {clerk.keys[0].token(sub='user_erin', v=2, o=org)}"
+        )
+        outsider.credentials(
+            HTTP_AUTHORIZATION=f"Bearer {clerk.keys[0].token(sub='user_erin', v=2)}"
+        )
+        # The same person without that organisation active is not in the audience.
+        assert outsider.post(path, {}, format="json").status_code == 404
+        minted = member.post(path, {}, format="json")
+        assert minted.status_code == 201, minted.json()
+        url = minted.json()["data"]["url"]
+
+        # The connect page admits them the same way, and the link is theirs.
+        browser = Client()
+        signed_in = browser.post(
+            "/oauth/sign-in", {"token": clerk.keys[0].token(sub="user_erin", v=2, o=org)}
+        )
+        assert signed_in.status_code == 302
+        assert link(browser, url, "erin-gh").status_code == 200
+        listed = member.get("/api/connections").json()["data"]
+    assert [(c["serverId"], c["status"]) for c in listed] == [(server["id"], "connected")]
 
 
 def test_rotation_reseals_linked_accounts_under_the_newest_key(
