@@ -40,10 +40,10 @@ from usage.models import RequestLog
 from usage.recorder import recorder
 
 from .provider import (
-    CLIENT_ID,
     CLIENT_SECRET,
     REFRESH_WORKER,
     FakeProvider,
+    add_client,
     document,
     mcp_call,
     result_text,
@@ -58,24 +58,6 @@ def provider(settings):
     with FakeProvider() as fake:
         yield fake
     recorder.flush()  # the gateway's request logs, written before the database goes
-
-
-def add_client(api: Any, server_id: str, provider: FakeProvider, **extra: Any) -> dict[str, Any]:
-    response = api.post(
-        "/api/credentials",
-        {
-            "serverId": server_id,
-            "type": "oauth2AuthorizationCode",
-            "clientId": CLIENT_ID,
-            "clientSecret": CLIENT_SECRET,
-            "revocationUrl": f"{provider.url}/revoke",
-            **extra,
-        },
-        format="json",
-    )
-    assert response.status_code == 201, response.json()
-    data: dict[str, Any] = response.json()["data"]
-    return data
 
 
 def start_link(browser: Any, url: str) -> str:
