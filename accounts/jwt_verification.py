@@ -10,6 +10,7 @@ user out. With no usable key the request gets 503 (auth_unavailable), never a
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -27,6 +28,15 @@ ALGORITHMS = ["RS256"]
 UNKNOWN_KID_COOLDOWN_SECONDS = 5.0
 # Without usable keys every request retries the fetch, so a client may come back soon.
 JWKS_RETRY_AFTER_SECONDS = 5
+ORG_ID = re.compile(r"^org_[A-Za-z0-9]{1,64}$")
+"""A Clerk organisation id, as an audience entry names one."""
+
+
+def active_org(claims: dict[str, Any]) -> str:
+    """The active organisation's id of a Clerk session token (v2: `o.id`), or ""."""
+    org = claims.get("o")
+    org_id = org.get("id") if isinstance(org, dict) else None
+    return org_id if isinstance(org_id, str) and ORG_ID.match(org_id) else ""
 
 
 class JwksUnavailable(Exception):

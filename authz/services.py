@@ -18,24 +18,11 @@ from core.errors import ValidationFailed
 from core.invalidation import server_changed
 from core.scopes import SCOPES
 from servers.models import Server
-from servers.selectors import server_mcp_url
+from servers.selectors import server_mcp_url, user_may_use
 from servers.services import UNCHANGED, scope_of, tools_named
 
 from .client_metadata import ClientMetadata, ClientMetadataError
 from .models import Authorization, UsedCode
-
-
-def user_may_authorize(*, user: User, server: Server, org_id: str = "") -> bool:
-    """Whether USER may authorize a client to SERVER: its owner, or for a shared server also
-    a user in its audience, by email, domain or ORG_ID (their active Clerk organisation).
-
-    A public server needs no authorization at all, so none is granted for it.
-    """
-    if not user.is_active or server.visibility == "public":
-        return False
-    if server.user_id == user.pk:
-        return True
-    return server.visibility == "shared" and server.admits(user.email, org_id)
 
 
 def authorization_grant(
@@ -159,7 +146,7 @@ def organisation_left(*, user: User, org_id: str) -> int:
             user=user, org_id=org_id, revoked_at__isnull=True
         )
     )
-    ended = [grant for grant in grants if not user_may_authorize(user=user, server=grant.server)]
+    ended = [grant for grant in grants if not user_may_use(user=user, server=grant.server)]
     kept = [grant.pk for grant in grants if grant not in ended]
     Authorization.objects.filter(pk__in=kept).update(org_id="", updated_at=timezone.now())
     return authorizations_revoke(authorizations=ended)

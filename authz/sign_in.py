@@ -9,14 +9,12 @@ personal `sgp_` token).
 
 from __future__ import annotations
 
-import re
 import time
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 
-from accounts.jwt_verification import verify_session_token
+from accounts.jwt_verification import active_org, verify_session_token
 from accounts.models import User
 from accounts.services import (
     API_TOKEN_PREFIX,
@@ -25,19 +23,9 @@ from accounts.services import (
 )
 from core.errors import ApiError
 
-ORG_ID = re.compile(r"^org_[A-Za-z0-9]{1,64}$")
-"""A Clerk organisation id, as an audience entry names one."""
-
 SESSION_USER = "authz_user"
 SESSION_AT = "authz_signed_in_at"
 SESSION_ORG = "authz_org"
-
-
-def active_org(claims: dict[str, Any]) -> str:
-    """The active organisation's id of a Clerk session token (v2: `o.id`), or ""."""
-    org = claims.get("o")
-    org_id = org.get("id") if isinstance(org, dict) else None
-    return org_id if isinstance(org_id, str) and ORG_ID.match(org_id) else ""
 
 
 class SignInFailed(Exception):

@@ -30,9 +30,9 @@ from core.errors import ApiError
 from credentials import connections
 from credentials.models import Credential
 from servers.models import Server
+from servers.selectors import user_may_use
 
 from . import sign_in as session
-from .services import user_may_authorize
 from .views import no_framing
 
 PENDING = "upstream_links"
@@ -57,7 +57,7 @@ def connect(request: HttpRequest, server_id: UUID) -> HttpResponse:
         query = urlencode({"next": request.get_full_path()})
         return HttpResponseRedirect(f"{reverse('authz:sign-in')}?{query}")
     server = Server.objects.filter(id=server_id, status="active").first()
-    if server is None or not user_may_authorize(
+    if server is None or not user_may_use(
         user=user, server=server, org_id=session.signed_in_org(request)
     ):
         return _refused(request, "This is not a server you may use.", 404)

@@ -21,7 +21,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
 from core.scopes import strongest_scope
-from servers.selectors import server_for_mcp_url
+from servers.selectors import server_for_mcp_url, user_may_use
 
 from . import tokens
 from .models import Authorization
@@ -32,7 +32,6 @@ from .services import (
     code_hash,
     code_mark_used,
     code_replayed,
-    user_may_authorize,
 )
 
 
@@ -80,9 +79,7 @@ class SpecgateValidator(OAuth2Validator):
         server = server_for_mcp_url(url=resource)
         claims = request.claims if isinstance(getattr(request, "claims", None), dict) else {}
         org_id = str(claims.get(ORG_CLAIM) or "")
-        if server is None or not user_may_authorize(
-            user=request.user, server=server, org_id=org_id
-        ):
+        if server is None or not user_may_use(user=request.user, server=server, org_id=org_id):
             raise _invalid_target(request, "The resource is not a server you may use.")
         # Granted when the token is minted (`access_token_generator`), once PKCE and the
         # redirect URI checked out too.
@@ -141,7 +138,7 @@ class SpecgateValidator(OAuth2Validator):
             )
             .first()
         )
-        if authorization is None or not user_may_authorize(
+        if authorization is None or not user_may_use(
             user=authorization.user, server=authorization.server, org_id=authorization.org_id
         ):
             return False

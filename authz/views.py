@@ -31,14 +31,14 @@ from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 from core.scopes import SCOPES, TOOLS_CALL, implied_scopes, strongest_scope
 from credentials.connections import CONNECT_PATH
 from servers.models import Server
-from servers.selectors import server_for_mcp_url, server_mcp_url
+from servers.selectors import server_for_mcp_url, server_mcp_url, user_may_use
 from usage import ratelimit
 
 from . import sign_in as session
 from .client_metadata import ClientMetadataError, fetch_client_metadata, is_client_id_url
 from .cors import open_cors
 from .selectors import grant_allowlist
-from .services import client_from_metadata, user_may_authorize
+from .services import client_from_metadata
 from .tokens import issuer
 
 SCOPE_WORDS = {
@@ -247,7 +247,7 @@ class ConsentView(AuthorizationView):
         server = server_for_mcp_url(url=resources[0])
         user = self.request.user
         org_id = getattr(user, "specgate_org", "")
-        if server is None or not user_may_authorize(user=user, server=server, org_id=org_id):
+        if server is None or not user_may_use(user=user, server=server, org_id=org_id):
             raise _invalid_target(state, redirect_uri, "The resource is not a server you may use.")
         return server
 

@@ -51,6 +51,7 @@ from core.errors import NotFound, ValidationFailed
 from core.http import upstream_options
 from core.invalidation import server_changed
 from servers.models import Server
+from servers.selectors import user_may_use
 from tools.calling import CallContext, CredentialUnavailable
 
 from . import crypto, injection
@@ -366,14 +367,6 @@ def _origin(url: str) -> str:
 # --- Linking and unlinking ----------------------------------------------------------------------
 
 
-def may_use(*, user: User, server: Server) -> bool:
-    """Whether USER may call SERVER's tools as themselves: its owner, or a shared server's
-    audience (by email; authz's pages also admit the signed-in Clerk organisation)."""
-    if server.user_id == user.pk:
-        return True
-    return server.visibility == "shared" and server.admits(user.email)
-
-
 def link_credential(*, server_id: Any, scheme: str | None) -> Credential:
     """The server's authorization-code credential for SCHEME (or its only one); 404 without."""
     credentials = Credential.objects.select_related("server").filter(server_id=server_id, type=TYPE)
@@ -390,10 +383,13 @@ def link_credential(*, server_id: Any, scheme: str | None) -> Credential:
     return found[0]
 
 
-def connection_link_url(*, user: User, server_id: Any, scheme: str | None = None) -> str:
-    """The connect page's URL for one of SERVER_ID's accounts (404 unless USER may use it)."""
-    server = Server.objects.filter(id=server_id).first()
-    if server is None or server.visibility == "public" or not may_use(user=user, server=server):
+def connection_link_url(
+    *, user: User, server_id: Any, scheme: str | None = None, org_id: str = ""
+) -> str:
+    """The connect page's URL for one of SERVER_ID's accounts: 404 unless USER may use it, as
+    the connect page decides (ORG_ID: their active Clerk organisation)."""
+    server = Server.objects.filter(id=server_id, status="active").first()
+    if server is None or not user_may_use(user=user, server=server, org_id=org_id):
         raise NotFound("Server not found")
     credential = link_credential(server_id=server.id, scheme=scheme)
     return connect_url(server.id, credential.scheme)
@@ -432,7 +428,8 @@ def connection_complete(
     *, user: User, credential: Credential, code: str, verifier: str
 ) -> Connection:
     """Exchange the provider's CODE for USER's tokens and store them (encrypted), replacing a
-    link they had for the same scheme."""
+    link they had for the same scheme, whose refresh token is then revoked upstream when the
+    credential names a revocation endpoint (best effort, as on unlink)."""
     secret = injection.decrypt_credential(credential)
     if not isinstance(secret, Secret):
         raise ValidationFailed(secret.message)
@@ -445,6 +442,9 @@ def connection_complete(
         message = exc.message if isinstance(exc, CredentialUnavailable) else exc.error
         raise ValidationFailed(f"The provider did not issue tokens: {message}") from None
     expires_at = _expiry(answer)
+    previous = Connection.objects.filter(
+        user=user, server=credential.server, scheme=credential.scheme
+    ).first()
     key_id, ciphertext = _seal(answer["access_token"], answer.get("refresh_token") or "")
     connection, _ = Connection.objects.update_or_create(
         user=user,
@@ -461,6 +461,9 @@ def connection_complete(
     )
     Connection.objects.filter(pk=connection.pk).update(token_version=F("token_version") + 1)
     server_changed(str(credential.server_id))
+    if previous is not None and credential.revocation_url:
+        # The replaced tokens are still live at the provider: nothing here can use them now.
+        _revoke(credential, previous)
     return connection
 
 

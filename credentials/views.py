@@ -8,7 +8,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.authentication import user_of
+from accounts.authentication import token_org, user_of
 from core.responses import DELETED, deleted
 from core.schema import error_responses
 
@@ -119,7 +119,10 @@ class ServerConnectionLinkView(GenericAPIView):
         payload = ConnectionLinkRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         url = connections.connection_link_url(
-            user=user_of(request), server_id=server_id, scheme=payload.validated_data.get("scheme")
+            user=user_of(request),
+            server_id=server_id,
+            scheme=payload.validated_data.get("scheme"),
+            org_id=token_org(request),
         )
         return Response({"url": url}, status=status.HTTP_201_CREATED)
 

@@ -54,6 +54,20 @@ def server_for_mcp_url(*, url: str) -> Server | None:
     )
 
 
+def user_may_use(*, user: User, server: Server, org_id: str = "") -> bool:
+    """Whether USER may use SERVER as themselves (authorize an MCP client to it, link their own
+    upstream account on it): its owner, or for a shared server also a user in its audience, by
+    email, domain or ORG_ID (their active Clerk organisation).
+
+    A public server needs no authorization at all, so none is granted for it.
+    """
+    if not user.is_active or server.visibility == "public":
+        return False
+    if server.user_id == user.pk:
+        return True
+    return server.visibility == "shared" and server.admits(user.email, org_id)
+
+
 def server_list(*, user: User) -> QuerySet[Server]:
     """The user's servers with toolCount and enabledToolCount annotated."""
     return Server.objects.filter(user=user).annotate(

@@ -1,7 +1,8 @@
 """Signing in and consenting in a real browser: Debian's chromium driven by Playwright, against
 config.asgi over HTTP, as a person connecting an MCP client. Approve, then deny.
 
-Each step leaves a screenshot in the pytest run's temporary directory (printed at the end).
+Each step leaves a screenshot in the pytest run's temporary directory (printed at the end);
+the `live`, `page` and `screenshots` fixtures are authz/tests/browsing.py's.
 Without /usr/bin/chromium (scripts/install-browser.sh) it skips, or fails under CI=true.
 """
 
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx2
@@ -18,27 +17,11 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts import local_issuer
-from core.testing import LoopbackServer, chromium_page, echo_path, shot
+from core.testing import LoopbackServer, echo_path, shot
 
 from .endpoints import SHOP, pkce
-from .flow import oauth_live
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def screenshots(tmp_path_factory, capsys) -> Iterator[Path]:
-    directory = tmp_path_factory.getbasetemp() / "oauth-screenshots"
-    directory.mkdir(exist_ok=True)
-    yield directory
-    with capsys.disabled():
-        print(f"\nOAuth browser screenshots: {directory}")
-
-
-@pytest.fixture
-def live(settings) -> Iterator[str]:
-    with oauth_live(settings) as url:
-        yield url
 
 
 @pytest.fixture
@@ -46,12 +29,6 @@ def callback() -> Iterator[LoopbackServer]:
     """The MCP client's redirect URI: a real HTTP server the browser lands on."""
     with LoopbackServer(echo_path) as server:
         yield server
-
-
-@pytest.fixture
-def page(screenshots) -> Iterator[Any]:
-    with chromium_page(screenshots) as opened:
-        yield opened
 
 
 def start_flow(live: str, callback: LoopbackServer, mcp_url: str) -> tuple[str, str, str]:

@@ -1,10 +1,11 @@
 """A small OAuth provider and the API it guards, on loopback, for the upstream-account tests.
 
 Authorization endpoint (redirects back with a code; `login` in its query says which of the
-provider's users signed in there), token endpoint (PKCE S256, short-lived access tokens,
-rotating refresh tokens whose reuse revokes their whole family, a switch to refuse every
-refresh, and a delay to make refreshes overlap), revocation endpoint (RFC 7009), and `GET /me`
-which answers who the bearer token belongs to and records every token it saw.
+provider's users signed in there, `default_login` when none does), token endpoint (PKCE S256,
+short-lived access tokens, rotating refresh tokens whose reuse revokes their whole family, a
+switch to refuse every refresh, and a delay to make refreshes overlap), revocation endpoint
+(RFC 7009), and `GET /me` which answers who the bearer token belongs to and records every
+token it saw.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class FakeProvider:
     access_lifetime: int = 600
     refresh_delay: float = 0.0
     reject_refresh: bool = False
+    default_login: str = "octocat"
+    """Who signs in at the authorization endpoint when its query names no `login` (a browser)."""
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     access: dict[str, str] = field(default_factory=dict)
     """Live access token → login."""
@@ -118,6 +121,7 @@ class FakeProvider:
         query = {k: v[0] for k, v in parse_qs(urlsplit(request.path).query).items()}
         assert query["response_type"] == "code" and query["client_id"] == CLIENT_ID
         assert query["code_challenge_method"] == "S256"
+        query.setdefault("login", self.default_login)
         code = f"code-{next(self._counter)}"
         self.codes[code] = query
         target = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query['state']})}"
@@ -221,6 +225,25 @@ print(current_token(credential=secret, server_id=server_id, user_id=user_id, sta
 expired token; prints the access token it ends up with. Argv: credential id, server id, user
 id, a directory where each worker says it is ready, and how many workers to wait for (so they
 all ask at once)."""
+
+
+def add_client(api: Any, server_id: str, provider: FakeProvider, **extra: Any) -> dict[str, Any]:
+    """The server's OAuth client at PROVIDER, added through the API as API (its owner)."""
+    response = api.post(
+        "/api/credentials",
+        {
+            "serverId": server_id,
+            "type": "oauth2AuthorizationCode",
+            "clientId": CLIENT_ID,
+            "clientSecret": CLIENT_SECRET,
+            "revocationUrl": f"{provider.url}/revoke",
+            **extra,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    data: dict[str, Any] = response.json()["data"]
+    return data
 
 
 def result_text(result: dict[str, Any]) -> str:

@@ -14,10 +14,14 @@ from urllib.parse import urlsplit
 
 import httpx2
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from accounts.testing import clerk_jwks
 from authz.tests.endpoints import (
     authorize_params,
     browser_for,
@@ -28,6 +32,7 @@ from authz.tests.endpoints import (
     register,
 )
 from core.testing import manual_clock, require_postgres_and_redis, services_database_url
+from credentials import crypto
 from credentials.injection import forget_cached
 from credentials.models import Connection
 from gateway.testing import create_server
@@ -35,10 +40,10 @@ from usage.models import RequestLog
 from usage.recorder import recorder
 
 from .provider import (
-    CLIENT_ID,
     CLIENT_SECRET,
     REFRESH_WORKER,
     FakeProvider,
+    add_client,
     document,
     mcp_call,
     result_text,
@@ -53,24 +58,6 @@ def provider(settings):
     with FakeProvider() as fake:
         yield fake
     recorder.flush()  # the gateway's request logs, written before the database goes
-
-
-def add_client(api: Any, server_id: str, provider: FakeProvider, **extra: Any) -> dict[str, Any]:
-    response = api.post(
-        "/api/credentials",
-        {
-            "serverId": server_id,
-            "type": "oauth2AuthorizationCode",
-            "clientId": CLIENT_ID,
-            "clientSecret": CLIENT_SECRET,
-            "revocationUrl": f"{provider.url}/revoke",
-            **extra,
-        },
-        format="json",
-    )
-    assert response.status_code == 201, response.json()
-    data: dict[str, Any] = response.json()["data"]
-    return data
 
 
 def start_link(browser: Any, url: str) -> str:
@@ -237,6 +224,14 @@ def test_a_link_completes_only_in_the_browser_and_session_that_started_it(
     (connection,) = Connection.objects.all()
     assert connection.user == alice
     assert "mallory-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    # Linking again replaces the tokens, and the replaced refresh token is revoked upstream.
+    replaced = [t for t in provider.refresh_tokens if t.startswith("rt-mallory-gh-")]
+    first = provider.seen[-1]
+    assert link(alice_browser, url, "mallory-gh").status_code == 200
+    assert provider.revoked == replaced and len(replaced) == 1
+    assert Connection.objects.get().pk == connection.pk
+    assert "mallory-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    assert provider.seen[-1] != first  # the new link's token, not the cached old one
     # A fresh token is served from the worker's memory: the stored row is not even read.
     Connection.objects.update(ciphertext="unreadable", key_id="gone")
     assert "mallory-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
@@ -261,6 +256,71 @@ def test_a_link_completes_only_in_the_browser_and_session_that_started_it(
     assert result["isError"] is True and "public server" in result_text(result)
     assert len(provider.seen) == seen
     assert alice_browser.get(path).status_code == 404
+
+
+def test_a_member_of_an_organisation_in_the_audience_gets_the_link_and_links(
+    provider, settings, alice_client
+):
+    server = create_server(alice_client, document(provider.url), provider.url, name="Hub")
+    add_client(alice_client, server["id"], provider)
+    shared = alice_client.patch(
+        f"/api/servers/{server['id']}",
+        {"visibility": "shared", "audience": ["org_2TeamAbc"]},
+        format="json",
+    )
+    assert shared.status_code == 200, shared.json()
+    path = f"/api/servers/{server['id']}/connections"
+    with clerk_jwks(settings) as clerk:
+        org = {"id": "org_2TeamAbc", "rol": "org:member", "slg": "team"}
+        member, outsider = APIClient(), APIClient()
+        member.credentials(
+            HTTP_AUTHORIZATION=f"Bearer {clerk.keys[0].token(sub='user_erin', v=2, o=org)}"
+        )
+        outsider.credentials(
+            HTTP_AUTHORIZATION=f"Bearer {clerk.keys[0].token(sub='user_erin', v=2)}"
+        )
+        # The same person without that organisation active is not in the audience.
+        assert outsider.post(path, {}, format="json").status_code == 404
+        minted = member.post(path, {}, format="json")
+        assert minted.status_code == 201, minted.json()
+        url = minted.json()["data"]["url"]
+
+        # The connect page admits them the same way, and the link is theirs.
+        browser = Client()
+        signed_in = browser.post(
+            "/oauth/sign-in", {"token": clerk.keys[0].token(sub="user_erin", v=2, o=org)}
+        )
+        assert signed_in.status_code == 302
+        assert link(browser, url, "erin-gh").status_code == 200
+        listed = member.get("/api/connections").json()["data"]
+    assert [(c["serverId"], c["status"]) for c in listed] == [(server["id"], "connected")]
+
+
+def test_rotation_reseals_linked_accounts_under_the_newest_key(
+    provider, alice, alice_client, settings, encryption_key
+):
+    server = create_server(alice_client, document(provider.url), provider.url, name="Hub")
+    add_client(alice_client, server["id"], provider)
+    url = alice_client.post(f"/api/servers/{server['id']}/connections").json()["data"]["url"]
+    link(browser_for(alice.email), url, "alice-gh")
+    before, issued = Connection.objects.get(), list(provider.access)
+
+    new_key = Fernet.generate_key().decode()
+    settings.CREDENTIALS_ENCRYPTION_KEYS = [new_key, encryption_key]
+    call_command("rotate_credentials")
+    settings.CREDENTIALS_ENCRYPTION_KEYS = [new_key]  # the old key retired
+    forget_cached()  # a worker that never held the token reads it sealed by the new key
+
+    after = Connection.objects.get()
+    assert after.key_id == crypto.key_id_of(new_key) != before.key_id
+    assert after.ciphertext != before.ciphertext
+    assert "alice-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    assert provider.seen == issued and provider.refreshes == 0
+    # The refresh token survived too: the upstream refuses the access token, one refresh.
+    provider.expire_access_tokens()
+    assert "alice-gh" in result_text(mcp_call(server["slug"], server["key"], "getMe"))
+    assert provider.refreshes == 1 and provider.reuse_detected == 0
+    assert Connection.objects.get().key_id == crypto.key_id_of(new_key)
 
 
 @pytest.mark.services
