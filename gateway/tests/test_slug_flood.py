@@ -87,6 +87,7 @@ def test_a_valid_looking_unknown_slug_is_looked_up_once_and_remembered(queries) 
     assert registry.cached_counts() == (0, 1)
 
 
+@pytest.mark.once
 def test_a_real_server_is_still_served_after_a_flood(alice) -> None:
     spec = spec_create(user=alice, content=SPEC)
     server = server_create(
@@ -113,6 +114,7 @@ def kept_connections(monkeypatch) -> None:
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 600)
 
 
+@pytest.mark.once
 def test_a_flood_of_unknown_slugs_keeps_memory_and_caches_bounded(kept_connections) -> None:
     async def flood(count: int, concurrency: int = 50) -> tuple[list[int], int]:
         statuses: list[int] = []
