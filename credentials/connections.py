@@ -22,7 +22,6 @@ core.outbound (address guard, timeouts, size caps).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from django.conf import settings
@@ -309,8 +308,9 @@ def _token_request(credential: Secret, form: dict[str, str]) -> dict[str, Any]:
     body when the provider refuses Basic); the parsed answer, or an OAuth2Error raised."""
     client_id = credential.values["clientId"]
     client_secret = credential.values["clientSecret"]
-    basic = base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode())
-    response = _post(credential.token_url, form, basic.decode("ascii"))
+    response = _post(
+        credential.token_url, form, injection.client_basic_auth(client_id, client_secret)
+    )
     if response.status_code == 401 or _error_of(response) == "invalid_client":
         body_auth = form | {"client_id": client_id, "client_secret": client_secret}
         response = _post(credential.token_url, body_auth, None)
@@ -336,27 +336,16 @@ def _error_of(response: outbound.OutboundResponse) -> str:
     return str(document.get("error") or "") if isinstance(document, dict) else ""
 
 
-def _post(url: str, form: dict[str, str], basic: str | None) -> outbound.OutboundResponse:
-    headers = [
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Accept", "application/json"),
-    ]
-    if basic is not None:
-        headers.append(("Authorization", f"Basic {basic}"))
-    try:
+def _post(url: str, form: dict[str, str], authorization: str | None) -> outbound.OutboundResponse:
+    with injection.token_endpoint_unreachable(
+        f"The OAuth2 endpoint {_origin(url)} could not be used"
+    ):
         return outbound.request(
             "POST",
             url,
-            headers=headers,
-            content=urlencode(form),
             options=upstream_options(),
-            sensitive_headers={"authorization"},
+            **injection.token_endpoint_post(form, authorization),
         )
-    except outbound.OutboundError as exc:
-        raise CredentialUnavailable(
-            "oauth_token_unreachable",
-            f"The OAuth2 endpoint {_origin(url)} could not be used: {exc.message}",
-        ) from None
 
 
 def _origin(url: str) -> str:
@@ -494,14 +483,11 @@ def _revoke(credential: Credential, connection: Connection) -> None:
         (tokens.refresh, "refresh_token") if tokens.refresh else (tokens.access, "access_token")
     )
     client_id = secret.values["clientId"]
-    basic = base64.b64encode(
-        f"{quote_plus(client_id)}:{quote_plus(secret.values['clientSecret'])}".encode()
-    )
     try:
         response = _post(
             credential.revocation_url,
             {"token": token, "token_type_hint": hint},
-            basic.decode("ascii"),
+            injection.client_basic_auth(client_id, secret.values["clientSecret"]),
         )
     except CredentialUnavailable as exc:
         logger.warning("Could not revoke connection %s upstream: %s", connection.pk, exc.message)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -382,38 +383,57 @@ async def _fetch_token(credential: Secret) -> tuple[str, float]:
     form = {"grant_type": "client_credentials"}
     if credential.scopes:
         form["scope"] = " ".join(credential.scopes)
-    basic = base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode())
     response = await _post_token_request(
-        credential, form, [("Authorization", f"Basic {basic.decode('ascii')}")]
+        credential, form, client_basic_auth(client_id, client_secret)
     )
     if response.status_code in (400, 401):
         # Some servers accept only the body form of client authentication.
         body_auth = form | {"client_id": client_id, "client_secret": client_secret}
-        response = await _post_token_request(credential, body_auth, [])
+        response = await _post_token_request(credential, body_auth, None)
     return _token_from(credential, response)
 
 
 async def _post_token_request(
-    credential: Secret, form: dict[str, str], extra_headers: list[tuple[str, str]]
+    credential: Secret, form: dict[str, str], authorization: str | None
 ) -> outbound.OutboundResponse:
-    headers = [
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Accept", "application/json"),
-        *extra_headers,
-    ]
-    try:
+    with token_endpoint_unreachable("The OAuth2 token endpoint could not be used"):
         return await outbound.arequest(
             "POST",
             credential.token_url,
-            headers=headers,
-            content=urlencode(form),
             options=upstream_options(),
-            sensitive_headers={"authorization"},
+            **token_endpoint_post(form, authorization),
         )
+
+
+def client_basic_auth(client_id: str, client_secret: str) -> str:
+    """The Authorization header of HTTP Basic client authentication (RFC 6749 §2.3.1: each
+    part form-encoded first)."""
+    basic = base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode())
+    return f"Basic {basic.decode('ascii')}"
+
+
+def token_endpoint_post(
+    form: Mapping[str, str], authorization: str | None
+) -> outbound.RequestExtras:
+    """What a POST of FORM to an OAuth2 token or revocation endpoint carries besides its URL."""
+    headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Accept", "application/json"),
+    ]
+    if authorization is not None:
+        headers.append(("Authorization", authorization))
+    return {"headers": headers, "content": urlencode(form), "sensitive_headers": {"authorization"}}
+
+
+@contextmanager
+def token_endpoint_unreachable(message: str) -> Iterator[None]:
+    """An outbound failure inside becomes CredentialUnavailable("oauth_token_unreachable")
+    with MESSAGE and the failure's own (never a secret: outbound errors carry none)."""
+    try:
+        yield
     except outbound.OutboundError as exc:
         raise CredentialUnavailable(
-            "oauth_token_unreachable",
-            f"The OAuth2 token endpoint could not be used: {exc.message}",
+            "oauth_token_unreachable", f"{message}: {exc.message}"
         ) from None
 
 

@@ -26,6 +26,7 @@ from core.outbound.exchange import (
     OutboundError,
     OutboundOptions,
     OutboundResponse,
+    RequestExtras,
     arequest,
     request,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "OutboundError",
     "OutboundOptions",
     "OutboundResponse",
+    "RequestExtras",
     "aclose_pools",
     "arequest",
     "close_pools",
