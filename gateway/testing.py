@@ -63,6 +63,15 @@ def serve_on_loopback(
 
 async def asgi_post(app: Any, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
     """POST BODY (JSON) to PATH of an ASGI app in process, with HEADERS added; the status."""
+    status, _ = await asgi_exchange(app, path, body, headers)
+    return status
+
+
+async def asgi_exchange(
+    app: Any, path: str, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, bytes]:
+    """POST BODY (JSON) to PATH of an ASGI app in process, with HEADERS added; the status and
+    the whole response body."""
     scope: dict[str, Any] = {
         "type": "http",
         "method": "POST",
@@ -83,7 +92,8 @@ async def asgi_post(app: Any, path: str, body: bytes, headers: list[tuple[bytes,
         sent.append(message)
 
     await app(scope, receive, send)
-    return int(sent[0]["status"])
+    payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return int(sent[0]["status"]), payload
 
 
 # --- An in-memory Registry and its demo servers, for the endpoint's own tests ---------------

@@ -259,6 +259,7 @@ def mcp_call(slug: str, bearer: str | None, tool: str) -> dict[str, Any]:
     import asyncio
 
     from config.asgi import mcp_app, registry
+    from gateway.testing import asgi_exchange
 
     registry.check_now(slug)
     body = json.dumps(
@@ -269,30 +270,10 @@ def mcp_call(slug: str, bearer: str | None, tool: str) -> dict[str, Any]:
             "params": {"name": tool, "arguments": {}},
         }
     ).encode()
-    headers = [
-        (b"host", b"127.0.0.1:8000"),
-        (b"content-type", b"application/json"),
-        (b"accept", b"application/json"),
-    ]
+    headers = [(b"host", b"127.0.0.1:8000")]
     if bearer:
         headers.append((b"authorization", f"Bearer {bearer}".encode()))
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": f"/mcp/{slug}",
-        "headers": headers,
-        "client": ("127.0.0.1", 5000),
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(mcp_app(scope, receive, send))
-    assert sent[0]["status"] == 200, sent
-    payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    status, payload = asyncio.run(asgi_exchange(mcp_app, f"/mcp/{slug}", body, headers))
+    assert status == 200, payload
     result: dict[str, Any] = json.loads(payload)["result"]
     return result
