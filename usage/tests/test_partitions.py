@@ -158,7 +158,10 @@ def test_retention_drops_whole_expired_partitions_only(settings, alice_tool):
     require_postgres()
     now = datetime.now(UTC)
     expired_day = (now - timedelta(days=12)).date()
-    boundary = now - timedelta(days=10, hours=1)  # past the cutoff, but its day is not over
+    cutoff = now - timedelta(days=10)
+    # Past the cutoff, but on the cutoff's own day, which is not over yet (an hour before it,
+    # or that day's midnight when the cutoff falls in its first hour).
+    boundary = max(cutoff - timedelta(hours=1), datetime.combine(cutoff.date(), time.min, UTC))
     write_records(
         [
             make_record(alice_tool, created_at=at_noon(expired_day)),
