@@ -15,11 +15,8 @@ client to ship. Every answer is checked (200, whole body).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,32 +101,7 @@ def drive(port: int, calls: int, warmup: int) -> None:
     uvloop.run(run())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--driver", nargs=2, type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.driver:
-        drive(args.driver[0], args.driver[1], args.warmup)
-        return
-
-    from bench.gateway_bench import free_port, wait_for
-    from bench.hot_path_profile import callgrind_instructions
-
-    port = free_port()
-    python = str(ROOT / ".venv" / "bin" / "python")
-    upstream = subprocess.Popen([python, "bench/upstream.py", str(port)], cwd=ROOT)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/")
-        driver = [python, str(Path(__file__).resolve()), "--warmup", str(args.warmup)]
-        command = [*driver, "--driver", str(port), str(args.calls)]
-        loop, _ = callgrind_instructions(command, dict(os.environ))
-        print(json.dumps({"calls": args.calls, "instructions_per_call": loop // args.calls}))
-    finally:
-        upstream.terminate()
-        upstream.wait(10)
-
-
 if __name__ == "__main__":
-    main()
+    from bench.outbound_profile import run
+
+    run(__file__, drive)

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,11 +62,17 @@ def drive(port: int, calls: int, warmup: int) -> None:
     uvloop.run(run())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run(script: str, drive: Callable[[int, int, int], None], *, tree: bool = False) -> None:
+    """The command line of an outbound bench: as itself, it starts the upstream and runs
+    `script` again as the driver under callgrind; as the driver (`--driver PORT CALLS`), it
+    calls `drive(port, calls, warmup)`. `tree` adds `--tree`, the checkout the driver imports."""
+    parser = argparse.ArgumentParser(
+        description=(sys.modules["__main__"].__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--tree", type=Path, default=ROOT)
+    if tree:
+        parser.add_argument("--tree", type=Path, default=ROOT)
     parser.add_argument("--driver", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
@@ -80,8 +87,10 @@ def main() -> None:
     upstream = subprocess.Popen([python, "bench/upstream.py", str(port)], cwd=ROOT)
     try:
         wait_for(f"http://127.0.0.1:{port}/")
-        driver = [python, str(Path(__file__).resolve()), "--warmup", str(args.warmup)]
-        env = dict(os.environ) | {"OUTBOUND_TREE": str(args.tree.resolve())}
+        driver = [python, str(Path(script).resolve()), "--warmup", str(args.warmup)]
+        env = dict(os.environ)
+        if tree:
+            env["OUTBOUND_TREE"] = str(args.tree.resolve())
         loop, _ = callgrind_instructions([*driver, "--driver", str(port), str(args.calls)], env)
         print(json.dumps({"calls": args.calls, "instructions_per_call": loop // args.calls}))
     finally:
@@ -90,4 +99,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(__file__, drive, tree=True)
