@@ -129,3 +129,13 @@ def test_the_workers_forked_from_the_arbiter_export_their_spans(tmp_path):
             server.wait(timeout=30)
 
     assert len(served(spans)) == requests
+
+
+def test_the_app_imports_its_views_at_load_so_the_arbiter_shares_them(tmp_path):
+    env = without_metrics_dir() | {"DATA_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, config.asgi; print('config.urls' in sys.modules)"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["True"], done.stderr
