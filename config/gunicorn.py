@@ -63,7 +63,7 @@ graceful_timeout = 30
 keepalive = 75
 # The arbiter imports the app once and forks the workers from it: the code of Django, the
 # app and their libraries is in pages the workers share copy-on-write instead of each worker
-# importing its own copy. With 2 workers, after 1000 calls: total PSS 230 -> 185 MB, each
+# importing its own copy. With 2 workers, after 1000 calls: total PSS 230 -> 185-191 MB, each
 # worker's own pages (USS) 98-102 -> 37-38 MB (bench/worker_memory.py). A worker must
 # inherit nothing live: the app opens no database or Redis connection and starts no thread
 # or event loop at import (the usage recorder, the connection pools and the loop are each
@@ -79,9 +79,10 @@ def post_worker_init(worker: object) -> None:
 
     Measured with bench/gateway_bench.py (2 workers): p99 of tools/call 47-58 ms -> 18-22 ms
     (the tail was full collections), and the metered gateway 2-3 % faster. With the app
-    preloaded it also keeps the pages inherited from the arbiter shared: a collection writes
-    to the header of every object it scans, copying the page it is on (without the freeze,
-    total PSS after 1000 calls 205 MB instead of 197 in the same run).
+    preloaded it also keeps more of the pages inherited from the arbiter shared (a collection
+    writes to the header of every object it scans, copying its page): without the freeze,
+    total PSS after 1000 calls was 5-8 MB higher in two same-run comparisons, close to the
+    spread between runs of the same code.
     """
     import gc
 
