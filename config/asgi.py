@@ -27,6 +27,7 @@ start_tracing(service_name="specgate-web", web=True)
 django_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
+from django.urls import get_resolver  # noqa: E402
 
 from core import outbound  # noqa: E402
 from core.errors import error_body_for_status  # noqa: E402
@@ -44,6 +45,10 @@ mcp_app = McpApp(
     allowed_origins=allowed_origins(),
     resource_metadata_base=settings.PUBLIC_BASE_URL,
 )
+# Django imports the URLconf (and with it every view module) at the first request. Under
+# gunicorn with preload_app, importing it here, in the arbiter, puts those modules in pages
+# the workers share instead of in a copy each.
+get_resolver().url_patterns  # noqa: B018
 
 
 async def _lifespan(receive: Any, send: Any) -> None:

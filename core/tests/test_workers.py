@@ -1,5 +1,5 @@
-"""The production server settings (config/gunicorn.py): every worker gets its share of a burst
-of connections."""
+"""The production server settings (config/gunicorn.py): the app is imported once, by the
+arbiter, and every worker forked from it gets its share of a burst of connections."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from core.testing import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _pid_over(conn: socket.socket) -> tuple[int, int]:
+def _pid_over(conn: socket.socket) -> tuple[int, int, int]:
     conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     data = b""
     while b"\r\n\r\n" not in data or not data.split(b"\r\n\r\n", 1)[1]:
         chunk = conn.recv(4096)
         assert chunk, "connection closed"
         data += chunk
-    pid, frozen = data.split(b"\r\n\r\n", 1)[1].split()
-    return int(pid), int(frozen)
+    pid, frozen, imported_by = data.split(b"\r\n\r\n", 1)[1].split()
+    return int(pid), int(frozen), int(imported_by)
 
 
 def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers():
@@ -50,8 +50,10 @@ def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers():
         try:
             per_worker: dict[int, int] = {}
             for conn in conns:
-                pid, frozen = _pid_over(conn)
+                pid, frozen, imported_by = _pid_over(conn)
                 per_worker[pid] = per_worker.get(pid, 0) + 1
+                # preload_app: the arbiter imported the app before forking this worker.
+                assert imported_by == server.pid != pid
                 # post_worker_init froze what the worker loaded at start (gc.freeze).
                 assert frozen > 1000, frozen
         finally:
