@@ -121,13 +121,6 @@ class OutboundResponse:
 # --- One exchange: the shared logic of the sync and async drivers ------------------------------
 
 
-def _origin(url: Target) -> str:
-    # Built by hand rather than from netloc, which would include any user:password.
-    host = f"[{url.host}]" if ":" in url.host else url.host
-    port = "" if url.port is None else f":{url.port}"
-    return f"{url.scheme}://{host}{port}"
-
-
 def _same_origin(a: Target, b: Target) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
@@ -202,7 +195,7 @@ class _Exchange:
         self.guard = guard_for(options.allow_private, options.allowed_networks)
         self.method = method.upper()
         self.url = self._parse(url, params)
-        self.origin = _origin(self.url)
+        self.origin = self.url.origin
         self.content = content
         self.headers = _initial_headers(headers, cookies, options.user_agent)
         self.sensitive_headers = _CREDENTIAL_HEADERS | {name.lower() for name in sensitive_headers}
@@ -225,7 +218,7 @@ class _Exchange:
         # Names are checked when connecting; an IP literal can be refused without a socket.
         ip = literal_ip(url.host)
         if ip is not None and not self.guard.permits(ip):
-            raise OutboundError("blocked", _blocked_message(_origin(url)))
+            raise OutboundError("blocked", _blocked_message(url.origin))
 
     def _timeouts(self) -> dict[str, float]:
         remaining = self.remaining()
@@ -289,7 +282,7 @@ class _Exchange:
             self.content = None
             self.headers = _without(self.headers, _BODY_HEADERS)
         self.url = target
-        self.origin = _origin(target)
+        self.origin = target.origin
         self.redirects += 1
         return True
 

@@ -24,16 +24,22 @@ import httpx2
 
 from core.outbound.guard import literal_ip
 
+_PLAIN_ORIGIN = re.compile(r"(https?)://([a-z0-9.\-]+)(?::([1-9][0-9]{0,4}))?")
 # Characters httpx2 leaves as they are in a path and in a query string (printable ASCII minus
 # its percent-encode sets; a '%' is kept whether or not it starts an escape).
-_PLAIN_URL = re.compile(
-    r"(https?)://([a-z0-9.\-]+)(?::([1-9][0-9]{0,4}))?"
-    r"(/[!$-;=@-_a-z|~]*)(\?[!$-;=?-~]*)?"
-)
+_PLAIN_PATH = re.compile(r"/[!$-;=@-_a-z|~]*(?:\?[!$-;=?-~]*)?")
 _IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _MAX_URL_LENGTH = 65536  # httpx2's limit; longer URLs go to httpx2, which refuses them
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "QUERY"})
+# Upstream origins are few and called again and again: each plain one is split and checked once.
+_ORIGINS_KEPT = 1024
+
+
+def origin_text(scheme: str, host: str, port: int | None) -> str:
+    """`scheme://host[:port]` for messages: never the user info a netloc could carry."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" if port is None else f"{scheme}://{shown}:{port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +55,9 @@ class Target:
     raw_host: bytes
     netloc: bytes
     raw_path: bytes
-    # The URL as `str(httpx2.URL(...))` would print it.
+    # The URL as `str(httpx2.URL(...))` would print it, and its origin as `origin_text` does.
     text: str
+    origin: str
     # The httpx2 URL these parts came from, when httpx2 parsed it.
     parsed: httpx2.URL | None = field(default=None, compare=False)
 
@@ -90,35 +97,71 @@ def target_of(url: httpx2.URL) -> Target:
         netloc=url.netloc,
         raw_path=url.raw_path,
         text=str(url),
+        origin=origin_text(url.scheme, url.host, url.port),
         parsed=url,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _PlainOrigin:
+    scheme: str
+    host: str
+    port: int | None
+    raw_host: bytes
+    netloc: bytes
+    origin: str
+
+
+# The authority part of a URL ("http://host:port") -> its parts, or None when it is not plain.
+_plain_origins: dict[str, _PlainOrigin | None] = {}
+
+
 def _plain_target(url: str) -> Target | None:
-    match = _PLAIN_URL.fullmatch(url)
+    path_at = url.find("/", url.find("//") + 2) if "//" in url else -1
+    if path_at < 0:
+        return None
+    authority = url[:path_at]
+    try:
+        origin = _plain_origins[authority]
+    except KeyError:
+        origin = _plain_origin(authority)
+        if len(_plain_origins) >= _ORIGINS_KEPT:
+            del _plain_origins[next(iter(_plain_origins))]
+        _plain_origins[authority] = origin
+    if origin is None or not _PLAIN_PATH.fullmatch(url, path_at) or "/." in url[path_at:]:
+        return None  # dot segments to remove, characters to escape: httpx2's work
+    return Target(
+        scheme=origin.scheme,
+        host=origin.host,
+        port=origin.port,
+        raw_host=origin.raw_host,
+        netloc=origin.netloc,
+        raw_path=url[path_at:].encode("ascii"),
+        text=url,
+        origin=origin.origin,
+    )
+
+
+def _plain_origin(authority: str) -> _PlainOrigin | None:
+    match = _PLAIN_ORIGIN.fullmatch(authority)
     if match is None:
         return None
-    scheme, host, port_text, path, query = match.groups()
-    if "/." in path or "xn--" in host:
-        return None  # dot segments to remove, an IDNA name to decode: httpx2's work
+    scheme, host, port_text = match.groups()
+    if "xn--" in host:
+        return None  # an IDNA name, which httpx2 decodes for display
     if _IPV4_STYLE.fullmatch(host) and literal_ip(host) is None:
         return None  # httpx2 refuses it, with its own message
-    port = None
-    netloc = host
-    if port_text is not None:
-        port = int(port_text)
-        if port == _DEFAULT_PORTS[scheme]:
-            return None  # httpx2 drops it from the URL's text
-        netloc = f"{host}:{port_text}"
-    raw_path = path if query is None else path + query
-    return Target(
+    port = None if port_text is None else int(port_text)
+    if port == _DEFAULT_PORTS[scheme]:
+        return None  # httpx2 drops it from the URL's text
+    netloc = host if port_text is None else f"{host}:{port_text}"
+    return _PlainOrigin(
         scheme=scheme,
         host=host,
         port=port,
         raw_host=host.encode("ascii"),
         netloc=netloc.encode("ascii"),
-        raw_path=raw_path.encode("ascii"),
-        text=url,
+        origin=origin_text(scheme, host, port),
     )
 
 

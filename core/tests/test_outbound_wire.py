@@ -17,7 +17,7 @@ import httpx2
 import pytest
 
 from core import outbound
-from core.outbound import OutboundOptions
+from core.outbound import OutboundOptions, wire
 from core.outbound.wire import ResponseHeaders, parse_target, target_of
 
 ANY_ADDRESS = OutboundOptions(connect_timeout=2.0, total_timeout=5.0, allow_private=True)
@@ -339,3 +339,18 @@ def test_response_headers_read_as_httpx2_reads_them(raw):
     assert ours.multi_items() == theirs.multi_items()
     for name in ("x-a", "x-name", "set-cookie", "location", "missing"):
         assert ours.get(name) == theirs.get(name)
+
+
+def test_parts_of_a_known_origin_are_reused_and_their_number_is_bounded():
+    first = parse_target("http://api.example.com:8443/a?x=1")
+    again = parse_target("http://api.example.com:8443/b/c")
+
+    assert (again.raw_host, again.netloc, again.origin) == (
+        first.raw_host,
+        first.netloc,
+        first.origin,
+    )
+    assert again == target_of(httpx2.URL("http://api.example.com:8443/b/c"))
+    for n in range(2 * wire._ORIGINS_KEPT):
+        parse_target(f"http://host-{n}.example.com/")
+    assert len(wire._plain_origins) == wire._ORIGINS_KEPT
