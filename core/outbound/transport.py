@@ -3,9 +3,9 @@
 The only module that reaches into httpx2's private parts: the `_pool` the sync httpx2
 transport forwards to. `core/tests/test_outbound_internals.py` pins the installed version to
 constraints.txt and checks that name, so an upgrade that moves it fails there, saying which,
-rather than here at run time. Async callers use httpcore2's connection pool directly (the
-exchange builds httpcore2's requests itself, see `wire`); async connections are
-`streams.AsyncioStream`s.
+rather than here at run time. Async callers use our own pool (`pool.AsyncPool`, over
+httpcore2's HTTP/1.1 connections; the exchange builds httpcore2's requests itself, see `wire`);
+async connections are `streams.AsyncioStream`s.
 
 Connections are pooled: one pool per event loop for async callers, one per process for sync
 callers, and separate pools per address policy so a connection opened under a lenient policy is
@@ -29,6 +29,7 @@ import httpcore2
 import httpx2
 
 from core.outbound.guard import AddressBlocked, Guard
+from core.outbound.pool import AsyncPool
 from core.outbound.streams import AsyncioBackend
 
 
@@ -183,10 +184,8 @@ def ssl_context(extra_ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-def guarded_async_pool(
-    guard: Guard, extra_ca_file: str | None = None
-) -> httpcore2.AsyncConnectionPool:
-    return httpcore2.AsyncConnectionPool(
+def guarded_async_pool(guard: Guard, extra_ca_file: str | None = None) -> AsyncPool:
+    return AsyncPool(
         ssl_context=ssl_context(extra_ca_file),
         network_backend=GuardedAsyncBackend(guard),
         **POOL_LIMITS,
@@ -208,14 +207,14 @@ class GuardedSyncTransport(httpx2.HTTPTransport):
 # never handed to a caller that does not trust it.
 PoolKey = tuple[Guard, str | None]
 
-_async_pools: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[PoolKey, httpcore2.AsyncConnectionPool]
-] = weakref.WeakKeyDictionary()
+_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PoolKey, AsyncPool]] = (
+    weakref.WeakKeyDictionary()
+)
 _sync_transports: dict[tuple[int, PoolKey], GuardedSyncTransport] = {}
 _sync_lock = threading.Lock()
 
 
-def async_pool(guard: Guard, extra_ca_file: str | None = None) -> httpcore2.AsyncConnectionPool:
+def async_pool(guard: Guard, extra_ca_file: str | None = None) -> AsyncPool:
     per_loop = _async_pools.setdefault(asyncio.get_running_loop(), {})
     key = (guard, extra_ca_file)
     if key not in per_loop:
