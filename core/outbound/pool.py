@@ -96,6 +96,8 @@ class AsyncPool:
         while idle:
             connection = idle.pop()
             del self._idle_order[connection]
+            if not idle:
+                del self._idle[origin]  # no key left behind per origin ever called
             if not connection.has_expired():  # keep-alive expiry, or readable: the peer closed
                 return connection
             self._discard(connection)

@@ -7,6 +7,8 @@ and replacement are observed from the server's side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -202,6 +204,33 @@ def test_a_cancelled_wait_gives_up_its_place_in_line():
     run(scenario)
 
 
+def test_a_connection_handed_to_a_waiter_cancelled_at_that_moment_is_not_lost():
+    async def scenario(server: Server) -> None:
+        pool = make_pool(max_connections=1)
+        port = server.port
+        holding = await pool.handle_async_request(
+            httpcore2.Request(
+                "GET",
+                f"http://127.0.0.1:{port}/",
+                headers=[(b"Host", f"127.0.0.1:{port}".encode())],
+            )
+        )
+        waiting = asyncio.ensure_future(get(pool, port))
+        await asyncio.sleep(0.05)  # in line for the only connection
+        assert [chunk async for chunk in holding.stream] == [b"ok"]  # type: ignore[union-attr]
+
+        await holding.aclose()  # hands the connection to the waiter...
+        waiting.cancel()  # ...which is cancelled before it could run
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+        assert await get(pool, port, pool_timeout=0.5) == b"ok"
+        assert server.connections == 1
+        await pool.aclose()
+
+    run(scenario)
+
+
 def test_a_failed_connect_gives_its_slot_back():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -268,3 +297,42 @@ def test_a_new_request_queues_behind_those_already_waiting():
         await pool.aclose()
 
     run(scenario)
+
+
+def test_every_slot_comes_back_after_a_storm_of_cancellations_and_timeouts():
+    async def scenario(*servers: Server) -> None:
+        pool = make_pool(max_connections=3, max_idle=2, expiry=0.05)
+        rnd = random.Random(17)
+
+        async def one() -> None:
+            call = asyncio.ensure_future(
+                get(
+                    pool,
+                    rnd.choice(servers).port,
+                    rnd.choice(["/", "/", "/close", "/hang"]),
+                    pool_timeout=rnd.choice([0.01, 0.1, 1.0]),
+                )
+            )
+            await asyncio.sleep(rnd.choice([0, 0.001, 0.01, 0.05]))
+            if rnd.random() < 0.3:
+                call.cancel()
+            with contextlib.suppress(
+                asyncio.CancelledError,
+                TimeoutError,
+                httpcore2.PoolTimeout,
+                httpcore2.NetworkError,
+                httpcore2.RemoteProtocolError,
+            ):
+                await asyncio.wait_for(call, 0.3)
+
+        for _ in range(5):
+            await asyncio.gather(*[one() for _ in range(30)])
+
+        answers = await asyncio.gather(
+            *[get(pool, server.port, pool_timeout=1.0) for server in servers]
+        )
+        assert answers == [b"ok"] * 3
+        assert len(pool.connections) <= 3
+        await pool.aclose()
+
+    run(scenario, servers=3)
