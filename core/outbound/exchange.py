@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import time
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, Unpack
 from urllib.parse import urlsplit
 
-import anyio
+import httpcore2
 import httpx2
 
 from core.observability import tracing
@@ -31,16 +32,20 @@ from core.outbound.guard import AddressBlocked, guard_for, literal_ip
 from core.outbound.transport import (
     GuardedSyncTransport,
     UnresolvableHost,
-    async_transport,
+    async_pool,
     sync_deadline,
     sync_transport,
 )
+from core.outbound.wire import ResponseHeaders, Target, parse_target, request_headers, target_of
 
 ErrorKind = Literal[
     "blocked", "timeout", "connect", "too_large", "redirect", "invalid_url", "protocol"
 ]
 OnTooLarge = Literal["truncate", "error"]
 HeadersInput = Mapping[str, str] | Sequence[tuple[str, str]]
+# What the exchange reads a response's headers through: httpx2's on the sync path, the async
+# path's own reading of httpcore2's header lines.
+ResponseHeaderView = httpx2.Headers | ResponseHeaders
 
 
 class RequestExtras(TypedDict, total=False):
@@ -116,14 +121,7 @@ class OutboundResponse:
 # --- One exchange: the shared logic of the sync and async drivers ------------------------------
 
 
-def _origin(url: httpx2.URL) -> str:
-    # Built by hand rather than from netloc, which would include any user:password.
-    host = f"[{url.host}]" if ":" in url.host else url.host
-    port = "" if url.port is None else f":{url.port}"
-    return f"{url.scheme}://{host}{port}"
-
-
-def _same_origin(a: httpx2.URL, b: httpx2.URL) -> bool:
+def _same_origin(a: Target, b: Target) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
@@ -140,8 +138,8 @@ class _Body:
         self.truncated = False
         self.decoded = False
 
-    def start(self, headers: httpx2.Headers) -> None:
-        if headers.get("content-encoding", "").strip().lower() in _DECODED_ENCODINGS:
+    def start(self, headers: ResponseHeaderView) -> None:
+        if (headers.get("content-encoding") or "").strip().lower() in _DECODED_ENCODINGS:
             self._decoder = zlib.decompressobj(_ZLIB_AUTO_HEADER)
             self.decoded = True
 
@@ -197,18 +195,16 @@ class _Exchange:
         self.guard = guard_for(options.allow_private, options.allowed_networks)
         self.method = method.upper()
         self.url = self._parse(url, params)
-        self.origin = _origin(self.url)
+        self.origin = self.url.origin
         self.content = content
         self.headers = _initial_headers(headers, cookies, options.user_agent)
         self.sensitive_headers = _CREDENTIAL_HEADERS | {name.lower() for name in sensitive_headers}
         self.on_too_large = on_too_large
         self.redirects = 0
 
-    def _parse(self, url: str, params: Any) -> httpx2.URL:
+    def _parse(self, url: str, params: Any) -> Target:
         try:
-            parsed = httpx2.URL(url)
-            if params is not None:
-                parsed = parsed.copy_merge_params(params)
+            parsed = parse_target(url, params)
         except (httpx2.InvalidURL, TypeError, ValueError):
             raise OutboundError("invalid_url", "The upstream URL is not a valid URL.") from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
@@ -218,26 +214,40 @@ class _Exchange:
         self._refuse_forbidden_literal(parsed)
         return parsed
 
-    def _refuse_forbidden_literal(self, url: httpx2.URL) -> None:
+    def _refuse_forbidden_literal(self, url: Target) -> None:
         # Names are checked when connecting; an IP literal can be refused without a socket.
         ip = literal_ip(url.host)
         if ip is not None and not self.guard.permits(ip):
-            raise OutboundError("blocked", _blocked_message(_origin(url)))
+            raise OutboundError("blocked", _blocked_message(url.origin))
 
-    def build_request(self) -> httpx2.Request:
+    def _timeouts(self) -> dict[str, float]:
         remaining = self.remaining()
-        timeouts = {
+        return {
             "connect": min(self.options.connect_timeout, remaining),
             "read": remaining,
             "write": remaining,
             "pool": remaining,
         }
+
+    def build_request(self) -> httpx2.Request:
         return httpx2.Request(
             self.method,
-            self.url,
+            self.url.as_httpx(),
             headers=self.headers,
             content=self.content,
-            extensions={"timeout": timeouts},
+            extensions={"timeout": self._timeouts()},
+        )
+
+    def build_core_request(self) -> httpcore2.Request:
+        """The request `build_request` describes, as httpcore2's pool receives it from httpx2."""
+        content = self.content
+        body = content.encode("utf-8") if isinstance(content, str) else content or b""
+        return httpcore2.Request(
+            self.method,
+            self.url.core_url(),
+            headers=request_headers(self.method, self.url, self.headers, body),
+            content=body,
+            extensions={"timeout": self._timeouts()},
         )
 
     def remaining(self) -> float:
@@ -246,10 +256,10 @@ class _Exchange:
             raise OutboundError("timeout", self.timeout_message())
         return left
 
-    def follow_redirect(self, response: httpx2.Response) -> bool:
+    def follow_redirect(self, status_code: int, headers: ResponseHeaderView) -> bool:
         """Set up the next hop when the response is a redirect; False when it is the answer."""
-        location = response.headers.get("location")
-        if response.status_code not in _REDIRECT_STATUSES or not location:
+        location = headers.get("location")
+        if status_code not in _REDIRECT_STATUSES or not location:
             return False
         if self.redirects >= self.options.max_redirects:
             raise OutboundError(
@@ -257,7 +267,7 @@ class _Exchange:
                 f"{self.origin} redirected more than {self.options.max_redirects} times.",
             )
         try:
-            target = self.url.join(location)
+            target = target_of(self.url.as_httpx().join(location))
         except httpx2.InvalidURL:
             raise OutboundError(
                 "redirect", f"{self.origin} redirected to an invalid URL."
@@ -267,31 +277,33 @@ class _Exchange:
         self._refuse_forbidden_literal(target)
         if not _same_origin(self.url, target):
             self.headers = _without(self.headers, self.sensitive_headers)
-        if _redirect_turns_into_get(response.status_code, self.method):
+        if _redirect_turns_into_get(status_code, self.method):
             self.method = "GET"
             self.content = None
             self.headers = _without(self.headers, _BODY_HEADERS)
         self.url = target
-        self.origin = _origin(target)
+        self.origin = target.origin
         self.redirects += 1
         return True
 
-    def new_body(self, response: httpx2.Response) -> _Body:
+    def new_body(self, headers: ResponseHeaderView) -> _Body:
         body = _Body(self.options.max_response_bytes, self.on_too_large, self.origin)
-        body.start(response.headers)
+        body.start(headers)
         return body
 
-    def result(self, response: httpx2.Response, body: _Body) -> OutboundResponse:
+    def result(
+        self, status_code: int, response_headers: ResponseHeaderView, body: _Body
+    ) -> OutboundResponse:
         content = body.finish()
-        headers = response.headers.multi_items()
+        headers = response_headers.multi_items()
         if body.decoded:
             headers = _without(headers, _ENCODED_BODY_HEADERS)
         return OutboundResponse(
-            status_code=response.status_code,
+            status_code=status_code,
             headers=headers,
             content=content,
             truncated=body.truncated,
-            url=str(self.url),
+            url=self.url.text,
             elapsed_ms=round((time.monotonic() - self.started) * 1000, 3),
         )
 
@@ -340,20 +352,28 @@ def _translated_errors(exchange: _Exchange) -> Iterator[None]:
         raise
     except AddressBlocked:
         raise OutboundError("blocked", _blocked_message(exchange.origin)) from None
-    except httpx2.ConnectTimeout:
+    # The async driver meets httpcore2's exceptions, the sync one httpx2's mapping of them.
+    except (httpx2.ConnectTimeout, httpcore2.ConnectTimeout):
         raise OutboundError(
             "timeout",
             f"Timed out connecting to {exchange.origin} ({exchange.options.connect_timeout:g} s).",
         ) from None
-    except (TimeoutError, httpx2.TimeoutException):
+    except (TimeoutError, httpx2.TimeoutException, httpcore2.TimeoutException):
         raise OutboundError("timeout", exchange.timeout_message()) from None
-    except httpx2.ConnectError as exc:
+    except (httpx2.ConnectError, httpcore2.ConnectError) as exc:
         raise OutboundError(
             "connect", f"Could not connect to {exchange.origin}: {_connect_reason(exc)}."
         ) from None
-    except (httpx2.UnsupportedProtocol, httpx2.InvalidURL):
+    except (httpx2.UnsupportedProtocol, httpx2.InvalidURL, httpcore2.UnsupportedProtocol):
         raise OutboundError("invalid_url", "The upstream URL is not a valid http(s) URL.") from None
-    except (httpx2.TransportError, httpx2.DecodingError, zlib.error):
+    except (
+        httpx2.TransportError,
+        httpx2.DecodingError,
+        zlib.error,
+        httpcore2.NetworkError,
+        httpcore2.ProtocolError,
+        httpcore2.ProxyError,
+    ):
         raise OutboundError(
             "protocol",
             f"{exchange.origin} sent a malformed response or closed the connection early.",
@@ -401,22 +421,25 @@ async def arequest(
 
 
 async def _drive_async(exchange: _Exchange) -> OutboundResponse:
-    transport = async_transport(exchange.guard, exchange.options.extra_ca_file)
-    with _translated_errors(exchange), anyio.fail_after(exchange.options.total_timeout):
-        while True:
-            response = await transport.handle_async_request(exchange.build_request())
-            try:
-                if exchange.follow_redirect(response):
-                    continue
-                body = exchange.new_body(response)
-                async for chunk in response.stream:  # type: ignore[union-attr]
-                    if body.feed(chunk):
-                        break
-                return exchange.result(response, body)
-            finally:
-                # Shielded so that a timeout still returns or discards the connection.
-                with anyio.CancelScope(shield=True):
-                    await response.aclose()
+    pool = async_pool(exchange.guard, exchange.options.extra_ca_file)
+    # asyncio's own timeout rather than anyio's cancel scope: the same one cancellation at the
+    # deadline (TimeoutError, translated below), for less work per call.
+    with _translated_errors(exchange):
+        async with asyncio.timeout(exchange.options.total_timeout):
+            while True:
+                response = await pool.handle_async_request(exchange.build_core_request())
+                try:
+                    headers = ResponseHeaders(response.headers)
+                    if exchange.follow_redirect(response.status, headers):
+                        continue
+                    body = exchange.new_body(headers)
+                    async for chunk in response.stream:  # type: ignore[union-attr]
+                        if body.feed(chunk):
+                            break
+                    return exchange.result(response.status, headers, body)
+                finally:
+                    # Shielded so that a cancellation still returns or discards the connection.
+                    await asyncio.shield(response.aclose())
 
 
 def _with_traceparent(extra: RequestExtras) -> RequestExtras:
@@ -476,15 +499,15 @@ def _drive_sync(exchange: _Exchange, transport: GuardedSyncTransport) -> Outboun
         while True:
             response = transport.handle_request(exchange.build_request())
             try:
-                if exchange.follow_redirect(response):
+                if exchange.follow_redirect(response.status_code, response.headers):
                     continue
-                body = exchange.new_body(response)
+                body = exchange.new_body(response.headers)
                 # Each socket read waits at most until the deadline; checking it between chunks
                 # also stops an upstream that trickles a byte at a time.
                 for chunk in response.stream:  # type: ignore[union-attr]
                     if body.feed(chunk):
                         break
                     exchange.remaining()
-                return exchange.result(response, body)
+                return exchange.result(response.status_code, response.headers, body)
             finally:
                 response.close()

@@ -84,8 +84,12 @@ def guard_for(allow_private: bool, allowed_networks: tuple[str, ...]) -> Guard:
     return Guard(allow_private=allow_private, allowed_networks=networks)
 
 
+@functools.lru_cache(maxsize=1024)
 def literal_ip(host: str) -> IPAddress | None:
-    """The address a URL host names literally, or None when it is a name."""
+    """The address a URL host names literally, or None when it is a name.
+
+    Cached: the same few upstream hosts are asked about on every call (addresses are immutable).
+    """
     try:
         return ipaddress.ip_address(host)
     except ValueError:

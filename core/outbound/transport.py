@@ -1,9 +1,11 @@
 """Network backends that connect only to vetted addresses, and the pools built on them.
 
-The only module that reaches into httpx2's private parts: the `_pool` an httpx2 transport
-forwards to. `core/tests/test_outbound_internals.py` pins the installed version to
+The only module that reaches into httpx2's private parts: the `_pool` the sync httpx2
+transport forwards to. `core/tests/test_outbound_internals.py` pins the installed version to
 constraints.txt and checks that name, so an upgrade that moves it fails there, saying which,
-rather than here at run time. Async connections are `streams.AsyncioStream`s.
+rather than here at run time. Async callers use our own pool (`pool.AsyncPool`, over
+httpcore2's HTTP/1.1 connections; the exchange builds httpcore2's requests itself, see `wire`);
+async connections are `streams.AsyncioStream`s.
 
 Connections are pooled: one pool per event loop for async callers, one per process for sync
 callers, and separate pools per address policy so a connection opened under a lenient policy is
@@ -27,6 +29,7 @@ import httpcore2
 import httpx2
 
 from core.outbound.guard import AddressBlocked, Guard
+from core.outbound.pool import AsyncPool
 from core.outbound.streams import AsyncioBackend
 
 
@@ -181,18 +184,17 @@ def ssl_context(extra_ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-class GuardedAsyncTransport(httpx2.AsyncHTTPTransport):
-    # httpx2's transport takes no network backend, so build its pool ourselves; the rest of
-    # the transport (request/response mapping, error mapping) is reused unchanged.
-    def __init__(self, guard: Guard, extra_ca_file: str | None = None) -> None:
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=ssl_context(extra_ca_file),
-            network_backend=GuardedAsyncBackend(guard),
-            **POOL_LIMITS,
-        )
+def guarded_async_pool(guard: Guard, extra_ca_file: str | None = None) -> AsyncPool:
+    return AsyncPool(
+        ssl_context=ssl_context(extra_ca_file),
+        network_backend=GuardedAsyncBackend(guard),
+        **POOL_LIMITS,
+    )
 
 
 class GuardedSyncTransport(httpx2.HTTPTransport):
+    # httpx2's transport takes no network backend, so build its pool ourselves; the rest of
+    # the transport (request/response mapping, error mapping) is reused unchanged.
     def __init__(self, guard: Guard, extra_ca_file: str | None = None) -> None:
         self._pool = httpcore2.ConnectionPool(
             ssl_context=ssl_context(extra_ca_file),
@@ -205,18 +207,18 @@ class GuardedSyncTransport(httpx2.HTTPTransport):
 # never handed to a caller that does not trust it.
 PoolKey = tuple[Guard, str | None]
 
-_async_transports: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[PoolKey, GuardedAsyncTransport]
-] = weakref.WeakKeyDictionary()
+_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PoolKey, AsyncPool]] = (
+    weakref.WeakKeyDictionary()
+)
 _sync_transports: dict[tuple[int, PoolKey], GuardedSyncTransport] = {}
 _sync_lock = threading.Lock()
 
 
-def async_transport(guard: Guard, extra_ca_file: str | None = None) -> GuardedAsyncTransport:
-    per_loop = _async_transports.setdefault(asyncio.get_running_loop(), {})
+def async_pool(guard: Guard, extra_ca_file: str | None = None) -> AsyncPool:
+    per_loop = _async_pools.setdefault(asyncio.get_running_loop(), {})
     key = (guard, extra_ca_file)
     if key not in per_loop:
-        per_loop[key] = GuardedAsyncTransport(guard, extra_ca_file)
+        per_loop[key] = guarded_async_pool(guard, extra_ca_file)
     return per_loop[key]
 
 
@@ -231,8 +233,8 @@ def sync_transport(guard: Guard, extra_ca_file: str | None = None) -> GuardedSyn
 
 async def aclose_pools() -> None:
     """Close the current event loop's pooled connections (for shutdown and tests)."""
-    for transport in _async_transports.pop(asyncio.get_running_loop(), {}).values():
-        await transport.aclose()
+    for pool in _async_pools.pop(asyncio.get_running_loop(), {}).values():
+        await pool.aclose()
 
 
 def close_pools() -> None:

@@ -22,6 +22,8 @@ import pytest
 
 from core import outbound
 from core.outbound import OutboundError, OutboundOptions
+from core.outbound.guard import guard_for
+from core.outbound.transport import async_pool
 
 MB = 1024 * 1024
 BIG_BODY_BYTES = 50 * MB
@@ -536,6 +538,32 @@ def test_a_hanging_upstream_times_out_within_the_total_timeout(fetch, upstream, 
     assert error.kind == "timeout"
     assert error.message == f"{upstream.base} did not answer within 0.5 s."
     assert time.monotonic() - started < 1.0
+
+
+def test_a_call_cut_short_leaves_no_connection_in_the_pool(upstream):
+    # A stalled body ended by the deadline, and one ended by the caller's own cancellation:
+    # either way the half-read connection is closed, never kept for the next call.
+    options = OutboundOptions(total_timeout=0.5, allowed_networks=("127.0.0.1/32",))
+
+    def pooled() -> int:  # both option sets share one address policy, so one pool
+        return len(async_pool(guard_for(False, ("127.0.0.1/32",))).connections)
+
+    async def cut_short() -> list[int]:
+        with pytest.raises(OutboundError):
+            await outbound.arequest("GET", upstream.base + "/stall", options=options)
+        left = [pooled()]
+        call = asyncio.ensure_future(
+            outbound.arequest("GET", upstream.base + "/stall", options=LOOPBACK_ONLY)
+        )
+        await asyncio.sleep(0.2)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        left.append(pooled())
+        await outbound.aclose_pools()
+        return left
+
+    assert asyncio.run(cut_short()) == [0, 0]
 
 
 def test_a_refused_connection_is_a_connect_error(fetch):

@@ -1,10 +1,11 @@
 """What core/outbound relies on inside httpcore2 and httpx2, checked by name.
 
-The transport hands httpx2's transport a pool through the private `_pool` it forwards to, and
-the asyncio stream (core/outbound/streams.py) answers the pool's `is_readable` question. None
-of that is covered by semantic versioning, so the versions are pinned in constraints.txt and
-each name is checked here: an upgrade that moves one fails in this file, saying which name and
-where it is used, instead of misbehaving at run time.
+The transport hands httpx2's sync transport a pool through the private `_pool` it forwards to
+(the async pool, core/outbound/pool.py, drives httpcore2's public `AsyncHTTP11Connection`),
+and the asyncio stream (core/outbound/streams.py) answers the connections' `is_readable`
+question. None of that is covered by semantic versioning, so the versions are pinned in
+constraints.txt and each name is checked here: an upgrade that moves one fails in this file,
+saying which name and where it is used, instead of misbehaving at run time.
 """
 
 from __future__ import annotations
@@ -101,24 +102,35 @@ def test_connection_pools_accept_a_network_backend_and_the_limits(pool):
 
     assert not missing, (
         f"httpcore2.{pool.__name__} no longer accepts {sorted(missing)}; "
-        f"GuardedAsyncTransport/GuardedSyncTransport in {WHERE} pass them."
+        f"guarded_async_pool/GuardedSyncTransport in {WHERE} pass them."
     )
 
 
 @pytest.mark.parametrize(
     ("transport", "method"),
     [
-        (httpx2.AsyncHTTPTransport, "handle_async_request"),
-        (httpx2.AsyncHTTPTransport, "aclose"),
         (httpx2.HTTPTransport, "handle_request"),
         (httpx2.HTTPTransport, "close"),
     ],
 )
 def test_httpx2_transports_forward_to_their_private_pool(transport, method):
-    # The guarded transports skip httpx2's __init__ and set `_pool` themselves.
+    # The guarded sync transport skips httpx2's __init__ and sets `_pool` itself.
     source = inspect.getsource(getattr(transport, method))
 
     assert "self._pool." in source, (
         f"httpx2.{transport.__name__}.{method} no longer goes through self._pool; the guarded "
-        f"transports in {WHERE} install their pool there."
+        f"transport in {WHERE} installs its pool there."
     )
+
+
+def test_the_http11_connection_offers_what_the_async_pool_uses():
+    # core/outbound/pool.py builds these connections itself and asks them these questions.
+    assert parameters(httpcore2.AsyncHTTP11Connection.__init__)[1:] == [
+        "origin",
+        "stream",
+        "keepalive_expiry",
+    ]
+    for name in ("handle_async_request", "has_expired", "is_idle", "is_closed", "aclose"):
+        assert callable(getattr(httpcore2.AsyncHTTP11Connection, name, None)), (
+            f"httpcore2.AsyncHTTP11Connection.{name} is gone; core/outbound/pool.py uses it."
+        )

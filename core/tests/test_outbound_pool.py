@@ -1,0 +1,338 @@
+"""The async connection pool (core/outbound/pool.py) against real keep-alive servers on loopback.
+
+The servers run on the test's own event loop and count the connections they accept, so reuse
+and replacement are observed from the server's side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpcore2
+import pytest
+
+from core.outbound.guard import guard_for
+from core.outbound.pool import AsyncPool
+from core.outbound.transport import GuardedAsyncBackend, ssl_context
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+class Server:
+    """A keep-alive HTTP/1.1 server: answers `ok` (or, by path, hangs or closes after answering)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> Server:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.requests += 1
+                if b" /hang " in head:
+                    await asyncio.sleep(30)
+                writer.write(OK)
+                await writer.drain()
+                if b" /close " in head:
+                    break  # closes without saying so: the connection looks reusable
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+
+def make_pool(max_connections: int = 10, max_idle: int = 10, expiry: float = 30.0) -> AsyncPool:
+    return AsyncPool(
+        ssl_context=ssl_context(None),
+        network_backend=GuardedAsyncBackend(guard_for(True, ())),
+        max_connections=max_connections,
+        max_keepalive_connections=max_idle,
+        keepalive_expiry=expiry,
+    )
+
+
+async def get(pool: AsyncPool, port: int, path: str = "/", pool_timeout: float = 5.0) -> bytes:
+    request = httpcore2.Request(
+        "GET",
+        f"http://127.0.0.1:{port}{path}",
+        headers=[(b"Host", f"127.0.0.1:{port}".encode())],
+        extensions={"timeout": {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": pool_timeout}},
+    )
+    response = await pool.handle_async_request(request)
+    try:
+        return b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+    finally:
+        await response.aclose()
+
+
+def run(test: Callable[..., Awaitable[Any]], servers: int = 1) -> Any:
+    async def main() -> Any:
+        started = [await Server().start() for _ in range(servers)]
+        try:
+            return await test(*started)
+        finally:
+            for server in started:
+                await server.stop()
+
+    return asyncio.run(main())
+
+
+def test_it_reuses_an_idle_connection():
+    async def scenario(server: Server) -> None:
+        pool = make_pool()
+        assert await get(pool, server.port) == b"ok"
+        assert await get(pool, server.port) == b"ok"
+
+        assert server.connections == 1
+        assert len(pool.connections) == 1
+        await pool.aclose()
+
+    run(scenario)
+
+
+def test_an_idle_connection_past_its_keep_alive_expiry_is_replaced():
+    async def scenario(server: Server) -> None:
+        pool = make_pool(expiry=0.05)
+        await get(pool, server.port)
+        await asyncio.sleep(0.15)
+        await get(pool, server.port)
+
+        assert server.connections == 2
+        assert len(pool.connections) == 1
+        await pool.aclose()
+
+    run(scenario)
+
+
+def test_idle_connections_of_other_origins_are_closed_past_their_keep_alive():
+    async def scenario(first: Server, second: Server) -> None:
+        pool = make_pool(expiry=0.05)
+        await get(pool, first.port)
+        await asyncio.sleep(0.15)
+        await get(pool, second.port)
+
+        assert len(pool.connections) == 1  # the first origin's expired connection is gone
+        await get(pool, second.port)
+        assert second.connections == 1
+        await pool.aclose()
+
+    run(scenario, servers=2)
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_not_used():
+    async def scenario(server: Server) -> None:
+        pool = make_pool()
+        await get(pool, server.port, "/close")
+        await asyncio.sleep(0.05)  # the close reaches us: the idle socket turns readable
+
+        assert await get(pool, server.port) == b"ok"
+        assert server.connections == 2
+        await pool.aclose()
+
+    run(scenario)
+
+
+def test_idle_connections_beyond_the_keep_alive_cap_are_closed():
+    async def scenario(first: Server, second: Server) -> None:
+        pool = make_pool(max_idle=1)
+        await get(pool, first.port)
+        await get(pool, second.port)
+
+        assert len(pool.connections) == 1
+        await get(pool, second.port)
+        assert second.connections == 1  # the most recent one was kept
+        await pool.aclose()
+
+    run(scenario, servers=2)
+
+
+def test_a_full_pool_waits_and_then_times_out_with_a_pool_timeout():
+    async def scenario(server: Server) -> None:
+        pool = make_pool(max_connections=1)
+        hanging = asyncio.ensure_future(get(pool, server.port, "/hang"))
+        await asyncio.sleep(0.1)
+
+        with pytest.raises(httpcore2.PoolTimeout):
+            await get(pool, server.port, pool_timeout=0.2)
+
+        hanging.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await hanging
+        # The cancelled call closed its connection and gave its slot back.
+        assert pool.connections == []
+        assert await get(pool, server.port, pool_timeout=1.0) == b"ok"
+        await pool.aclose()
+
+    run(scenario)
+
+
+def test_a_cancelled_wait_gives_up_its_place_in_line():
+    async def scenario(server: Server) -> None:
+        pool = make_pool(max_connections=1)
+        hanging = asyncio.ensure_future(get(pool, server.port, "/hang"))
+        await asyncio.sleep(0.1)
+        waiting = asyncio.ensure_future(get(pool, server.port))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        hanging.cancel()
+        for call in (waiting, hanging):
+            with pytest.raises(asyncio.CancelledError):
+                await call
+
+        assert await get(pool, server.port, pool_timeout=1.0) == b"ok"
+        assert pool.connections != [] and len(pool.connections) == 1
+        await pool.aclose()
+
+    run(scenario)
+
+
+def test_a_connection_handed_to_a_waiter_cancelled_at_that_moment_is_not_lost():
+    async def scenario(server: Server) -> None:
+        pool = make_pool(max_connections=1)
+        port = server.port
+        holding = await pool.handle_async_request(
+            httpcore2.Request(
+                "GET",
+                f"http://127.0.0.1:{port}/",
+                headers=[(b"Host", f"127.0.0.1:{port}".encode())],
+            )
+        )
+        waiting = asyncio.ensure_future(get(pool, port))
+        await asyncio.sleep(0.05)  # in line for the only connection
+        assert [chunk async for chunk in holding.stream] == [b"ok"]  # type: ignore[union-attr]
+
+        await holding.aclose()  # hands the connection to the waiter...
+        waiting.cancel()  # ...which is cancelled before it could run
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+        assert await get(pool, port, pool_timeout=0.5) == b"ok"
+        assert server.connections == 1
+        await pool.aclose()
+
+    run(scenario)
+
+
+def test_a_failed_connect_gives_its_slot_back():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+
+    async def scenario(server: Server) -> None:
+        pool = make_pool(max_connections=1)
+        with pytest.raises(httpcore2.ConnectError):
+            await get(pool, closed_port)
+
+        assert await get(pool, server.port, pool_timeout=1.0) == b"ok"
+        await pool.aclose()
+
+    run(scenario)
+
+
+def test_a_waiting_origin_is_served_while_another_keeps_the_only_slot_busy():
+    # max_connections=1 and two origins: calls to the first one follow each other without a
+    # pause, and the second origin's call must still get its turn, not a PoolTimeout.
+    async def scenario(busy: Server, other: Server) -> None:
+        pool = make_pool(max_connections=1)
+        stop = asyncio.Event()
+
+        async def hammer() -> int:
+            calls = 0
+            while not stop.is_set():
+                await get(pool, busy.port)
+                calls += 1
+            return calls
+
+        hammers = [asyncio.ensure_future(hammer()) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        try:
+            answer = await get(pool, other.port, pool_timeout=2.0)
+        finally:
+            stop.set()
+            busy_calls = sum(await asyncio.gather(*hammers))
+
+        assert answer == b"ok"
+        assert busy_calls > 10
+        await pool.aclose()
+
+    run(scenario, servers=2)
+
+
+def test_a_new_request_queues_behind_those_already_waiting():
+    async def scenario(server: Server) -> None:
+        pool = make_pool(max_connections=1)
+        order: list[str] = []
+
+        async def call(name: str, path: str = "/") -> None:
+            await get(pool, server.port, path)
+            order.append(name)
+
+        first = asyncio.ensure_future(call("first"))
+        await asyncio.sleep(0)
+        waiters = []
+        for name in ("second", "third"):
+            waiters.append(asyncio.ensure_future(call(name)))
+            await asyncio.sleep(0)
+        await asyncio.gather(first, *waiters)
+
+        assert order == ["first", "second", "third"]
+        await pool.aclose()
+
+    run(scenario)
+
+
+def test_every_slot_comes_back_after_a_storm_of_cancellations_and_timeouts():
+    async def scenario(*servers: Server) -> None:
+        pool = make_pool(max_connections=3, max_idle=2, expiry=0.05)
+        rnd = random.Random(17)
+
+        async def one() -> None:
+            call = asyncio.ensure_future(
+                get(
+                    pool,
+                    rnd.choice(servers).port,
+                    rnd.choice(["/", "/", "/close", "/hang"]),
+                    pool_timeout=rnd.choice([0.01, 0.1, 1.0]),
+                )
+            )
+            await asyncio.sleep(rnd.choice([0, 0.001, 0.01, 0.05]))
+            if rnd.random() < 0.3:
+                call.cancel()
+            with contextlib.suppress(
+                asyncio.CancelledError,
+                TimeoutError,
+                httpcore2.PoolTimeout,
+                httpcore2.NetworkError,
+                httpcore2.RemoteProtocolError,
+            ):
+                await asyncio.wait_for(call, 0.3)
+
+        for _ in range(5):
+            await asyncio.gather(*[one() for _ in range(30)])
+
+        answers = await asyncio.gather(
+            *[get(pool, server.port, pool_timeout=1.0) for server in servers]
+        )
+        assert answers == [b"ok"] * 3
+        assert len(pool.connections) <= 3
+        await pool.aclose()
+
+    run(scenario, servers=3)
