@@ -16,7 +16,6 @@ client to ship. Every answer is checked (200, whole body).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,12 +66,9 @@ class _Exchange(asyncio.Protocol):
 
 
 def drive(port: int, calls: int, warmup: int) -> None:
-    import ctypes
-
     import uvloop
 
-    marks = os.environ.get("HOT_PATH_CALLGRIND_LIB")
-    callgrind = ctypes.CDLL(marks) if marks else None
+    from bench.outbound_profile import measured
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -88,14 +84,7 @@ def drive(port: int, calls: int, warmup: int) -> None:
             if status != 200 or not body:
                 raise SystemExit(f"upstream call failed: {status}")
 
-        for n in range(warmup):
-            await one(n)
-        if callgrind is not None:
-            callgrind.hot_path_start()
-        for n in range(calls):
-            await one(n)
-        if callgrind is not None:
-            callgrind.hot_path_stop()
+        await measured(one, calls, warmup)
         transport.close()
 
     uvloop.run(run())

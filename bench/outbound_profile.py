@@ -17,25 +17,38 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def drive(port: int, calls: int, warmup: int) -> None:
-    """The driver: runs in the checkout being measured (its `core.outbound`)."""
+async def measured(one: Callable[[int], Awaitable[None]], calls: int, warmup: int) -> None:
+    """`warmup` calls of `one`, then `calls` more with callgrind's instrumentation on (when the
+    driver runs under bench.hot_path_profile.callgrind_instructions)."""
     import ctypes
 
+    marks = os.environ.get("HOT_PATH_CALLGRIND_LIB")
+    callgrind = ctypes.CDLL(marks) if marks else None
+    for n in range(warmup):
+        await one(n)
+    if callgrind is not None:
+        callgrind.hot_path_start()
+    for n in range(calls):
+        await one(n)
+    if callgrind is not None:
+        callgrind.hot_path_stop()
+
+
+def drive(port: int, calls: int, warmup: int) -> None:
+    """The driver: runs in the checkout being measured (its `core.outbound`)."""
     import uvloop
 
     sys.path.insert(0, os.environ["OUTBOUND_TREE"])  # the checkout measured, before this one
     from core import outbound
     from core.outbound import OutboundOptions
 
-    marks = os.environ.get("HOT_PATH_CALLGRIND_LIB")
-    callgrind = ctypes.CDLL(marks) if marks else None
     options = OutboundOptions(allow_private=True)
 
     async def one(n: int) -> None:
@@ -49,14 +62,7 @@ def drive(port: int, calls: int, warmup: int) -> None:
             raise SystemExit(f"upstream call failed: {response.status_code}")
 
     async def run() -> None:
-        for n in range(warmup):
-            await one(n)
-        if callgrind is not None:
-            callgrind.hot_path_start()
-        for n in range(calls):
-            await one(n)
-        if callgrind is not None:
-            callgrind.hot_path_stop()
+        await measured(one, calls, warmup)
         await outbound.aclose_pools()
 
     uvloop.run(run())
