@@ -14,7 +14,7 @@ six parts, each with one concern:
   HTTP/1.1 connections.
 - `wire`: the request as httpx2 would send it (URL parts, header order and framing) and the
   response headers as httpx2 would read them, built without httpx2's objects, for the async
-  driver, which hands httpcore2's pool its requests directly.
+  driver, which hands them to `pool` as httpcore2 requests directly.
 - `streams`: the async connections themselves, httpcore2's network stream on a plain asyncio
   protocol (no anyio layer per read and write).
 - `exchange`: one logical request: URL checks, redirects, the body's byte cap, the total
