@@ -66,12 +66,16 @@ class AsyncPool:
         self._open: dict[httpcore2.AsyncHTTP11Connection, OriginKey] = {}
         self._waiters: deque[_Waiter] = deque()
         self._closing: set[asyncio.Task[None]] = set()
+        # Set by `aclose`: requests still in flight then get an error, never a connection.
+        self._closed = False
 
     @property
     def connections(self) -> list[httpcore2.AsyncHTTP11Connection]:
         return list(self._open)
 
     async def handle_async_request(self, request: httpcore2.Request) -> httpcore2.Response:
+        if self._closed:
+            raise httpcore2.ConnectError("The connection pool is closed.")
         timeouts = request.extensions.get("timeout", {})
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)
@@ -125,7 +129,7 @@ class AsyncPool:
             async with asyncio.timeout(timeout):
                 return await future
         except BaseException as exc:
-            if future.done() and not future.cancelled():
+            if future.done() and not future.cancelled() and future.exception() is None:
                 # Handed something just as the wait ended: pass it on, the slot is not lost.
                 given = future.result()
                 if given is None:
@@ -163,6 +167,9 @@ class AsyncPool:
         except BaseException:
             self._free_slot()
             raise
+        if self._closed:  # closed while connecting: the new connection is nobody's
+            await asyncio.shield(stream.aclose())
+            raise httpcore2.ConnectError("The connection pool is closed.")
         connection = httpcore2.AsyncHTTP11Connection(
             origin=origin, stream=stream, keepalive_expiry=self._keepalive_expiry
         )
@@ -206,6 +213,8 @@ class AsyncPool:
         self._free_slot()
 
     def _free_slot(self) -> None:
+        if self._closed:
+            return  # the count ended with the pool
         self._drop_given_up_waiters()
         if self._waiters:
             self._waiters.popleft().future.set_result(None)
@@ -235,7 +244,10 @@ class AsyncPool:
             task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
-        """Close every connection (shutdown and tests); requests in flight fail."""
+        """Close every connection (shutdown and tests); requests in flight fail with a connect
+        error, and a request waiting for a connection is told so (not cancelled: nobody
+        cancelled its task)."""
+        self._closed = True
         for connection in list(self._open):
             await connection.aclose()
         if self._closing:
@@ -244,7 +256,10 @@ class AsyncPool:
         self._idle.clear()
         self._idle_order.clear()
         for waiter in self._waiters:
-            waiter.future.cancel()
+            if not waiter.future.done():
+                waiter.future.set_exception(
+                    httpcore2.ConnectError("The connection pool is closed.")
+                )
         self._waiters.clear()
         self._taken = 0
 

@@ -15,6 +15,7 @@ parts and the bytes against httpx2's for both kinds.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,22 +113,12 @@ class _PlainOrigin:
     origin: str
 
 
-# The authority part of a URL ("http://host:port") -> its parts, or None when it is not plain.
-_plain_origins: dict[str, _PlainOrigin | None] = {}
-
-
 def _plain_target(url: str) -> Target | None:
     path_at = url.find("/", url.find("//") + 2) if "//" in url else -1
     if path_at < 0:
         return None
     authority = url[:path_at]
-    try:
-        origin = _plain_origins[authority]
-    except KeyError:
-        origin = _plain_origin(authority)
-        if len(_plain_origins) >= _ORIGINS_KEPT:
-            del _plain_origins[next(iter(_plain_origins))]
-        _plain_origins[authority] = origin
+    origin = _plain_origin(authority)
     if origin is None or not _PLAIN_PATH.fullmatch(url, path_at) or "/." in url[path_at:]:
         return None  # dot segments to remove, characters to escape: httpx2's work
     return Target(
@@ -142,6 +133,10 @@ def _plain_target(url: str) -> Target | None:
     )
 
 
+# The authority part of a URL ("http://host:port") -> its parts, or None when it is not plain.
+# Cached per authority, bounded, and safe to share between the sync driver's threads (a dict
+# evicted by hand let two threads evict the same key, and the second raised KeyError).
+@functools.lru_cache(maxsize=_ORIGINS_KEPT)
 def _plain_origin(authority: str) -> _PlainOrigin | None:
     match = _PLAIN_ORIGIN.fullmatch(authority)
     if match is None:

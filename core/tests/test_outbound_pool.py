@@ -59,10 +59,15 @@ class Server:
         self._server.close()
 
 
-def make_pool(max_connections: int = 10, max_idle: int = 10, expiry: float = 30.0) -> AsyncPool:
+def make_pool(
+    max_connections: int = 10,
+    max_idle: int = 10,
+    expiry: float = 30.0,
+    backend: type[GuardedAsyncBackend] = GuardedAsyncBackend,
+) -> AsyncPool:
     return AsyncPool(
         ssl_context=ssl_context(None),
-        network_backend=GuardedAsyncBackend(guard_for(True, ())),
+        network_backend=backend(guard_for(True, ())),
         max_connections=max_connections,
         max_keepalive_connections=max_idle,
         keepalive_expiry=expiry,
@@ -336,3 +341,35 @@ def test_every_slot_comes_back_after_a_storm_of_cancellations_and_timeouts():
         await pool.aclose()
 
     run(scenario, servers=3)
+
+
+class _SlowConnect(GuardedAsyncBackend):
+    """Connects after a pause, so the pool can be closed while a connect is under way."""
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kw: Any):  # type: ignore[override]
+        await asyncio.sleep(0.1)
+        return await super().connect_tcp(host, port, timeout, **kw)
+
+
+def test_closing_the_pool_fails_requests_in_flight_and_keeps_no_connection():
+    """Shutdown with calls under way: a call still connecting and a call waiting in line both
+    get a connect error (not a cancellation nobody asked for), and nothing stays open."""
+
+    async def scenario(server: Server) -> None:
+        pool = make_pool(max_connections=1, backend=_SlowConnect)
+        connecting = asyncio.ensure_future(get(pool, server.port))
+        await asyncio.sleep(0.01)
+        waiting = asyncio.ensure_future(get(pool, server.port))
+        await asyncio.sleep(0.01)
+
+        await pool.aclose()
+
+        for call in (connecting, waiting):
+            with pytest.raises(httpcore2.ConnectError, match="pool is closed"):
+                await call
+        assert pool.connections == []
+        with pytest.raises(httpcore2.ConnectError, match="pool is closed"):
+            await get(pool, server.port)
+        assert pool.connections == []
+
+    run(scenario)

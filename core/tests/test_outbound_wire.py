@@ -353,4 +353,26 @@ def test_parts_of_a_known_origin_are_reused_and_their_number_is_bounded():
     assert again == target_of(httpx2.URL("http://api.example.com:8443/b/c"))
     for n in range(2 * wire._ORIGINS_KEPT):
         parse_target(f"http://host-{n}.example.com/")
-    assert len(wire._plain_origins) == wire._ORIGINS_KEPT
+    assert wire._plain_origin.cache_info().currsize == wire._ORIGINS_KEPT
+
+
+def test_threads_parsing_new_origins_at_once_all_get_their_targets():
+    """The sync driver parses in many threads; evicting from the bounded cache must never
+    raise (a hand-evicted dict let two threads evict the same key: KeyError out of `request`)."""
+    failures: list[BaseException] = []
+
+    def parse_many(thread: int) -> None:
+        try:
+            for n in range(40_000):
+                url = f"http://t{thread}-h{n}.example:8080/p"
+                assert parse_target(url).text == url
+        except BaseException as exc:  # collected for the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=parse_many, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
