@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict, Unpack
+from typing import Any, Literal, TypedDict, Unpack, cast
 from urllib.parse import urlsplit
 
 import httpcore2
@@ -29,6 +29,7 @@ import httpx2
 
 from core.observability import tracing
 from core.outbound.guard import AddressBlocked, guard_for, literal_ip
+from core.outbound.pool import PooledStream
 from core.outbound.transport import (
     GuardedSyncTransport,
     UnresolvableHost,
@@ -428,18 +429,20 @@ async def _drive_async(exchange: _Exchange) -> OutboundResponse:
         async with asyncio.timeout(exchange.options.total_timeout):
             while True:
                 response = await pool.handle_async_request(exchange.build_core_request())
+                stream = cast(PooledStream, response.stream)
                 try:
                     headers = ResponseHeaders(response.headers)
                     if exchange.follow_redirect(response.status, headers):
                         continue
                     body = exchange.new_body(headers)
-                    async for chunk in response.stream:  # type: ignore[union-attr]
+                    async for chunk in stream:
                         if body.feed(chunk):
                             break
                     return exchange.result(response.status, headers, body)
                 finally:
-                    # Shielded so that a cancellation still returns or discards the connection.
-                    await asyncio.shield(response.aclose())
+                    # No await: a cancellation cannot keep the connection from being returned
+                    # (or discarded, when its exchange did not complete).
+                    stream.close()
 
 
 def _with_traceparent(extra: RequestExtras) -> RequestExtras:

@@ -5,7 +5,7 @@ request and every response close, and walks all its connections each time; for o
 call that was a large part of the CPU. This pool keeps what it does (a cap on open connections,
 idle connections kept for reuse up to their keep-alive expiry, a cap on idle ones, a pool
 timeout) with plain asyncio: one event loop owns it, so its bookkeeping between awaits needs no
-lock. The HTTP/1.1 framing is still httpcore2's `AsyncHTTP11Connection` (h11) on our stream.
+lock. The HTTP/1.1 framing is h11's, through `connection.Http11Connection`, on our stream.
 
 Waiting is first come, first served: when the pool is full, a request waits in line; a
 connection or a slot freed is handed to the oldest waiter, and a new request joins the end of
@@ -18,13 +18,14 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import cast
 
 import httpcore2
 
+from core.outbound.connection import Http11Connection, ResponseBody
+
 # A waiter is handed either a connection of its origin or a free slot (None) to open one in.
-_Handover = asyncio.Future["httpcore2.AsyncHTTP11Connection | None"]
+_Handover = asyncio.Future["Http11Connection | None"]
 # An origin as a dictionary key (httpcore2's `Origin` is not hashable).
 OriginKey = tuple[bytes, bytes, int]
 
@@ -58,19 +59,19 @@ class AsyncPool:
         # Idle connections per origin, the most recently used last; `_idle_order` holds the same
         # connections, least recently idle first, with the time their keep-alive ends, for the
         # idle cap, evictions and expiry.
-        self._idle: dict[OriginKey, list[httpcore2.AsyncHTTP11Connection]] = {}
-        self._idle_order: dict[httpcore2.AsyncHTTP11Connection, float] = {}
+        self._idle: dict[OriginKey, list[Http11Connection]] = {}
+        self._idle_order: dict[Http11Connection, float] = {}
         # Slots taken: connections open (idle or in use) and connections being opened.
         self._taken = 0
         # Every open connection, with its origin (httpcore2 keeps a connection's own private).
-        self._open: dict[httpcore2.AsyncHTTP11Connection, OriginKey] = {}
+        self._open: dict[Http11Connection, OriginKey] = {}
         self._waiters: deque[_Waiter] = deque()
         self._closing: set[asyncio.Task[None]] = set()
         # Set by `aclose`: requests still in flight then get an error, never a connection.
         self._closed = False
 
     @property
-    def connections(self) -> list[httpcore2.AsyncHTTP11Connection]:
+    def connections(self) -> list[Http11Connection]:
         return list(self._open)
 
     async def handle_async_request(self, request: httpcore2.Request) -> httpcore2.Response:
@@ -90,12 +91,12 @@ class AsyncPool:
             # The connection closed itself unless the exchange got as far as reusable.
             self._release(connection)
             raise
-        response.stream = _PooledStream(self, connection, response.stream)
+        response.stream = PooledStream(self, connection, cast(ResponseBody, response.stream))
         return response
 
     # --- Taking a connection or a slot -------------------------------------------------------
 
-    def _take_idle(self, origin: OriginKey) -> httpcore2.AsyncHTTP11Connection | None:
+    def _take_idle(self, origin: OriginKey) -> Http11Connection | None:
         idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()
@@ -119,9 +120,7 @@ class AsyncPool:
             return True
         return False
 
-    async def _wait(
-        self, origin: OriginKey, timeout: float | None
-    ) -> httpcore2.AsyncHTTP11Connection | None:
+    async def _wait(self, origin: OriginKey, timeout: float | None) -> Http11Connection | None:
         future: _Handover = asyncio.get_running_loop().create_future()
         waiter = _Waiter(origin, future)
         self._waiters.append(waiter)
@@ -144,7 +143,7 @@ class AsyncPool:
 
     async def _connect(
         self, origin: httpcore2.Origin, key: OriginKey, timeout: float | None
-    ) -> httpcore2.AsyncHTTP11Connection:
+    ) -> Http11Connection:
         # The slot is taken; a failure to connect gives it back.
         try:
             stream = await self._backend.connect_tcp(
@@ -170,15 +169,13 @@ class AsyncPool:
         if self._closed:  # closed while connecting: the new connection is nobody's
             await asyncio.shield(stream.aclose())
             raise httpcore2.ConnectError("The connection pool is closed.")
-        connection = httpcore2.AsyncHTTP11Connection(
-            origin=origin, stream=stream, keepalive_expiry=self._keepalive_expiry
-        )
+        connection = Http11Connection(origin, stream, self._keepalive_expiry)
         self._open[connection] = key
         return connection
 
     # --- Giving back ---------------------------------------------------------------------------
 
-    def _release(self, connection: httpcore2.AsyncHTTP11Connection) -> None:
+    def _release(self, connection: Http11Connection) -> None:
         """A request is done with `connection`: reuse it, hand it on, or free its slot."""
         if connection not in self._open:
             return  # closed with the pool
@@ -208,7 +205,7 @@ class AsyncPool:
             self._unidle(least_recent)
             self._discard(least_recent)
 
-    def _discard(self, connection: httpcore2.AsyncHTTP11Connection) -> None:
+    def _discard(self, connection: Http11Connection) -> None:
         self._close(connection)
         self._free_slot()
 
@@ -226,7 +223,7 @@ class AsyncPool:
         while self._waiters and self._waiters[0].future.done():
             self._waiters.popleft()
 
-    def _unidle(self, connection: httpcore2.AsyncHTTP11Connection) -> None:
+    def _unidle(self, connection: Http11Connection) -> None:
         del self._idle_order[connection]
         origin = self._open[connection]
         idle = self._idle[origin]
@@ -234,7 +231,7 @@ class AsyncPool:
         if not idle:
             del self._idle[origin]
 
-    def _close(self, connection: httpcore2.AsyncHTTP11Connection) -> None:
+    def _close(self, connection: Http11Connection) -> None:
         """Forget `connection` and close it (its slot is the caller's to pass on or free)."""
         del self._open[connection]
         if not connection.is_closed():
@@ -264,22 +261,29 @@ class AsyncPool:
         self._taken = 0
 
 
-class _PooledStream:
-    """The response body; closing it gives the connection back to the pool, once."""
+class PooledStream:
+    """The response body; closing it gives the connection back to the pool, once.
 
-    def __init__(self, pool: AsyncPool, connection: Any, inner: Any) -> None:
+    `close` does it without an await, so a caller ending the exchange in a `finally` needs no
+    shield against a cancellation: a complete exchange leaves the connection idle (kept or
+    handed on), an incomplete one is discarded and closed by a task of the pool's."""
+
+    __slots__ = ("_connection", "_inner", "_pool", "_released")
+
+    def __init__(self, pool: AsyncPool, connection: Http11Connection, inner: ResponseBody) -> None:
         self._pool = pool
         self._connection = connection
         self._inner = inner
         self._released = False
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._inner.__aiter__()
+    def __aiter__(self) -> ResponseBody:
+        return self._inner
+
+    def close(self) -> None:
+        if not self._released:
+            self._released = True
+            self._inner.close()
+            self._pool._release(self._connection)
 
     async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        finally:
-            if not self._released:
-                self._released = True
-                self._pool._release(self._connection)
+        self.close()

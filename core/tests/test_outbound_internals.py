@@ -1,8 +1,8 @@
 """What core/outbound relies on inside httpcore2 and httpx2, checked by name.
 
 The transport hands httpx2's sync transport a pool through the private `_pool` it forwards to
-(the async pool, core/outbound/pool.py, drives httpcore2's public `AsyncHTTP11Connection`),
-and the asyncio stream (core/outbound/streams.py) answers the connections' `is_readable`
+(the async pool's connections, core/outbound/connection.py, drive h11's public API), and the
+asyncio stream (core/outbound/streams.py) answers the connections' `is_readable`
 question. None of that is covered by semantic versioning, so the versions are pinned in
 constraints.txt and each name is checked here: an upgrade that moves one fails in this file,
 saying which name and where it is used, instead of misbehaving at run time.
@@ -19,8 +19,9 @@ from pathlib import Path
 import httpcore2
 import httpx2
 import pytest
-from httpcore2._async.http11 import AsyncHTTP11Connection
 from httpcore2._sync.http11 import HTTP11Connection
+
+from core.outbound.connection import Http11Connection
 
 REPO = Path(__file__).resolve().parents[2]
 WHERE = "core/outbound/transport.py"
@@ -77,12 +78,13 @@ def test_only_the_transport_imports_private_http_modules():
 
 
 def test_the_connection_pool_polls_is_readable_through_get_extra_info():
-    # AsyncioStream answers this poll from its buffer first; if the pool stops asking, that
-    # branch of core/outbound/streams.py is dead code.
-    for connection in (AsyncHTTP11Connection, HTTP11Connection):
+    # AsyncioStream answers this poll from its buffer first; if the connections stop asking,
+    # that branch of core/outbound/streams.py is dead code. The async pool's connections are
+    # ours (core/outbound/connection.py), the sync driver's are httpcore2's.
+    for connection in (Http11Connection, HTTP11Connection):
         source = inspect.getsource(connection.has_expired)
         assert "get_extra_info" in source and '"is_readable"' in source, (
-            f"httpcore2 {connection.__qualname__}.has_expired no longer asks its stream "
+            f"{connection.__qualname__}.has_expired no longer asks its stream "
             f'get_extra_info("is_readable"); AsyncioStream in core/outbound/streams.py answers '
             "that question."
         )
@@ -121,16 +123,3 @@ def test_httpx2_transports_forward_to_their_private_pool(transport, method):
         f"httpx2.{transport.__name__}.{method} no longer goes through self._pool; the guarded "
         f"transport in {WHERE} installs its pool there."
     )
-
-
-def test_the_http11_connection_offers_what_the_async_pool_uses():
-    # core/outbound/pool.py builds these connections itself and asks them these questions.
-    assert parameters(httpcore2.AsyncHTTP11Connection.__init__)[1:] == [
-        "origin",
-        "stream",
-        "keepalive_expiry",
-    ]
-    for name in ("handle_async_request", "has_expired", "is_idle", "is_closed", "aclose"):
-        assert callable(getattr(httpcore2.AsyncHTTP11Connection, name, None)), (
-            f"httpcore2.AsyncHTTP11Connection.{name} is gone; core/outbound/pool.py uses it."
-        )
