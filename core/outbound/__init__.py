@@ -1,7 +1,7 @@
 """The one way Specgate makes HTTP requests to the outside world.
 
 Upstream API calls and spec URL fetches go through `request` / `arequest`. The package has
-six parts, each with one concern:
+seven parts, each with one concern:
 
 - `guard`: which addresses may be contacted. Hosts that resolve to loopback, private,
   link-local, metadata, CGNAT, multicast or otherwise non-public addresses are refused when
@@ -10,11 +10,13 @@ six parts, each with one concern:
 - `transport`: the network backends that apply the guard at connect time, and the connection
   pools (per event loop, per process, per address policy). The only module that touches
   httpx2's private internals (the pool the sync httpx2 transport forwards to).
-- `pool`: the async connection pool, per origin, first come first served, over httpcore2's
-  HTTP/1.1 connections.
+- `pool`: the async connection pool, per origin, first come first served.
+- `connection`: the async pool's HTTP/1.1 connections: h11's state machine, driven with less
+  per request than httpcore2's `AsyncHTTP11Connection`, and the request and response they
+  exchange.
 - `wire`: the request as httpx2 would send it (URL parts, header order and framing) and the
   response headers as httpx2 would read them, built without httpx2's objects, for the async
-  driver, which hands them to `pool` as httpcore2 requests directly.
+  driver, which hands them to `pool` as `connection.Request`s directly.
 - `streams`: the async connections themselves, httpcore2's network stream on a plain asyncio
   protocol (no anyio layer per read and write).
 - `exchange`: one logical request: URL checks, redirects, the body's byte cap, the total

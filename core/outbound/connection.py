@@ -27,11 +27,66 @@ exchange; keep-alive expiry and the is-readable poll decide when an idle connect
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import h11
 import httpcore2
+
+# An origin as a dictionary key (httpcore2's `Origin` is not hashable).
+OriginKey = tuple[bytes, bytes, int]
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+
+class Request:
+    """One request as the async pool sends it: what httpcore2's `Request` carries for it, with
+    the body as bytes, built without httpcore2's per-field checks (`core.outbound.wire` builds
+    the parts as httpx2 would, and h11 still validates every header line it sends)."""
+
+    __slots__ = ("body", "headers", "key", "method", "origin", "target", "timeouts")
+
+    def __init__(
+        self,
+        method: bytes,
+        scheme: bytes,
+        host: bytes,
+        port: int | None,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes = b"",
+        timeouts: dict[str, float] | None = None,
+    ) -> None:
+        port = _DEFAULT_PORTS[scheme] if port is None else port
+        self.method = method
+        self.key: OriginKey = (scheme, host, port)
+        self.origin = httpcore2.Origin(scheme, host, port)
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.timeouts = {} if timeouts is None else timeouts
+
+
+class Response:
+    """A response's status line and headers; `stream` is its body (see `ResponseBody`)."""
+
+    __slots__ = ("headers", "http_version", "reason_phrase", "status", "stream")
+
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        stream: Any,
+        http_version: bytes,
+        reason_phrase: bytes,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.stream = stream
+        self.http_version = http_version
+        self.reason_phrase = reason_phrase
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
 
 # Connection states, as httpcore2's: a new connection serves its first request without being
 # idle first; a connection whose exchange ended incomplete is BROKEN until someone closes it.
@@ -62,16 +117,16 @@ class Http11Connection:
             our_role=h11.CLIENT, max_incomplete_event_size=_MAX_INCOMPLETE_EVENT_SIZE
         )
 
-    async def handle_async_request(self, request: httpcore2.Request) -> httpcore2.Response:
-        if request.url.origin != self._origin:
+    async def handle_async_request(self, request: Request) -> Response:
+        if request.origin != self._origin:
             raise RuntimeError(
-                f"Attempted to send request to {request.url.origin} on connection to {self._origin}"
+                f"Attempted to send request to {request.origin} on connection to {self._origin}"
             )
         if self._state != _NEW and self._state != _IDLE:
             raise httpcore2.ConnectionNotAvailable()
         self._state = _ACTIVE
         self._expire_at = None
-        timeouts = request.extensions.get("timeout", {})
+        timeouts = request.timeouts
         try:
             try:  # noqa: SIM105 (a try costs nothing here, a context manager per request does)
                 await self._stream.write(self._request_bytes(request), timeouts.get("write"))
@@ -90,36 +145,25 @@ class Http11Connection:
             self._state = _BROKEN  # never reused: what is left on the wire is unknown
             await self.aclose()
             raise
-        return httpcore2.Response(
+        return Response(
             event.status_code,
-            headers=event.headers.raw_items(),
-            content=ResponseBody(self, read_timeout),
-            extensions={
-                "http_version": b"HTTP/" + event.http_version,
-                "reason_phrase": event.reason,
-            },
+            event.headers.raw_items(),
+            ResponseBody(self, read_timeout),
+            b"HTTP/" + event.http_version,
+            event.reason,
         )
 
-    def _request_bytes(self, request: httpcore2.Request) -> bytes:
+    def _request_bytes(self, request: Request) -> bytes:
         connection = self._h11
         try:
-            parts = [
-                connection.send(
-                    h11.Request(
-                        method=request.method, target=request.url.target, headers=request.headers
-                    )
-                )
-            ]
-            stream = request.stream
-            if not isinstance(stream, Iterable):
-                raise httpcore2.LocalProtocolError("The async pool sends bodies given as bytes.")
-            for chunk in stream:
-                if chunk:
-                    parts.append(connection.send(h11.Data(data=chunk)))
-            parts.append(connection.send(h11.EndOfMessage()))
+            head = connection.send(
+                h11.Request(method=request.method, target=request.target, headers=request.headers)
+            )
+            body = connection.send(h11.Data(data=request.body)) if request.body else None
+            end = connection.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
             raise httpcore2.LocalProtocolError(exc) from exc
-        return b"".join(part for part in parts if part)
+        return b"".join(part for part in (head, body, end) if part)
 
     async def _next_event(self, timeout: float | None) -> Any:
         connection = self._h11

@@ -21,13 +21,14 @@ import zlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict, Unpack, cast
+from typing import Any, Literal, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import httpcore2
 import httpx2
 
 from core.observability import tracing
+from core.outbound.connection import Request
 from core.outbound.guard import AddressBlocked, guard_for, literal_ip
 from core.outbound.pool import PooledStream
 from core.outbound.transport import (
@@ -239,16 +240,20 @@ class _Exchange:
             extensions={"timeout": self._timeouts()},
         )
 
-    def build_core_request(self) -> httpcore2.Request:
-        """The request `build_request` describes, as httpcore2's pool receives it from httpx2."""
+    def build_core_request(self) -> Request:
+        """The request `build_request` describes, as httpx2 would hand it to httpcore2's pool."""
         content = self.content
         body = content.encode("utf-8") if isinstance(content, str) else content or b""
-        return httpcore2.Request(
-            self.method,
-            self.url.core_url(),
-            headers=request_headers(self.method, self.url, self.headers, body),
-            content=body,
-            extensions={"timeout": self._timeouts()},
+        url = self.url
+        return Request(
+            self.method.encode("ascii"),
+            url.scheme.encode("ascii"),
+            url.raw_host,
+            url.port,
+            url.raw_path,
+            request_headers(self.method, url, self.headers, body),
+            body,
+            self._timeouts(),
         )
 
     def remaining(self) -> float:
@@ -429,7 +434,7 @@ async def _drive_async(exchange: _Exchange) -> OutboundResponse:
         async with asyncio.timeout(exchange.options.total_timeout):
             while True:
                 response = await pool.handle_async_request(exchange.build_core_request())
-                stream = cast(PooledStream, response.stream)
+                stream: PooledStream = response.stream
                 try:
                     headers = ResponseHeaders(response.headers)
                     if exchange.follow_redirect(response.status, headers):

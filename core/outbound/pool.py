@@ -18,16 +18,13 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from typing import cast
 
 import httpcore2
 
-from core.outbound.connection import Http11Connection, ResponseBody
+from core.outbound.connection import Http11Connection, OriginKey, Request, Response, ResponseBody
 
 # A waiter is handed either a connection of its origin or a free slot (None) to open one in.
 _Handover = asyncio.Future["Http11Connection | None"]
-# An origin as a dictionary key (httpcore2's `Origin` is not hashable).
-OriginKey = tuple[bytes, bytes, int]
 
 
 class _Waiter:
@@ -74,12 +71,12 @@ class AsyncPool:
     def connections(self) -> list[Http11Connection]:
         return list(self._open)
 
-    async def handle_async_request(self, request: httpcore2.Request) -> httpcore2.Response:
+    async def handle_async_request(self, request: Request) -> Response:
         if self._closed:
             raise httpcore2.ConnectError("The connection pool is closed.")
-        timeouts = request.extensions.get("timeout", {})
-        origin = request.url.origin
-        key = (origin.scheme, origin.host, origin.port)
+        timeouts = request.timeouts
+        origin = request.origin
+        key = request.key
         connection = self._take_idle(key) if not self._waiters else None
         if connection is None and (self._waiters or not self._take_slot()):
             connection = await self._wait(key, timeouts.get("pool"))
@@ -91,7 +88,7 @@ class AsyncPool:
             # The connection closed itself unless the exchange got as far as reusable.
             self._release(connection)
             raise
-        response.stream = PooledStream(self, connection, cast(ResponseBody, response.stream))
+        response.stream = PooledStream(self, connection, response.stream)
         return response
 
     # --- Taking a connection or a slot -------------------------------------------------------

@@ -1,8 +1,8 @@
 """The request as httpx2 would put it on the wire, built without httpx2's per-call objects.
 
-The async driver hands httpcore2's pool an `httpcore2.Request` directly. Building an httpx2
-`URL`, `Request`, `Headers` and `Response` for every call, only for httpx2's transport to turn
-them back into httpcore2's, was a large part of an upstream call's CPU. What goes out must not
+The async driver hands its pool (`core.outbound.pool`) the request's parts directly. Building an
+httpx2 `URL`, `Request`, `Headers` and `Response` for every call, only for httpx2's transport to
+turn them back into httpcore2's, was a large part of an upstream call's CPU. What goes out must not
 change, so this module reproduces, for the requests Specgate makes (string headers, a bytes or
 str body), what httpx2 does: the URL's normalisation, the `Host` and `Content-Length` headers
 and their order, ASCII header encoding, and the decoding of response headers.
@@ -20,7 +20,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpcore2
 import httpx2
 
 from core.outbound.guard import literal_ip
@@ -64,14 +63,6 @@ class Target:
 
     def as_httpx(self) -> httpx2.URL:
         return httpx2.URL(self.text) if self.parsed is None else self.parsed
-
-    def core_url(self) -> httpcore2.URL:
-        return httpcore2.URL(
-            scheme=self.scheme.encode("ascii"),
-            host=self.raw_host,
-            port=self.port,
-            target=self.raw_path,
-        )
 
 
 def parse_target(url: str, params: Any = None) -> Target:

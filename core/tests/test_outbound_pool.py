@@ -16,6 +16,7 @@ from typing import Any
 import httpcore2
 import pytest
 
+from core.outbound.connection import Request
 from core.outbound.guard import guard_for
 from core.outbound.pool import AsyncPool
 from core.outbound.transport import GuardedAsyncBackend, ssl_context
@@ -74,16 +75,18 @@ def make_pool(
     )
 
 
-async def get(pool: AsyncPool, port: int, path: str = "/", pool_timeout: float = 5.0) -> bytes:
-    request = httpcore2.Request(
-        "GET",
-        f"http://127.0.0.1:{port}{path}",
-        headers=[(b"Host", f"127.0.0.1:{port}".encode())],
-        extensions={"timeout": {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": pool_timeout}},
+def request_to(port: int, path: str = "/", timeouts: dict[str, float] | None = None) -> Request:
+    host = f"127.0.0.1:{port}".encode()
+    return Request(
+        b"GET", b"http", b"127.0.0.1", port, path.encode(), [(b"Host", host)], timeouts=timeouts
     )
-    response = await pool.handle_async_request(request)
+
+
+async def get(pool: AsyncPool, port: int, path: str = "/", pool_timeout: float = 5.0) -> bytes:
+    timeouts = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": pool_timeout}
+    response = await pool.handle_async_request(request_to(port, path, timeouts))
     try:
-        return b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+        return b"".join([chunk async for chunk in response.stream])
     finally:
         await response.aclose()
 
@@ -213,16 +216,10 @@ def test_a_connection_handed_to_a_waiter_cancelled_at_that_moment_is_not_lost():
     async def scenario(server: Server) -> None:
         pool = make_pool(max_connections=1)
         port = server.port
-        holding = await pool.handle_async_request(
-            httpcore2.Request(
-                "GET",
-                f"http://127.0.0.1:{port}/",
-                headers=[(b"Host", f"127.0.0.1:{port}".encode())],
-            )
-        )
+        holding = await pool.handle_async_request(request_to(port))
         waiting = asyncio.ensure_future(get(pool, port))
         await asyncio.sleep(0.05)  # in line for the only connection
-        assert [chunk async for chunk in holding.stream] == [b"ok"]  # type: ignore[union-attr]
+        assert [chunk async for chunk in holding.stream] == [b"ok"]
 
         await holding.aclose()  # hands the connection to the waiter...
         waiting.cancel()  # ...which is cancelled before it could run
