@@ -253,7 +253,9 @@ class _Exchange:
             url.raw_path,
             request_headers(self.method, url, self.headers, body),
             body,
-            self._timeouts(),
+            # Only the connect timeout: the async driver's `asyncio.timeout` bounds the whole
+            # exchange, so a read, write or pool wait needs no timer of its own.
+            {"connect": min(self.options.connect_timeout, self.remaining())},
         )
 
     def remaining(self) -> float:
