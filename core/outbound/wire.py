@@ -165,7 +165,13 @@ def request_headers(
     """The request's header lines in httpx2's order: `Host` (and `Content-Length: 0` for a
     bodiless POST/PUT/PATCH/QUERY) first unless given, then the given ones, then the body's
     `Content-Length` unless a length or a transfer coding was given."""
-    given = [(_header_bytes(name), _header_bytes(value)) for name, value in headers]
+    given = [
+        (
+            name.encode("ascii") if name.__class__ is str else _header_bytes(name),
+            value.encode("ascii") if value.__class__ is str else _header_bytes(value),
+        )
+        for name, value in headers
+    ]
     names = {name.lower() for name, _ in given}
     framed = b"content-length" in names or b"transfer-encoding" in names
     if body and not framed:
