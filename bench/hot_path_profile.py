@@ -1,7 +1,8 @@
 """CPU per tools/call of the gateway's hot path, in process, for before/after comparisons.
 
     python bench/hot_path_profile.py [--calls 2000] [--observability] [--profile cprofile]
-                                     [--callgrind] [--db specgate_speed_prof] [--redis-db 5]
+                                     [--callgrind] [--stub-upstream]
+                                     [--db specgate_speed_prof] [--redis-db 5]
 
 Sets up as bench/gateway_bench.py does (a throwaway PostgreSQL database and Redis db holding
 the bench server, bench/upstream.py on loopback, logging, metering and enforcement on; with
@@ -21,6 +22,11 @@ are not counted. The worker's other threads (the recorder's flushes, the OTLP ba
 exporter) wake on timers, so their count grows with the wall time a call takes under
 valgrind, which the machine's load changes: it is printed apart (`all_threads_per_call`).
 `--profile cprofile` prints where a call's CPU goes (cumulative and own time, top 40).
+
+`--stub-upstream` measures the gateway's own share of a call: after the warm-up,
+`core.outbound.arequest` answers every call at once with the response one real call got, so
+the upstream exchange (the outbound wrapper, its pool, HTTP/1.1 and the socket) is left out of
+the figures and what the rest of the call path costs stands out.
 
 Every response is checked: status 200 and the upstream's item in the result.
 """
@@ -54,7 +60,9 @@ CALL = json.dumps(
 ).encode()
 
 
-def drive(slug: str, key: str, calls: int, warmup: int, profile: str | None) -> None:
+def drive(
+    slug: str, key: str, calls: int, warmup: int, profile: str | None, stub_upstream: bool
+) -> None:
     """The driver: runs inside the worker-like process (env set up by main)."""
     import gc
 
@@ -118,10 +126,30 @@ def drive(slug: str, key: str, calls: int, warmup: int, profile: str | None) -> 
         await outbox.get()
         return inbox, outbox
 
+    async def stub_outbound() -> None:
+        """From now on every upstream call returns, at once, the response of one real call."""
+        from core import outbound
+
+        real = outbound.arequest
+        responses = []
+
+        async def capture(*args: Any, **kwargs: Any) -> Any:
+            responses.append(await real(*args, **kwargs))
+            return responses[-1]
+
+        async def stub(*args: Any, **kwargs: Any) -> Any:
+            return responses[0]
+
+        outbound.arequest = capture
+        await one()
+        outbound.arequest = stub
+
     async def run() -> None:
         inbox, outbox = await lifespan_start()
         for _ in range(warmup):
             await one()
+        if stub_upstream:
+            await stub_outbound()
         if profile == "cprofile":
             import cProfile
             import pstats
@@ -205,6 +233,9 @@ def main() -> None:
     parser.add_argument("--observability", action="store_true")
     parser.add_argument("--profile", choices=["cprofile"], default=None)
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument(
+        "--stub-upstream", action="store_true", help="leave the upstream exchange out"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="driver runs (CPU figure)")
     parser.add_argument("--db", default="specgate_speed_prof")
     parser.add_argument("--redis-db", type=int, default=5)
@@ -215,7 +246,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.driver:
         slug, key, calls = args.driver
-        drive(slug, key, int(calls), args.warmup, args.profile)
+        drive(slug, key, int(calls), args.warmup, args.profile, args.stub_upstream)
         return
 
     from cryptography.fernet import Fernet
@@ -255,6 +286,8 @@ def main() -> None:
         driver = [args.python, "bench/hot_path_profile.py", "--warmup", str(args.warmup)]
         if args.profile:
             driver += ["--profile", args.profile]
+        if args.stub_upstream:
+            driver.append("--stub-upstream")
         if args.callgrind:
             for _ in range(args.repeat):
                 loop, total = callgrind_instructions(

@@ -210,7 +210,7 @@ def scrubber_for(secrets: Iterable[str]) -> Scrubber:
     so the pattern is compiled once per set, not once per call.
     """
     key = secrets if isinstance(secrets, tuple) else tuple(secrets)
-    if not any(len(secret) >= MIN_SECRET_LENGTH for secret in key):
+    if not key or not any(len(secret) >= MIN_SECRET_LENGTH for secret in key):
         return NO_SECRETS
     return _scrubber(key)
 

@@ -154,18 +154,24 @@ class McpApp:
 
     async def _serve_traced(self, exchange: Exchange, slug: str) -> None:
         """The exchange inside a server span, child of the client's `traceparent` if any."""
-        token = tracing.attach_incoming(exchange.headers)
+        span, token = tracing.start_incoming_span(
+            exchange.headers,
+            "mcp",
+            kind=tracing.SpanKind.SERVER,
+            attributes={
+                "http.request.method": exchange.scope["method"],
+                "url.path": exchange.scope["path"],
+                "specgate.server.slug": slug,
+            },
+        )
         try:
-            with tracing.tracer().start_as_current_span(
-                "mcp",
-                kind=tracing.SpanKind.SERVER,
-                attributes={
-                    "http.request.method": exchange.scope["method"],
-                    "url.path": exchange.scope["path"],
-                    "specgate.server.slug": slug,
-                },
-            ) as span:
-                exchange.span = span
+            if span.is_recording():
+                with tracing.trace.use_span(span, end_on_exit=True):
+                    exchange.span = span
+                    await self._serve_exchange(exchange, slug)
+            else:
+                # Not sampled: the span is current all the same (its ids go upstream in
+                # `traceparent` and into log lines), but there is nothing to name or end.
                 await self._serve_exchange(exchange, slug)
         finally:
             tracing.detach(token)

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core import outbound
+from core.scrub import Scrubber, scrubber_for
 from specs.engine import ArgumentError, RequestPlan, build_request
 from tools.projection import Selection, SelectionError, parse_selection, select_argument
-from tools.results import OutputSchema, body_preview, call_result, error_result, scrub
+from tools.results import OutputSchema, body_preview, call_result, error_result
 
 if TYPE_CHECKING:
     from servers.models import Server
@@ -98,13 +99,23 @@ class AuthParts:
     # A 401 may mean an expired token that can be fetched anew (OAuth2 client credentials).
     refreshable: bool = False
 
-    @property
+    # Worked out once per AuthParts (NO_AUTH: once per process), not on every use of a call.
+    @functools.cached_property
     def header_names(self) -> frozenset[str]:
         return frozenset(name.lower() for name, _ in self.headers)
 
-    @property
+    @functools.cached_property
+    def hidden_headers(self) -> frozenset[str]:
+        """The headers shown as REDACTED in previews: these credentials' and the usual ones."""
+        return ALWAYS_REDACTED_HEADERS | self.header_names
+
+    @functools.cached_property
     def query_names(self) -> frozenset[str]:
         return frozenset(name for name, _ in self.query)
+
+    @functools.cached_property
+    def scrubber(self) -> Scrubber:
+        return scrubber_for(self.secrets)
 
 
 NO_AUTH = AuthParts()
@@ -189,25 +200,23 @@ class Shaping(NamedTuple):
     argument: str
 
 
-def _redact_url(url: str, names: frozenset[str], secrets: tuple[str, ...]) -> str:
-    parts = urlsplit(url)
-    if parts.query and names:
-        query = [
-            (k, REDACTED if k in names else v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        ]
-        url = urlunsplit(parts._replace(query=urlencode(query, safe="[]")))
-    return scrub(url, secrets)
+def _redact_url(url: str, names: frozenset[str], scrubber: Scrubber) -> str:
+    if names:
+        parts = urlsplit(url)
+        if parts.query:
+            query = [
+                (k, REDACTED if k in names else v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ]
+            url = urlunsplit(parts._replace(query=urlencode(query, safe="[]")))
+    return scrubber.scrub(url)
 
 
 def _redact_headers(
-    headers: list[tuple[str, str]], names: frozenset[str], secrets: tuple[str, ...]
+    headers: list[tuple[str, str]], hidden: frozenset[str], scrubber: Scrubber
 ) -> dict[str, str]:
-    hidden = ALWAYS_REDACTED_HEADERS | names
-    return {
-        name: REDACTED if name.lower() in hidden else scrub(value, secrets)
-        for name, value in headers
-    }
+    scrub = scrubber.scrub
+    return {name: REDACTED if name.lower() in hidden else scrub(value) for name, value in headers}
 
 
 def _with_query(url: str, extra: tuple[tuple[str, str], ...]) -> str:
@@ -296,8 +305,8 @@ async def _send(
     body = request.body or b""
     request_preview = {
         "method": request.method,
-        "url": _redact_url(url, auth.query_names, auth.secrets),
-        "headers": _redact_headers(headers, auth.header_names, auth.secrets),
+        "url": _redact_url(url, auth.query_names, auth.scrubber),
+        "headers": _redact_headers(headers, auth.hidden_headers, auth.scrubber),
     }
     upstream_started = time.perf_counter()
     try:
@@ -346,7 +355,7 @@ async def _send(
         request=request_preview,
         response={
             "statusCode": response.status_code,
-            "headers": _redact_headers(response.headers, auth.header_names, auth.secrets),
+            "headers": _redact_headers(response.headers, auth.hidden_headers, auth.scrubber),
             "bodyPreview": preview,
             "truncated": response.truncated or len(response.content) > PREVIEW_BYTES,
         },

@@ -24,6 +24,7 @@ Results are plain JSON dicts with MCP's camelCase keys (`content`, `structuredCo
 from __future__ import annotations
 
 import base64
+import codecs
 import functools
 import http
 import json
@@ -239,7 +240,13 @@ def _header(headers: Headers, name: str) -> str | None:
 def _content_type(headers: Headers) -> tuple[str | None, str | None]:
     """The media type (lower-cased, without parameters) and charset of a response."""
     value = _header(headers, "content-type")
-    if not value or not value.split(";", 1)[0].strip():
+    return _parsed_content_type(value) if value else (None, None)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_content_type(value: str) -> tuple[str | None, str | None]:
+    # An upstream sends the same few values on every call: each is parsed once.
+    if not value.split(";", 1)[0].strip():
         return None, None
     media_type, *params = (part.strip() for part in value.split(";"))
     charset = None
@@ -280,10 +287,14 @@ def _looks_like_json(text: str) -> bool:
 
 
 def _decode(body: bytes, charset: str | None) -> str:
-    # utf-8-sig also drops a byte-order mark, which json.loads would reject.
-    encoding = "utf-8-sig" if charset is None or charset.lower() in ("utf-8", "utf8") else charset
+    if charset is None or charset.lower() in ("utf-8", "utf8"):
+        # utf-8-sig's rule (a leading byte-order mark, which json.loads would reject, is
+        # dropped) without its codec, which runs in Python on every call.
+        if body.startswith(codecs.BOM_UTF8):
+            body = body[3:]
+        return body.decode("utf-8", errors="replace")
     try:
-        return body.decode(encoding, errors="replace")
+        return body.decode(charset, errors="replace")
     except LookupError:
         return body.decode("utf-8-sig", errors="replace")
 

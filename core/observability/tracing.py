@@ -36,7 +36,6 @@ __all__ = [
     "SpanKind",
     "Status",
     "StatusCode",
-    "attach_incoming",
     "configured_endpoint",
     "detach",
     "flush",
@@ -44,6 +43,7 @@ __all__ = [
     "inject_into",
     "provider",
     "start",
+    "start_incoming_span",
     "stop",
     "tracer",
 ]
@@ -132,10 +132,25 @@ def in_unsampled_trace() -> bool:
     return span.get_span_context().is_valid and not span.is_recording()
 
 
-def attach_incoming(headers: Mapping[str, str]) -> Any:
-    """Make an incoming request's `traceparent` (W3C) the current context; returns the token
-    for `detach`. Lower-cased header names, as ASGI gives them."""
-    return otel_context.attach(_PROPAGATOR.extract(headers))
+def start_incoming_span(
+    headers: Mapping[str, str],
+    name: str,
+    *,
+    kind: SpanKind,
+    attributes: Mapping[str, str],
+) -> tuple[Span, Any]:
+    """Start the span of an incoming request, a child of its `traceparent` (W3C) if any, and
+    make it current; returns it and the token for `detach`. Lower-cased header names, as ASGI
+    gives them.
+
+    The span `start_as_current_span` would start, made current with one context attach and no
+    context manager: most requests are not sampled, and their span has nothing to record or
+    end. A recording span is for the caller to end, e.g. with `trace.use_span(span,
+    end_on_exit=True)`, which also records an exception as `start_as_current_span` does.
+    """
+    context = _PROPAGATOR.extract(headers)
+    span = _tracer.start_span(name, context, kind, attributes)
+    return span, otel_context.attach(trace.set_span_in_context(span, context))
 
 
 def detach(token: Any) -> None:

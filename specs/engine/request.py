@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -171,7 +172,11 @@ def _path_value(target: dict[str, Any], value: Any) -> str:
         if items == "":
             raise ArgumentError(f"Path parameter {name!r} must not be empty.")
         encoded = _pct(items)
-        return {"label": f".{encoded}", "matrix": f";{_pct(name)}={encoded}"}.get(style, encoded)
+        if style == "label":
+            return f".{encoded}"
+        if style == "matrix":
+            return f";{_pct(name)}={encoded}"
+        return encoded
     if isinstance(items, list) and items and isinstance(items[0], tuple):
         pairs = [(_pct(k), _pct(v)) for k, v in items]
         if explode:
@@ -201,25 +206,38 @@ def _fill_path(template: str, values: dict[str, str]) -> tuple[str, list[tuple[s
     follows ``#`` is a fragment (never sent) and in ``/search?type=all`` what follows ``?`` is
     query; neither is percent-encoded into the path.
     """
-    template, _, _ = template.partition("#")
-    template, has_query, literal_query = template.partition("?")
-    pieces: list[str] = []
-    position = 0
-    for match in _PATH_VARIABLE.finditer(template):
-        pieces.append(_pct(template[position : match.start()], safe="/:@!$&'()*+,;=~%"))
-        name = match.group(1)
+    literals, names, pairs = _parsed_template(template)
+    pieces = [literals[0]]
+    for name, literal in zip(names, literals[1:], strict=True):
         if name not in values:
             raise ArgumentError(f"Missing value for path parameter {name!r}.")
-        pieces.append(values[name])
-        position = match.end()
-    pieces.append(_pct(template[position:], safe="/:@!$&'()*+,;=~%"))
+        pieces += (values[name], literal)
     path = "".join(pieces)
-    if any(segment in (".", "..") for segment in path.split("/")):
+    if "." in path and any(segment in (".", "..") for segment in path.split("/")):
         # quote() leaves dots alone; a value of "." or ".." would climb out of the route.
         raise ArgumentError("A path parameter must not be '.' or '..'.")
     path = path if path.startswith("/") else "/" + path
+    return path, list(pairs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_template(
+    template: str,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """A path template split once, not on every call: its literal pieces, percent-encoded
+    (one more than its variables), the variables' names, and its literal query pairs."""
+    template, _, _ = template.partition("#")
+    template, has_query, literal_query = template.partition("?")
+    literals: list[str] = []
+    names: list[str] = []
+    position = 0
+    for match in _PATH_VARIABLE.finditer(template):
+        literals.append(_pct(template[position : match.start()], safe="/:@!$&'()*+,;=~%"))
+        names.append(match.group(1))
+        position = match.end()
+    literals.append(_pct(template[position:], safe="/:@!$&'()*+,;=~%"))
     pairs = parse_qsl(literal_query, keep_blank_values=True) if has_query else []
-    return path, pairs
+    return tuple(literals), tuple(names), tuple(pairs)
 
 
 def _encoded_pairs(pairs: list[tuple[str, str]]) -> list[str]:
