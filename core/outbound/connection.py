@@ -15,7 +15,12 @@ leaves out what the pool (`core/outbound/pool.py`) makes unnecessary:
 - The request head and a body given as bytes go out in one write.
 - The end of a response is handled synchronously (`close`): a complete exchange leaves the
   connection idle for reuse without an await, so the caller needs no shielded task to give it
-  back; an incomplete one is closed, as httpcore2 closes it.
+  back; an incomplete one is closed (at once, by the pool: `close_now`), as httpcore2 closes it.
+
+Stricter than httpcore2 (found by review): a connection is not reused after its request could
+not be written whole (h11 counts it as sent, the socket did not take it), nor when bytes
+arrived after the answer (a body on a 204 or on the answer to a HEAD): httpcore2 kept those in
+h11's buffer and read them as the next request's answer, which may be another caller's.
 
 What httpcore2 does and this keeps: a write error while sending is ignored so that an answer
 the upstream sent before closing is still read; a connection closed before any answer is a
@@ -100,7 +105,15 @@ _END = (h11.EndOfMessage, h11.ConnectionClosed)
 class Http11Connection:
     """One HTTP/1.1 connection to one origin; see the module docstring."""
 
-    __slots__ = ("_expire_at", "_h11", "_keepalive_expiry", "_origin", "_state", "_stream")
+    __slots__ = (
+        "_expire_at",
+        "_h11",
+        "_keepalive_expiry",
+        "_origin",
+        "_sent",
+        "_state",
+        "_stream",
+    )
 
     def __init__(
         self,
@@ -113,6 +126,8 @@ class Http11Connection:
         self._keepalive_expiry = keepalive_expiry
         self._expire_at: float | None = None
         self._state = _NEW
+        # False when writing the request failed: h11 counts it as sent, the socket did not.
+        self._sent = True
         self._h11 = h11.Connection(
             our_role=h11.CLIENT, max_incomplete_event_size=_MAX_INCOMPLETE_EVENT_SIZE
         )
@@ -128,12 +143,12 @@ class Http11Connection:
         self._expire_at = None
         timeouts = request.timeouts
         try:
-            try:  # noqa: SIM105 (a try costs nothing here, a context manager per request does)
+            try:
                 await self._stream.write(self._request_bytes(request), timeouts.get("write"))
             except httpcore2.WriteError:
                 # As httpcore2: the upstream may have answered and closed before taking the
-                # whole request; read what it sent.
-                pass
+                # whole request; read what it sent. The connection is not reused after that.
+                self._sent = False
             read_timeout = timeouts.get("read")
             while True:
                 event = await self._next_event(read_timeout)
@@ -183,11 +198,21 @@ class Http11Connection:
 
     def response_closed(self) -> None:
         """The response is done with: idle for the next request if the exchange completed,
-        otherwise BROKEN (its owner closes it)."""
+        otherwise BROKEN (its owner closes it).
+
+        Complete means the whole request went out, h11 saw both messages end, and nothing
+        arrived after the response: bytes an upstream sent beyond its answer (a body on a 204
+        or on the answer to a HEAD) would otherwise be read as the next request's answer,
+        which may be another caller's."""
         connection = self._h11
         if self._state != _ACTIVE:
             return
-        if connection.our_state is h11.DONE and connection.their_state is h11.DONE:
+        if (
+            self._sent
+            and connection.our_state is h11.DONE
+            and connection.their_state is h11.DONE
+            and not connection.trailing_data[0]
+        ):
             connection.start_next_cycle()
             self._state = _IDLE
             if self._keepalive_expiry is not None:
@@ -198,6 +223,16 @@ class Http11Connection:
     async def aclose(self) -> None:
         self._state = _CLOSED
         await self._stream.aclose()
+
+    def close_now(self) -> bool:
+        """Close without waiting when the stream can (ours aborts its transport); False when
+        it cannot, and `aclose` is needed."""
+        abort = getattr(self._stream, "abort", None)
+        if abort is None:
+            return False
+        self._state = _CLOSED
+        abort()
+        return True
 
     def has_expired(self) -> bool:
         expire_at = self._expire_at

@@ -183,10 +183,11 @@ class AsyncPool:
         self._drop_given_up_waiters()
         if self._waiters:
             oldest = self._waiters.popleft()
-            if oldest.origin == origin:
+            if oldest.origin == origin and not connection.has_expired():
                 oldest.future.set_result(connection)
             else:
-                # The oldest waiter wants another origin: this connection's slot is its turn.
+                # The oldest waiter wants another origin, or this connection went stale (the
+                # peer closed it): its slot is the waiter's turn to open one.
                 self._close(connection)
                 oldest.future.set_result(None)
             return
@@ -231,8 +232,8 @@ class AsyncPool:
     def _close(self, connection: Http11Connection) -> None:
         """Forget `connection` and close it (its slot is the caller's to pass on or free)."""
         del self._open[connection]
-        if not connection.is_closed():
-            # Bookkeeping stays synchronous; the close itself runs on the loop right after.
+        if not connection.is_closed() and not connection.close_now():
+            # Bookkeeping stays synchronous; a close that must wait runs on the loop after.
             task = asyncio.get_running_loop().create_task(connection.aclose())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)

@@ -153,6 +153,10 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
                 raise httpcore2.WriteError("the connection was closed") from protocol.error
 
     async def aclose(self) -> None:
+        self.abort()
+
+    def abort(self) -> None:
+        """Close at once, as `aclose` does (it never waits): no TLS close_notify, as anyio."""
         if not self._closed:
             self._closed = True
             self._transport.abort()

@@ -45,6 +45,17 @@ ANSWERS: dict[str, bytes] = {
     "oversized head": b"HTTP/1.1 200 OK\r\nX-Big: " + b"y" * (200 * 1024) + b"\r\n\r\n",
 }
 
+# Answers whose body bytes, sent to a HEAD request (which gets no body), are left over after
+# the answer: a connection must not be reused with them in its buffer.
+BODY_AFTER_THE_ANSWER_TO_HEAD = {
+    "content-length",
+    "chunked",
+    "interim then final",
+    "large body",
+    "body cut short",
+    "chunk cut short",
+}
+
 REQUESTS: dict[str, dict[str, Any]] = {
     "get": {"method": b"GET", "target": b"/items/1?q=a%20b", "headers": [], "content": b""},
     "post": {
@@ -163,6 +174,11 @@ def test_ours_sends_and_reads_what_httpcore2_does(answer_name, request_name):
 
     results = asyncio.run(both())
 
+    if request_name == "head" and answer_name in BODY_AFTER_THE_ANSWER_TO_HEAD:
+        # The one intended difference: httpcore2 keeps the connection and would read those
+        # bytes as the next request's answer; ours closes it.
+        assert results["httpcore2"][2] == (True, False)
+        results["httpcore2"] = (*results["httpcore2"][:2], (False, True))
     assert results["ours"] == results["httpcore2"]
 
 

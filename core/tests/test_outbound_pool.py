@@ -370,3 +370,133 @@ def test_closing_the_pool_fails_requests_in_flight_and_keeps_no_connection():
         assert pool.connections == []
 
     run(scenario)
+
+
+async def _serve(handle: Callable[..., Awaitable[None]]) -> tuple[asyncio.Server, int]:
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _call(pool: AsyncPool, request: Request) -> tuple[int, bytes]:
+    response = await pool.handle_async_request(request)
+    try:
+        return response.status, b"".join([chunk async for chunk in response.stream])
+    finally:
+        response.stream.close()
+
+
+def test_bytes_sent_after_an_answer_are_never_read_as_the_next_requests_answer():
+    # A body on a 204 (a common upstream bug) arrives with the answer; on a reused connection
+    # it would be parsed as the next call's answer, which may be another caller's.
+    async def scenario() -> None:
+        answered = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal answered
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                while True:
+                    await reader.readuntil(b"\r\n\r\n")
+                    answered += 1
+                    if answered == 1:
+                        writer.write(
+                            b"HTTP/1.1 204 No Content\r\n\r\n"
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nspoofd"
+                        )
+                    else:
+                        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal")
+                    await writer.drain()
+            writer.close()
+
+        server, port = await _serve(handle)
+        pool = make_pool()
+        try:
+            assert await _call(pool, request_to(port, "/first")) == (204, b"")
+            assert await _call(pool, request_to(port, "/second")) == (200, b"real")
+            assert await _call(pool, request_to(port, "/third")) == (200, b"real")
+        finally:
+            await pool.aclose()
+            server.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_whose_request_could_not_be_written_is_not_handed_on():
+    # The upstream answers a large upload early and resets the connection: the answer is still
+    # read (as httpcore2 does), but the connection is dead and must not go to the next caller.
+    async def scenario() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    if head.startswith(b"POST"):
+                        writer.write(b"HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\nno")
+                        await writer.drain()
+                        await asyncio.sleep(0.05)
+                        writer.transport.abort()  # the body unread: a reset
+                        return
+                    writer.write(OK)
+                    await writer.drain()
+            writer.close()
+
+        server, port = await _serve(handle)
+        pool = make_pool(max_connections=1)
+        body = b"x" * (32 * 1024 * 1024)
+        upload = Request(
+            b"POST",
+            b"http",
+            b"127.0.0.1",
+            port,
+            b"/upload",
+            [(b"Host", f"127.0.0.1:{port}".encode()), (b"Content-Length", str(len(body)).encode())],
+            body,
+        )
+        try:
+            first = asyncio.ensure_future(_call(pool, upload))
+            await asyncio.sleep(0.01)
+            second = asyncio.ensure_future(_call(pool, request_to(port)))  # waits its turn
+            assert await first == (413, b"no")
+            assert await second == (200, b"ok")
+        finally:
+            await pool.aclose()
+            server.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_is_not_handed_a_connection_the_upstream_has_closed():
+    async def scenario() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(OK)  # a keep-alive answer, then the upstream closes at once
+            await writer.drain()
+            writer.close()
+
+        server, port = await _serve(handle)
+        pool = make_pool(max_connections=1)
+        try:
+            holding = await pool.handle_async_request(request_to(port))
+            waiting = asyncio.ensure_future(_call(pool, request_to(port)))
+            assert [chunk async for chunk in holding.stream] == [b"ok"]
+            await asyncio.sleep(0.05)  # the close arrives while the answer is still held
+            holding.stream.close()
+            assert await waiting == (200, b"ok")
+        finally:
+            await pool.aclose()
+            server.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_given_back_mid_answer_is_closed_at_once():
+    # Closed before the caller's loop can end (no task left to run it, no unclosed transport).
+    async def scenario(server: Server) -> None:
+        pool = make_pool()
+        response = await pool.handle_async_request(request_to(server.port))
+        connection = pool.connections[0]
+        response.stream.close()  # the body never read: the exchange is incomplete
+
+        assert connection.is_closed()
+        assert pool.connections == [] and not pool._closing
+        await pool.aclose()
+
+    run(scenario)
