@@ -372,6 +372,14 @@ def _translated_errors(exchange: _Exchange) -> Iterator[None]:
         raise OutboundError(
             "connect", f"Could not connect to {exchange.origin}: {_connect_reason(exc)}."
         ) from None
+    except (httpx2.LocalProtocolError, httpcore2.LocalProtocolError):
+        # Our side: the request's own headers (a given Content-Length that does not match the
+        # body, a header line HTTP does not allow) could not be framed.
+        raise OutboundError(
+            "protocol",
+            f"The request to {exchange.origin} could not be sent: its headers are not valid HTTP "
+            "or do not match its body.",
+        ) from None
     except (httpx2.UnsupportedProtocol, httpx2.InvalidURL, httpcore2.UnsupportedProtocol):
         raise OutboundError("invalid_url", "The upstream URL is not a valid http(s) URL.") from None
     except (

@@ -263,3 +263,25 @@ async def _a_request_to_another_origin_is_refused() -> None:
     )
     with pytest.raises(RuntimeError, match="on connection to"):
         await connection.handle_async_request(_request(2, REQUESTS["get"]))
+
+
+def test_a_request_whose_own_headers_do_not_frame_its_body_is_refused_as_ours():
+    from core.outbound import OutboundError, OutboundOptions, arequest
+
+    async def call() -> OutboundError:
+        async with RawServer(OK) as server:
+            with pytest.raises(OutboundError) as refused:
+                await arequest(
+                    "POST",
+                    f"http://127.0.0.1:{server.port}/items",
+                    options=OutboundOptions(allow_private=True, total_timeout=3.0),
+                    headers={"Content-Length": "10"},
+                    content=b"hello",
+                )
+            assert server.received == []  # nothing went out
+        return refused.value
+
+    error = asyncio.run(call())
+
+    assert error.kind == "protocol"
+    assert "could not be sent" in error.message and "malformed response" not in error.message
