@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, Unpack
 from urllib.parse import urlsplit
 
+import h11
 import httpcore2
 import httpx2
 
@@ -372,12 +373,13 @@ def _translated_errors(exchange: _Exchange) -> Iterator[None]:
         raise OutboundError(
             "connect", f"Could not connect to {exchange.origin}: {_connect_reason(exc)}."
         ) from None
-    except (httpx2.LocalProtocolError, httpcore2.LocalProtocolError):
+    except (httpx2.LocalProtocolError, httpcore2.LocalProtocolError, h11.LocalProtocolError):
         # Our side: the request's own headers (a given Content-Length that does not match the
-        # body, a header line HTTP does not allow) could not be framed.
+        # body, a header line HTTP does not allow) could not be framed. httpcore2's sync
+        # connection lets h11's own error through when the body does not match.
         raise OutboundError(
             "protocol",
-            f"The request to {exchange.origin} could not be sent: its headers are not valid HTTP "
+            f"The request to {exchange.origin} is not valid HTTP: its headers are not allowed "
             "or do not match its body.",
         ) from None
     except (httpx2.UnsupportedProtocol, httpx2.InvalidURL, httpcore2.UnsupportedProtocol):

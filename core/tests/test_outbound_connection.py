@@ -265,23 +265,27 @@ async def _a_request_to_another_origin_is_refused() -> None:
         await connection.handle_async_request(_request(2, REQUESTS["get"]))
 
 
-def test_a_request_whose_own_headers_do_not_frame_its_body_is_refused_as_ours():
-    from core.outbound import OutboundError, OutboundOptions, arequest
+@pytest.mark.parametrize("driver", ["async", "sync"])
+@pytest.mark.parametrize("length", ["10", "2"])
+def test_a_request_whose_own_headers_do_not_frame_its_body_is_refused_as_ours(driver, length):
+    from core.outbound import OutboundError, OutboundOptions, arequest, request
+
+    options = OutboundOptions(allow_private=True, total_timeout=3.0)
 
     async def call() -> OutboundError:
         async with RawServer(OK) as server:
+            url = f"http://127.0.0.1:{server.port}/items"
+            extras: dict[str, Any] = {"headers": {"Content-Length": length}, "content": b"hello"}
             with pytest.raises(OutboundError) as refused:
-                await arequest(
-                    "POST",
-                    f"http://127.0.0.1:{server.port}/items",
-                    options=OutboundOptions(allow_private=True, total_timeout=3.0),
-                    headers={"Content-Length": "10"},
-                    content=b"hello",
-                )
-            assert server.received == []  # nothing went out
+                if driver == "async":
+                    await arequest("POST", url, options=options, **extras)
+                else:
+                    await asyncio.to_thread(request, "POST", url, options=options, **extras)
+            if driver == "async":
+                assert server.received == []  # nothing went out
         return refused.value
 
     error = asyncio.run(call())
 
     assert error.kind == "protocol"
-    assert "could not be sent" in error.message and "malformed response" not in error.message
+    assert "is not valid HTTP" in error.message and "malformed response" not in error.message
