@@ -6,13 +6,47 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from django.test import Client
+from django.db import connections, transaction
+from django.test import Client, TransactionTestCase
 from rest_framework.test import APIClient
 
 from accounts import local_issuer
 from accounts.jwt_verification import reset_caches
 from accounts.models import User
 from usage import ratelimit
+
+# Rows every test starts with: the migrations' record, and the content types and permissions
+# that the post_migrate signal made once, when the test database was created.
+_KEPT_TABLES = frozenset({"django_migrations", "django_content_type", "auth_permission"})
+_emptied_tables: dict[str, list[str]] = {}
+
+
+def _empty_the_tables(self: TransactionTestCase) -> None:
+    """After a transactional test (`django_db(transaction=True)`), delete every row the test
+    could have written, in one transaction, instead of Django's `flush`.
+
+    `flush` truncates every table, content types and permissions included, then sends
+    post_migrate to make those two again: 220 ms a test on PostgreSQL, where TRUNCATE makes new
+    files for each table and index. DELETE of a few rows takes milliseconds; the foreign keys
+    Django makes are deferred to the commit, so the order does not matter. The state a test
+    starts from is the same: empty tables but for those in `_KEPT_TABLES`, whose rows stay
+    the very ones ContentType's cache holds.
+    """
+    for alias in self._databases_names(include_mirrors=False):  # type: ignore[attr-defined]
+        connection = connections[alias]
+        tables = _emptied_tables.get(alias)
+        if tables is None:
+            names = connection.introspection.django_table_names(
+                only_existing=True, include_views=False
+            )
+            emptied = sorted(name for name in names if name not in _KEPT_TABLES)
+            tables = _emptied_tables[alias] = [connection.ops.quote_name(name) for name in emptied]
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")
+
+
+TransactionTestCase._fixture_teardown = _empty_the_tables  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)
