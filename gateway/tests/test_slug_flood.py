@@ -87,8 +87,16 @@ def test_a_valid_looking_unknown_slug_is_looked_up_once_and_remembered(queries) 
     assert registry.cached_counts() == (0, 1)
 
 
+@pytest.fixture
+def kept_connections(monkeypatch) -> None:
+    """Keep the worker threads' database connections open between lookups, as a deployment
+    on PostgreSQL does (CONN_MAX_AGE): the embedded SQLite default reconnects per query,
+    which would make 20,000 lookups take minutes without changing what is measured."""
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 600)
+
+
 @pytest.mark.once
-def test_a_real_server_is_still_served_after_a_flood(alice) -> None:
+def test_a_real_server_is_still_served_after_a_flood(alice, kept_connections) -> None:
     spec = spec_create(user=alice, content=SPEC)
     server = server_create(
         user=alice, spec_id=spec.id, name="Kept", base_url="https://api.example.com"
@@ -104,14 +112,6 @@ def test_a_real_server_is_still_served_after_a_flood(alice) -> None:
     # the server was found, not forgotten among the unknown slugs.
     assert asyncio.run(flood_then_ping()) in (200, 401)
     assert registry.cached_counts() == (1, registry_module.MISSING_CACHE_MAX)
-
-
-@pytest.fixture
-def kept_connections(monkeypatch) -> None:
-    """Keep the worker threads' database connections open between lookups, as a deployment
-    on PostgreSQL does (CONN_MAX_AGE): the embedded SQLite default reconnects per query,
-    which would make 20,000 lookups take minutes without changing what is measured."""
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 600)
 
 
 @pytest.mark.once
