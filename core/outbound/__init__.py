@@ -11,9 +11,9 @@ seven parts, each with one concern:
   pools (per event loop, per process, per address policy). The only module that touches
   httpx2's private internals (the pool the sync httpx2 transport forwards to).
 - `pool`: the async connection pool, per origin, first come first served.
-- `connection`: the async pool's HTTP/1.1 connections: h11's state machine, driven with less
-  per request than httpcore2's `AsyncHTTP11Connection`, and the request and response they
-  exchange.
+- `connection`: the async pool's HTTP/1.1 connections: requests framed as h11 frames them,
+  answers parsed by httptools (llhttp), with less per request than httpcore2's
+  `AsyncHTTP11Connection`, and the request and response they exchange.
 - `wire`: the request as httpx2 would send it (URL parts, header order and framing) and the
   response headers as httpx2 would read them, built without httpx2's objects, for the async
   driver, which hands them to `pool` as `connection.Request`s directly.

@@ -5,7 +5,8 @@ request and every response close, and walks all its connections each time; for o
 call that was a large part of the CPU. This pool keeps what it does (a cap on open connections,
 idle connections kept for reuse up to their keep-alive expiry, a cap on idle ones, a pool
 timeout) with plain asyncio: one event loop owns it, so its bookkeeping between awaits needs no
-lock. The HTTP/1.1 framing is h11's, through `connection.Http11Connection`, on our stream.
+lock. The HTTP/1.1 framing is `connection.Http11Connection`'s (requests as h11 frames them,
+answers parsed by httptools), on our stream.
 
 Waiting is first come, first served: when the pool is full, a request waits in line; a
 connection or a slot freed is handed to the oldest waiter, and a new request joins the end of

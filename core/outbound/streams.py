@@ -5,9 +5,9 @@ cancel scope for the timeout, a checkpoint (an extra turn of the event loop), an
 a pause and resume of the transport's reading (two `epoll_ctl` system calls under uvloop).
 That was the largest part of an upstream call's CPU. This stream keeps the transport reading,
 holds what arrives in a bounded buffer, and waits on a future with a timer only when nothing is
-buffered yet. The bytes on the wire are the same: httpcore2 and h11 still frame every request
-and response, and the connection is opened, upgraded to TLS and closed as anyio does it (one
-address at a time, TCP_NODELAY, no TLS close_notify on close).
+buffered yet. The bytes on the wire are the same (core/outbound/connection.py frames the
+requests as h11 does), and the connection is opened, upgraded to TLS and closed as anyio does
+it (one address at a time, TCP_NODELAY, no TLS close_notify on close).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What core/outbound relies on inside httpcore2 and httpx2, checked by name.
 
 The transport hands httpx2's sync transport a pool through the private `_pool` it forwards to
-(the async pool's connections, core/outbound/connection.py, drive h11's public API), and the
+(the async pool's connections, core/outbound/connection.py, use httptools' public API), and the
 asyncio stream (core/outbound/streams.py) answers the connections' `is_readable`
 question. None of that is covered by semantic versioning, so the versions are pinned in
 constraints.txt and each name is checked here: an upgrade that moves one fails in this file,

@@ -25,7 +25,8 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
 class Server:
-    """A keep-alive HTTP/1.1 server: answers `ok` (or, by path, hangs or closes after answering)."""
+    """A keep-alive HTTP/1.1 server: answers `ok` (or, by path, hangs, closes after answering or
+    sends only part of its answer)."""
 
     def __init__(self) -> None:
         self.connections = 0
@@ -46,7 +47,9 @@ class Server:
                 self.requests += 1
                 if b" /hang " in head:
                     await asyncio.sleep(30)
-                writer.write(OK)
+                # /partial: the head and 2 bytes of a 10-byte body; the rest never comes.
+                partial = b" /partial " in head
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok" if partial else OK)
                 await writer.drain()
                 if b" /close " in head:
                     break  # closes without saying so: the connection looks reusable
@@ -491,9 +494,9 @@ def test_a_connection_given_back_mid_answer_is_closed_at_once():
     # Closed before the caller's loop can end (no task left to run it, no unclosed transport).
     async def scenario(server: Server) -> None:
         pool = make_pool()
-        response = await pool.handle_async_request(request_to(server.port))
+        response = await pool.handle_async_request(request_to(server.port, "/partial"))
         connection = pool.connections[0]
-        response.stream.close()  # the body never read: the exchange is incomplete
+        response.stream.close()  # the rest of the body never read: the exchange is incomplete
 
         assert connection.is_closed()
         assert pool.connections == [] and not pool._closing
